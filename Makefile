@@ -1,0 +1,37 @@
+# Two entry points: `make book` and `make test` (see README.md).
+SHELL := /bin/bash
+PY := .venv/bin/python
+STAMP := .venv/.installed-stamp
+
+.PHONY: book test notebooks html setup clean data
+
+setup: $(STAMP)
+
+# torch first, pinned: an open torch requirement resolved on a fresh machine pulls a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	touch $@
+
+# Execute every chapter of _toc.yml under the cpu profile (skips up-to-date ones), then render.
+book: $(STAMP)
+	$(PY) -m vibraclip_core.bookrun --profile cpu
+	.venv/bin/jupyter-book build . --quiet
+	@echo "Book: _build/html/index.html"
+
+# Unit tests + every chapter under the tiny profile, executed by nbval.
+test: $(STAMP)
+	rm -rf build/test-notebooks
+	$(PY) -m vibraclip_core.bookrun --profile tiny --prepare-only \
+	    --out build/test-notebooks --build-dir build/tiny
+	$(PY) -m pytest tests build/test-notebooks --nbval-lax -p no:cacheprovider
+
+# Extend the embedded dataset (resumable): make data SHARDS=60
+SHARDS ?= 48
+data: $(STAMP)
+	$(PY) -m vibraclip_core.cli simulate --out data/qm9_gfn2 --shards $(SHARDS) --workers 2
+
+clean:
+	rm -rf _build build book/*.ipynb

@@ -1,0 +1,55 @@
+import os
+
+import numpy as np
+import pytest
+
+from vibraclip_core.generate import (_parse_list, generate, shard_path, source_from_smiles,
+                                     write_shard_atomic)
+from tests.conftest import TINY_SMILES
+
+
+def test_shards_hold_every_molecule_with_status(tiny_shards):
+    files = sorted(tiny_shards.glob("shard_*.npz"))
+    assert [f.name for f in files] == ["shard_00000.npz", "shard_00001.npz", "shard_00002.npz"]
+    with np.load(files[-1], allow_pickle=False) as z:
+        assert list(z["smiles"]) == TINY_SMILES[8:]
+        status = list(z["status"])
+        # N#N has no dipole but runs; the last SMILES is unparseable and is reported, not fatal
+        assert status[:2] == ["ok", "ok"] and status[2] == "bad_source_record"
+        off = z["offsets"]
+        assert off[-1] == len(z["freqs_cm1"]) == len(z["ir_km_mol"]) == len(z["raman_a4_amu"])
+        assert off[3] == off[2]  # the failed molecule owns no sticks
+
+
+def test_rerun_skips_existing_and_recomputes_missing(tiny_shards, tmp_path):
+    before = {f.name: f.stat().st_mtime_ns for f in tiny_shards.glob("*.npz")}
+    calls = []
+
+    def loader(idx):
+        calls.append(set(idx))
+        return source_from_smiles(TINY_SMILES)
+
+    assert generate(tiny_shards, np.arange(len(TINY_SMILES)), loader, 3, workers=1,
+                    shard_size=4) == []
+    assert calls == []  # nothing to do: the source is not even read
+    after = {f.name: f.stat().st_mtime_ns for f in tiny_shards.glob("*.npz")}
+    assert before == after
+    # a copy with one shard missing recomputes exactly that shard
+    for f in tiny_shards.glob("*.npz"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "shard_00001.npz").unlink()
+    written = generate(tmp_path, np.arange(len(TINY_SMILES)), loader, 3, workers=1, shard_size=4)
+    assert [p.name for p in written] == ["shard_00001.npz"] and calls == [{4, 5, 6, 7}]
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    path = shard_path(tmp_path, 7)
+    write_shard_atomic(path, {"a": np.arange(3)})
+    assert path.exists() and not [p for p in os.listdir(tmp_path) if "tmp" in p]
+
+
+def test_qm9_literal_lists_parse():
+    assert _parse_list("[0.,1.5*^-3,2]") == [0.0, 1.5e-3, 2]
+    assert _parse_list("['C','H']") == ["C", "H"]
+    with pytest.raises((ValueError, SyntaxError)):
+        _parse_list("[1, 2")

@@ -1,0 +1,83 @@
+"""Execute the book's chapters with papermill: `python -m vibraclip_core.bookrun ...`.
+
+The chapters are jupytext percent-format `.py` files; the ones run are those listed in `_toc.yml`.
+Executed notebooks are build output (`book/<chapter>.ipynb`, git-ignored), rendered by jupyter-book
+with execution off. A chapter is re-executed only when its source, the package or the data changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import time
+from pathlib import Path
+
+from .config import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+
+def toc_chapters(toc: Path = REPO_ROOT / "_toc.yml") -> list[Path]:
+    """Chapter sources (`book/*.py`) in the order `_toc.yml` lists them."""
+    names = re.findall(r"^\s*-?\s*(?:file|root):\s*(\S+)", toc.read_text(), flags=re.M)
+    return [REPO_ROOT / f"{n}.py" for n in names if (REPO_ROOT / f"{n}.py").exists()]
+
+
+def _inputs_mtime(src: Path) -> float:
+    deps = [src, *(REPO_ROOT / "vibraclip_core").glob("*.py"), *(REPO_ROOT / "data").rglob("*.npz")]
+    return max(p.stat().st_mtime for p in deps)
+
+
+def run_chapter(src: Path, out: Path, parameters: dict, prepare_only: bool = False) -> Path:
+    """Convert a percent-format chapter to a notebook and execute it with papermill."""
+    import jupytext
+    import papermill
+
+    nb = jupytext.read(src)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = out.with_name(f".{out.stem}.src.ipynb")
+    jupytext.write(nb, staged)
+    try:
+        papermill.execute_notebook(str(staged), str(out), parameters=parameters, cwd=str(REPO_ROOT),
+                                   prepare_only=prepare_only, progress_bar=False, kernel_name="python3")
+    finally:
+        staged.unlink(missing_ok=True)
+    return out
+
+
+def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
+             prepare_only: bool = False) -> dict[str, float]:
+    """Execute every chapter in `_toc.yml`; returns wall seconds per executed chapter."""
+    timings: dict[str, float] = {}
+    for src in toc_chapters():
+        out = out_dir / f"{src.stem}.ipynb"
+        if (not force and not prepare_only and out.exists()
+                and out.stat().st_mtime > _inputs_mtime(src)):
+            log.warning("%s is up to date", out.relative_to(REPO_ROOT))
+            continue
+        t0 = time.perf_counter()
+        params = {"profile": profile, "build_dir": str(build_dir.resolve())}
+        log.warning("executing %s (profile %s)", src.name, profile)
+        run_chapter(src, out, params, prepare_only=prepare_only)
+        timings[src.stem] = time.perf_counter() - t0
+        log.warning("%s done in %.0f s", src.name, timings[src.stem])
+    return timings
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--out", default=str(REPO_ROOT / "book"), help="folder for executed notebooks")
+    p.add_argument("--build-dir", default=str(REPO_ROOT / "build"), help="artifacts and caches")
+    p.add_argument("--force", action="store_true", help="execute even if up to date")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="inject parameters without executing (for nbval)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    run_book(args.profile, Path(args.out), Path(args.build_dir), args.force, args.prepare_only)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Command line: `vibraclip simulate ...` and later `train`, `identify`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from .generate import generate_qm9
+
+    written = generate_qm9(Path(args.out), n_shards=args.shards, first_shard=args.first_shard,
+                           workers=args.workers, shard_size=args.shard_size)
+    logging.getLogger("vibraclip").info("wrote %d shards", len(written))
+
+
+def _datasheet(args: argparse.Namespace) -> None:
+    from .datasets import load_sticks
+    from .datastats import update_datasheet
+
+    changed = update_datasheet(Path(args.readme), load_sticks(Path(args.data)))
+    logging.getLogger("vibraclip").warning("%s %s", args.readme,
+                                           "updated" if changed else "already up to date")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vibraclip", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
+    sim.add_argument("--out", default="data/qm9_gfn2", help="shard folder")
+    sim.add_argument("--shards", type=int, required=True, help="number of shards to ensure")
+    sim.add_argument("--first-shard", type=int, default=0)
+    sim.add_argument("--workers", type=int, default=2, help="worker processes")
+    sim.add_argument("--shard-size", type=int, default=250)
+    sim.set_defaults(func=_simulate)
+    sheet = sub.add_parser("datasheet", help="refresh the generated tables of data/README.md")
+    sheet.add_argument("--data", default="data/qm9_gfn2")
+    sheet.add_argument("--readme", default="data/README.md")
+    sheet.set_defaults(func=_datasheet)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

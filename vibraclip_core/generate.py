@@ -1,0 +1,240 @@
+"""Sharded, resumable, parallel generation of the embedded GFN2-xTB IR + Raman dataset.
+
+Molecules are taken in a seeded random order over the whole QM9 index; shard k holds positions
+[k * shard_size, (k + 1) * shard_size) of that order, so extending the dataset is asking for more
+shards, and a shard that exists on disk is never recomputed. Each shard is one compressed npz
+(no pickle) written atomically.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Callable
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .simulate import STATUS_OK, SimulationError, SimulatorSettings, limit_threads, simulate_molecule
+
+log = logging.getLogger(__name__)
+
+QM9_SIZE = 130_831
+QM9_SAMPLE_SEED = 20250401
+DEFAULT_SHARD_SIZE = 250
+SYMBOL_TO_Z = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
+
+
+@dataclass(frozen=True)
+class SourceMolecule:
+    """One input molecule: an index in its source set, SMILES, atomic numbers, geometry (A)."""
+
+    index: int
+    smiles: str
+    numbers: np.ndarray
+    positions_ang: np.ndarray
+    ref_freqs_cm1: np.ndarray  # reference (e.g. B3LYP) harmonic frequencies; may be empty
+    problem: str = ""  # why the source record is unusable, if it is
+
+
+def qm9pack_csv_paths() -> list[Path]:
+    """The three QM9 tables shipped in the `qm9pack` wheel (read directly: its module needs
+    pkg_resources, which recent setuptools dropped)."""
+    spec = importlib.util.find_spec("qm9pack")  # locate without importing its __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("package 'qm9pack' is not installed: pip install qm9pack")
+    root = Path(list(spec.submodule_search_locations)[0]) / "data"
+    return [root / f"qm9_part{i}.csv" for i in (1, 2, 3)]
+
+
+def _parse_list(text: str) -> list:
+    # Python-literal lists ("0." is valid there, not in JSON); "*^" is QM9's Mathematica exponent.
+    return ast.literal_eval(text.replace("*^", "e"))
+
+
+def load_qm9_source(indices: set[int] | None = None) -> dict[int, SourceMolecule]:
+    """QM9 molecules by QM9 index (1-based), optionally only those in `indices`."""
+    cols = ["Index", "SMILES", "Elements", "XYZ_Ang", "Harmonic_Freq_cmi"]
+    out: dict[int, SourceMolecule] = {}
+    for path in qm9pack_csv_paths():
+        df = pd.read_csv(path, usecols=cols)
+        if indices is not None:
+            df = df[df["Index"].isin(indices)]
+        for row in df.itertuples(index=False):
+            try:
+                elements = _parse_list(row.Elements)
+                numbers = np.array([SYMBOL_TO_Z.get(s, 0) for s in elements], dtype=np.int32)
+                pos = np.array(_parse_list(row.XYZ_Ang), dtype=float).reshape(len(numbers), 3)
+                ref = np.array(_parse_list(row.Harmonic_Freq_cmi), dtype=np.float32)
+                problem = ""
+            except (ValueError, SyntaxError) as exc:
+                numbers, pos, ref = np.zeros(0, np.int32), np.zeros((0, 3)), np.zeros(0, np.float32)
+                problem = f"unparseable QM9 record: {exc}"
+            out[int(row.Index)] = SourceMolecule(
+                index=int(row.Index), smiles=str(row.SMILES), numbers=numbers,
+                positions_ang=pos, ref_freqs_cm1=ref, problem=problem)
+    return out
+
+
+def qm9_indices() -> np.ndarray:
+    """Sorted QM9 indices present in qm9pack (1-based, with gaps: QM9 dropped 3,054 of 133,885)."""
+    parts = [pd.read_csv(p, usecols=["Index"])["Index"].to_numpy() for p in qm9pack_csv_paths()]
+    return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+def qm9_order(seed: int = QM9_SAMPLE_SEED) -> np.ndarray:
+    """Seeded permutation of all QM9 indices; the dataset grows along it."""
+    indices = qm9_indices()
+    if len(indices) != QM9_SIZE:
+        log.warning("qm9pack holds %d molecules, expected %d", len(indices), QM9_SIZE)
+    return np.random.default_rng(seed).permutation(indices)
+
+
+def shard_path(out_dir: Path, shard: int) -> Path:
+    return Path(out_dir) / f"shard_{shard:05d}.npz"
+
+
+def _simulate_one(mol: SourceMolecule, settings: SimulatorSettings) -> tuple[str, dict]:
+    t0 = time.perf_counter()
+    try:
+        if mol.problem:
+            raise SimulationError("bad_source_record", mol.problem)
+        if (mol.numbers == 0).any():
+            raise SimulationError("unsupported_element", "element outside H/C/N/O/F")
+        res = simulate_molecule(mol.numbers, mol.positions_ang, settings)
+    except SimulationError as exc:
+        return exc.status, {"seconds": time.perf_counter() - t0, "message": str(exc)}
+    except Exception as exc:  # one bad molecule never stops the batch
+        return f"error_{type(exc).__name__}", {"seconds": time.perf_counter() - t0,
+                                               "message": str(exc)}
+    return STATUS_OK, {"seconds": time.perf_counter() - t0, "result": res}
+
+
+def simulate_shard(molecules: list[SourceMolecule], settings: SimulatorSettings) -> dict:
+    """Simulate a list of molecules into the arrays of one shard (ragged sticks + offsets)."""
+    limit_threads()
+    freqs, ir, raman, ref = [], [], [], []
+    status, seconds = [], []
+    offsets, ref_offsets = [0], [0]
+    for mol in molecules:
+        st, info = _simulate_one(mol, settings)
+        status.append(st)
+        seconds.append(info["seconds"])
+        if st == STATUS_OK:
+            r = info["result"]
+            freqs.append(r.freqs_cm1), ir.append(r.ir_km_mol), raman.append(r.raman_a4_amu)
+            offsets.append(offsets[-1] + len(r.freqs_cm1))
+        else:
+            log.info("molecule %d (%s): %s: %s", mol.index, mol.smiles, st, info["message"])
+            offsets.append(offsets[-1])
+        ref.append(mol.ref_freqs_cm1)
+        ref_offsets.append(ref_offsets[-1] + len(mol.ref_freqs_cm1))
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+
+    return {
+        "index": np.array([m.index for m in molecules], dtype=np.int64),
+        "smiles": np.array([m.smiles for m in molecules], dtype=str),
+        "n_atoms": np.array([len(m.numbers) for m in molecules], dtype=np.int16),
+        "status": np.array(status, dtype=str),
+        "seconds": np.array(seconds, dtype=np.float32),
+        "offsets": np.array(offsets, dtype=np.int64),
+        "freqs_cm1": cat(freqs), "ir_km_mol": cat(ir), "raman_a4_amu": cat(raman),
+        "ref_offsets": np.array(ref_offsets, dtype=np.int64), "ref_freqs_cm1": cat(ref),
+    }
+
+
+def write_shard_atomic(path: Path, arrays: dict) -> None:
+    """Write an npz next to its final name, then rename: a killed job never leaves half a shard."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _run_shard(path: str, molecules: list[SourceMolecule], settings: SimulatorSettings) -> str:
+    write_shard_atomic(Path(path), simulate_shard(molecules, settings))
+    return path
+
+
+def generate(out_dir: Path, order: np.ndarray,
+             load_source: Callable[[set[int]], dict[int, SourceMolecule]], n_shards: int,
+             first_shard: int = 0, workers: int = 2, shard_size: int = DEFAULT_SHARD_SIZE,
+             settings: SimulatorSettings = SimulatorSettings()) -> list[Path]:
+    """Simulate shards [first_shard, first_shard + n_shards) of `order` (source indices).
+
+    Existing shards are skipped, so an interrupted job resumes where it stopped.
+    """
+    out_dir = Path(out_dir)
+    todo = [k for k in range(first_shard, first_shard + n_shards)
+            if not shard_path(out_dir, k).exists() and k * shard_size < len(order)]
+    log.info("%d of %d shards to compute in %s", len(todo), n_shards, out_dir)
+    if not todo:
+        return []
+    wanted = {int(i) for k in todo for i in order[k * shard_size:(k + 1) * shard_size]}
+    source = load_source(wanted)
+    missing = wanted - set(source)
+    if missing:
+        raise KeyError(f"{len(missing)} indices missing from the source, e.g. {sorted(missing)[:5]}")
+    jobs = [(k, [source[int(i)] for i in order[k * shard_size:(k + 1) * shard_size]]) for k in todo]
+    done: list[Path] = []
+    with tqdm(total=sum(len(m) for _, m in jobs), unit="mol", desc="GFN2-xTB spectra") as bar:
+        if workers <= 1:
+            for k, mols in jobs:
+                done.append(Path(_run_shard(str(shard_path(out_dir, k)), mols, settings)))
+                bar.update(len(mols))
+        else:
+            # spawn, not fork: a forked child of a process that already ran tblite's OpenMP
+            # runtime can deadlock.
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                     initializer=limit_threads) as pool:
+                futures = {pool.submit(_run_shard, str(shard_path(out_dir, k)), mols, settings):
+                           len(mols) for k, mols in jobs}
+                for fut in as_completed(futures):
+                    done.append(Path(fut.result()))
+                    bar.update(futures[fut])
+    return sorted(done)
+
+
+def generate_qm9(out_dir: Path, n_shards: int, first_shard: int = 0, workers: int = 2,
+                 shard_size: int = DEFAULT_SHARD_SIZE,
+                 settings: SimulatorSettings = SimulatorSettings()) -> list[Path]:
+    """Shards of the seeded QM9 order (see `generate`)."""
+    return generate(out_dir, qm9_order(), load_qm9_source, n_shards, first_shard, workers,
+                    shard_size, settings)
+
+
+def source_from_smiles(smiles: list[str], seed: int = 0) -> dict[int, SourceMolecule]:
+    """Source records for SMILES without a reference geometry (index = list position): an ETKDG
+    conformer refined with MMFF is the simulator's starting point. Unusable SMILES get a problem."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    out: dict[int, SourceMolecule] = {}
+    for i, smi in enumerate(smiles):
+        mol = Chem.MolFromSmiles(smi)
+        numbers, pos, problem = np.zeros(0, np.int32), np.zeros((0, 3)), ""
+        if mol is None:
+            problem = f"unparseable SMILES {smi!r}"
+        else:
+            mol = Chem.AddHs(mol)
+            params = AllChem.ETKDGv3()
+            params.randomSeed = seed
+            if AllChem.EmbedMolecule(mol, params) != 0:
+                problem = f"no conformer for {smi!r}"
+            else:
+                AllChem.MMFFOptimizeMolecule(mol)
+                numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int32)
+                pos = mol.GetConformer().GetPositions()
+        out[i] = SourceMolecule(i, smi, numbers, pos, np.zeros(0, np.float32), problem)
+    return out

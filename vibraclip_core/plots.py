@@ -1,0 +1,114 @@
+"""Figures used by the chapters. Each function returns a matplotlib Figure and computes nothing
+that a chapter would need as a number (those come from datasets / evaluate)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .spectra import GRID_MAX_CM1, GRID_MIN_CM1, fine_grid, broaden_sticks
+
+# Windows for annotating a characteristic band: (label, low cm-1, high cm-1)
+BAND_WINDOWS = {
+    "carbonyl": ("C=O stretch", 1600.0, 1950.0),
+    "nitrile": ("C≡N stretch", 2150.0, 2400.0),
+    "alcohol": ("O–H stretch", 3300.0, 3800.0),
+}
+
+
+def plot_example_spectra(examples: dict[str, tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                         fwhm_cm1: float) -> plt.Figure:
+    """One row per example: IR (left) and Raman (right), sticks plus broadened curve.
+
+    `examples` maps a band key of BAND_WINDOWS to (smiles, freqs_cm1, ir_km_mol, raman_a4_amu).
+    """
+    grid = fine_grid()
+    fig, axes = plt.subplots(len(examples), 2, figsize=(11, 2.6 * len(examples)), squeeze=False,
+                             sharex=True)
+    for row, (key, (smiles, freqs, ir, raman)) in enumerate(examples.items()):
+        label, lo, hi = BAND_WINDOWS[key]
+        for col, (name, inten, unit, color) in enumerate(
+                [("IR", ir, "km/mol", "tab:red"), ("Raman", raman, "Å⁴/amu", "tab:blue")]):
+            ax = axes[row, col]
+            curve = broaden_sticks(freqs, inten, np.array([0, len(freqs)]), fwhm_cm1)[0]
+            scale = curve.max() if curve.max() > 0 else 1.0
+            keep = (freqs >= GRID_MIN_CM1) & (freqs <= GRID_MAX_CM1)
+            ax.vlines(freqs[keep], 0, inten[keep] / max(inten[keep].max(initial=0), 1e-12),
+                      color="0.6", lw=0.8)
+            ax.plot(grid, curve / scale, color=color, lw=1.2)
+            in_window = keep & (freqs >= lo) & (freqs <= hi)
+            if in_window.any():
+                k = np.flatnonzero(in_window)[np.argmax(inten[in_window])]
+                y = inten[k] / max(inten[keep].max(), 1e-12)
+                ax.annotate(f"{label}\n{freqs[k]:.0f} cm⁻¹", (freqs[k], y),
+                            xytext=(0, 14), textcoords="offset points", ha="center",
+                            fontsize=8, arrowprops=dict(arrowstyle="-", lw=0.6))
+            ax.set_ylim(0, 1.35)
+            ax.set_title(f"{name} of {smiles} (peak = {inten[keep].max(initial=0):.3g} {unit})",
+                         fontsize=9)
+            ax.set_yticks([])
+    for ax in axes[-1]:
+        ax.set_xlabel("wavenumber / cm⁻¹")
+        ax.set_xlim(GRID_MIN_CM1, GRID_MAX_CM1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_distributions(n_atoms: np.ndarray, n_heavy: np.ndarray, elements: Counter,
+                       mass_da: np.ndarray) -> plt.Figure:
+    """Histograms of atom counts and mass, and element frequencies."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    bins = np.arange(n_atoms.min(), n_atoms.max() + 2) - 0.5
+    axes[0].hist(n_atoms, bins=bins, color="tab:gray", alpha=0.7, label="all atoms")
+    axes[0].hist(n_heavy, bins=np.arange(0, n_heavy.max() + 2) - 0.5, color="tab:green",
+                 alpha=0.7, label="heavy atoms")
+    axes[0].set_xlabel("atoms per molecule")
+    axes[0].set_ylabel("molecules")
+    axes[0].legend(fontsize=8)
+    names = [e for e in ("H", "C", "N", "O", "F") if e in elements]
+    axes[1].bar(names, [elements[e] for e in names], color="tab:purple")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("atoms in the set")
+    axes[1].set_title("elements", fontsize=10)
+    axes[2].hist(mass_da, bins=40, color="tab:orange")
+    axes[2].set_xlabel("molecular mass / Da")
+    fig.tight_layout()
+    return fig
+
+
+def plot_frequency_parity(ref_cm1: np.ndarray, ours_cm1: np.ndarray, ref_label: str,
+                          ours_label: str) -> plt.Figure:
+    """Hexbin parity plot of paired harmonic frequencies and a histogram of differences."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    hb = axes[0].hexbin(ref_cm1, ours_cm1, gridsize=80, bins="log", cmap="viridis", mincnt=1)
+    lim = [0, max(ref_cm1.max(), ours_cm1.max()) * 1.02]
+    axes[0].plot(lim, lim, color="k", lw=0.8, ls="--")
+    axes[0].set_xlabel(f"{ref_label} / cm⁻¹")
+    axes[0].set_ylabel(f"{ours_label} / cm⁻¹")
+    fig.colorbar(hb, ax=axes[0], label="modes")
+    diff = ours_cm1 - ref_cm1
+    axes[1].hist(diff, bins=np.linspace(np.percentile(diff, 0.5), np.percentile(diff, 99.5), 100),
+                 color="tab:blue")
+    axes[1].axvline(0, color="k", lw=0.8)
+    axes[1].set_xlabel(f"{ours_label} − {ref_label} / cm⁻¹")
+    axes[1].set_ylabel("modes")
+    fig.tight_layout()
+    return fig
+
+
+def plot_model_inputs(grid_cm1: np.ndarray, ir: np.ndarray, raman: np.ndarray,
+                      titles: list[str]) -> plt.Figure:
+    """Model inputs (1750-point, min-max scaled) of a few molecules, IR over Raman."""
+    fig, axes = plt.subplots(len(titles), 1, figsize=(10, 1.9 * len(titles)), sharex=True,
+                             squeeze=False)
+    for k, ax in enumerate(axes[:, 0]):
+        ax.plot(grid_cm1, ir[k], color="tab:red", lw=1, label="IR")
+        ax.plot(grid_cm1, -raman[k], color="tab:blue", lw=1, label="Raman (mirrored)")
+        ax.set_title(titles[k], fontsize=9)
+        ax.set_yticks([-1, 0, 1])
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    axes[-1, 0].set_xlabel("wavenumber / cm⁻¹")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,326 @@
+"""Spectral grids, Lorentzian broadening, normalisation, and JCAMP-DX / CSV spectrum readers.
+
+Model input: intensities on MODEL_POINTS wavenumbers spanning 500-4000 cm-1, min-max scaled per
+spectrum. Stick spectra are broadened on the 1 cm-1 fine grid first, then resampled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
+
+GRID_MIN_CM1 = 500.0
+GRID_MAX_CM1 = 4000.0
+FINE_POINTS = 3501
+MODEL_POINTS = 1750
+MIN_SPECTRUM_POINTS = 10
+JCAMP_SUFFIXES = (".jdx", ".dx", ".jcamp")
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
+class SpectrumError(ValueError):
+    """A spectrum that cannot be turned into model input; the message names the file."""
+
+
+def fine_grid() -> np.ndarray:
+    """(3501,) float64 wavenumbers in cm-1, 1 cm-1 steps over 500-4000."""
+    return np.linspace(GRID_MIN_CM1, GRID_MAX_CM1, FINE_POINTS)
+
+
+def model_grid() -> np.ndarray:
+    """(1750,) float64 wavenumbers in cm-1 over 500-4000 (~2.0 cm-1 steps), the model input grid."""
+    return np.linspace(GRID_MIN_CM1, GRID_MAX_CM1, MODEL_POINTS)
+
+
+def _check_sticks(freqs_cm1, intensities, offsets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    freqs = np.asarray(freqs_cm1, dtype=np.float64).ravel()
+    ints = np.asarray(intensities, dtype=np.float64).ravel()
+    offs = np.asarray(offsets)
+    if freqs.shape != ints.shape:
+        raise ValueError(f"freqs_cm1 has {freqs.size} sticks but intensities has {ints.size}")
+    if offs.ndim != 1 or offs.size < 1 or not np.issubdtype(offs.dtype, np.integer):
+        raise ValueError("offsets must be a 1-D integer array of length n_molecules + 1")
+    if offs[0] != 0 or offs[-1] != freqs.size or np.any(np.diff(offs) < 0):
+        raise ValueError(f"offsets must rise from 0 to the number of sticks ({freqs.size}), "
+                         f"got {offs[0]}..{offs[-1]}")
+    return freqs, ints, offs.astype(np.int64)
+
+
+def broaden_sticks(freqs_cm1: np.ndarray, intensities: np.ndarray, offsets: np.ndarray,
+                   fwhm_cm1: float = 15.0, grid: np.ndarray | None = None,
+                   chunk_sticks: int = 1024) -> np.ndarray:
+    """(n_molecules, len(grid)) float32 Lorentzian-broadened spectra from ragged sticks (cm-1).
+
+    Each stick with frequency > 0 (imaginary modes are stored negative) adds
+    I * hw^2 / ((x - f)^2 + hw^2), hw = fwhm_cm1 / 2: peak-normalised, so a lone stick's peak
+    height equals its intensity. Area normalisation would only rescale a molecule's spectrum by a
+    constant, which min-max scaling removes anyway. Molecule m owns sticks offsets[m]:offsets[m+1].
+    Sticks are evaluated in float32 chunks as a (chunk_sticks, n_grid) kernel matrix, then summed
+    per molecule by a sparse (molecules x sticks) weight matrix; extra memory is
+    chunk_sticks * n_grid * 4 bytes.
+    """
+    freqs, ints, offs = _check_sticks(freqs_cm1, intensities, offsets)
+    if fwhm_cm1 <= 0 or chunk_sticks < 1:
+        raise ValueError(f"need fwhm_cm1 > 0 and chunk_sticks >= 1, "
+                         f"got {fwhm_cm1} and {chunk_sticks}")
+    grid = fine_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    n_mol = offs.size - 1
+    out = np.zeros((n_mol, grid.size), dtype=np.float32)
+    hw2 = (0.5 * fwhm_cm1) ** 2
+    keep = freqs > 0
+    mol_of_stick = np.repeat(np.arange(n_mol), np.diff(offs))[keep]
+    freqs32, weights32 = freqs[keep].astype(np.float32), (ints[keep] * hw2).astype(np.float32)
+    grid32 = grid.astype(np.float32)
+    kernel_buf = np.empty((min(chunk_sticks, freqs32.size), grid.size), dtype=np.float32)
+    for start in range(0, freqs32.size, chunk_sticks):
+        stop = min(start + chunk_sticks, freqs32.size)
+        kernel = kernel_buf[: stop - start]
+        np.subtract(grid32[None, :], freqs32[start:stop, None], out=kernel)
+        np.square(kernel, out=kernel)
+        np.add(kernel, np.float32(hw2), out=kernel)
+        np.reciprocal(kernel, out=kernel)
+        # sticks are grouped by molecule, so each molecule is one run of consecutive rows
+        mols = mol_of_stick[start:stop]
+        indptr = np.concatenate([[0], np.flatnonzero(mols[1:] != mols[:-1]) + 1, [stop - start]])
+        segment = sp.csr_matrix((weights32[start:stop], np.arange(stop - start), indptr),
+                                shape=(indptr.size - 1, stop - start))
+        out[mols[indptr[:-1]]] += segment @ kernel
+    return out
+
+
+def broaden_sticks_naive(freqs_cm1: np.ndarray, intensities: np.ndarray, offsets: np.ndarray,
+                         fwhm_cm1: float = 15.0, grid: np.ndarray | None = None,
+                         chunk_sticks: int = 1024) -> np.ndarray:
+    """(n_molecules, len(grid)) float32; per-molecule, per-stick loop twin of broaden_sticks.
+
+    chunk_sticks is unused; it keeps the two signatures identical.
+    """
+    freqs, ints, offs = _check_sticks(freqs_cm1, intensities, offsets)
+    grid = fine_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    hw = 0.5 * fwhm_cm1
+    out = np.zeros((offs.size - 1, grid.size), dtype=np.float64)
+    for m in range(offs.size - 1):
+        for s in range(offs[m], offs[m + 1]):
+            if freqs[s] > 0:
+                out[m] += ints[s] * hw**2 / ((grid - freqs[s]) ** 2 + hw**2)
+    return out.astype(np.float32)
+
+
+def resample(spectra: np.ndarray, src_grid: np.ndarray, dst_grid: np.ndarray) -> np.ndarray:
+    """(n, len(dst_grid)) float32, linear interpolation of (n, len(src_grid)) rows; 0 outside."""
+    x = np.asarray(src_grid, dtype=np.float64)
+    xq = np.asarray(dst_grid, dtype=np.float64)
+    y = np.asarray(spectra)
+    squeeze, y = y.ndim == 1, np.atleast_2d(y)
+    if y.ndim != 2 or y.shape[1] != x.size:
+        raise ValueError(f"spectra of shape {np.shape(spectra)} do not match "
+                         f"src_grid of {x.size} points")
+    if x.size < 2 or np.any(np.diff(x) <= 0):
+        raise ValueError("src_grid must hold at least 2 strictly increasing wavenumbers")
+    left = np.clip(np.searchsorted(x, xq, side="right") - 1, 0, x.size - 2)
+    w = ((xq - x[left]) / (x[left + 1] - x[left])).astype(np.result_type(y.dtype, np.float32))
+    out = y[:, left] * (1 - w) + y[:, left + 1] * w
+    out[:, (xq < x[0]) | (xq > x[-1])] = 0
+    return out[0].astype(np.float32) if squeeze else out.astype(np.float32, copy=False)
+
+
+def minmax_scale(spectra: np.ndarray) -> np.ndarray:
+    """Same shape, float32: each row (last axis) mapped to [0, 1]; constant rows become all zero."""
+    y = np.asarray(spectra, dtype=np.float32)
+    lo = y.min(axis=-1, keepdims=True)
+    span = y.max(axis=-1, keepdims=True) - lo
+    return np.where(span > 0, (y - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
+
+
+def sticks_to_model_input(freqs_cm1: np.ndarray, intensities: np.ndarray, offsets: np.ndarray,
+                          fwhm_cm1: float = 15.0, batch_molecules: int = 4096) -> np.ndarray:
+    """(n_molecules, 1750) float32 model input: broaden on fine grid, resample, min-max scale."""
+    freqs, ints, offs = _check_sticks(freqs_cm1, intensities, offsets)
+    n_mol = offs.size - 1
+    out = np.empty((n_mol, MODEL_POINTS), dtype=np.float32)
+    fine, model = fine_grid(), model_grid()
+    for a in range(0, n_mol, batch_molecules):  # bounds memory to batch_molecules fine rows
+        b = min(a + batch_molecules, n_mol)
+        s0, s1 = offs[a], offs[b]
+        rows = broaden_sticks(freqs[s0:s1], ints[s0:s1], offs[a : b + 1] - s0, fwhm_cm1, fine)
+        out[a:b] = minmax_scale(resample(rows, fine, model))
+    return out
+
+
+def fine_to_model_input(spectra_fine: np.ndarray) -> np.ndarray:
+    """(n, 1750) float32 model input from (n, 3501) spectra on fine_grid() (e.g. QM9S tables)."""
+    return minmax_scale(resample(spectra_fine, fine_grid(), model_grid()))
+
+
+@dataclass
+class Spectrum:
+    """A measured spectrum: (n_points,) ascending wavenumbers in cm-1, intensities, provenance."""
+
+    wavenumbers_cm1: np.ndarray
+    intensity: np.ndarray
+    y_kind: str  # "absorbance" (native or converted from transmittance) or "unknown"
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def read_spectrum(path: str | Path, y_kind: str | None = None) -> Spectrum:
+    """Read a JCAMP-DX (.jdx/.dx/.jcamp) or two-column text (.csv/.txt/.tsv) spectrum.
+
+    x is converted to ascending cm-1, transmittance to absorbance. y_kind ("absorbance" or
+    "transmittance") declares the y units of text files (default absorbance); for JCAMP files the
+    ##YUNITS header wins and y_kind is used only when the header has none.
+    """
+    path = Path(path)
+    if y_kind not in (None, "absorbance", "transmittance"):
+        raise ValueError(f"{path}: y_kind must be 'absorbance' or 'transmittance', got {y_kind!r}")
+    if not path.is_file():
+        raise SpectrumError(f"{path}: file not found")
+    notes: list[str] = []
+    suffix = path.suffix.lower()
+    if suffix in JCAMP_SUFFIXES:
+        x, y, x_units, y_units = _read_jcamp(path, notes)
+        y_units = y_units or y_kind or ""
+    elif suffix in TEXT_SUFFIXES:
+        x, y = _read_text(path, notes)
+        x_units, y_units = "1/CM", y_kind or "absorbance"
+    else:
+        raise SpectrumError(f"{path}: unknown suffix {suffix!r}; use one of "
+                            f"{', '.join(JCAMP_SUFFIXES + TEXT_SUFFIXES)}")
+    return _to_absorbance_cm1(path, x, y, x_units, y_units, notes)
+
+
+def _read_jcamp(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str, str]:
+    import jcamp
+
+    # jcamp >= 1.3 documents jcamp_readfile, but some 1.3.x wheels ship only `readfile`
+    reader = getattr(jcamp, "jcamp_readfile", None) or jcamp.readfile
+    captured = io.StringIO()  # jcamp prints its X/Y-check warnings; keep them as notes instead
+    try:
+        with contextlib.redirect_stdout(captured):
+            data = reader(str(path))
+    except Exception as exc:  # jcamp raises bare Exception / KeyError on malformed data
+        raise SpectrumError(f"{path}: not a readable JCAMP-DX file "
+                            f"({type(exc).__name__}: {exc})") from exc
+    notes.extend(f"jcamp: {line}" for line in captured.getvalue().splitlines() if line.strip())
+    if len(data.get("x", ())) == 0 and data.get("children"):
+        blocks = [c for c in data["children"] if len(c.get("x", ()))]
+        if blocks:
+            notes.append(f"compound JCAMP file: used the first of {len(blocks)} data blocks")
+            data = blocks[0]
+    x = np.asarray(data.get("x", ()), dtype=np.float64)
+    y = np.asarray(data.get("y", ()), dtype=np.float64)
+    return x, y, str(data.get("xunits", "")), str(data.get("yunits", ""))
+
+
+def _parse_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _read_text(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+    rows = [re.split(r"\s*[,;\t]\s*|\s+", ln) for ln in lines]
+    if rows and any(_parse_float(f) is None for f in rows[0][:2]):
+        notes.append(f"skipped header line {lines[0]!r}")
+        rows = rows[1:]
+    short = [i for i, r in enumerate(rows) if len(r) < 2]
+    if short:
+        raise SpectrumError(f"{path}: data row {short[0] + 1} has fewer than 2 columns; "
+                            "expected x, y")
+    # None (unparsable) becomes NaN here and is reported with the other non-finite values
+    xy = np.array([[_parse_float(r[0]), _parse_float(r[1])] for r in rows], dtype=np.float64)
+    return (xy[:, 0], xy[:, 1]) if xy.size else (np.empty(0), np.empty(0))
+
+
+def _to_absorbance_cm1(path: Path, x: np.ndarray, y: np.ndarray, x_units: str, y_units: str,
+                       notes: list[str]) -> Spectrum:
+    if x.size == 0:
+        raise SpectrumError(f"{path}: no data points found (empty file?)")
+    if x.size != y.size:
+        raise SpectrumError(f"{path}: {x.size} x values but {y.size} y values")
+    n_bad = int(np.count_nonzero(~np.isfinite(x) | ~np.isfinite(y)))
+    if n_bad:
+        raise SpectrumError(f"{path}: {n_bad} NaN/inf or unparsable values among {x.size} points; "
+                            "remove or fill them first")
+    if x.size < MIN_SPECTRUM_POINTS:
+        raise SpectrumError(f"{path}: only {x.size} data points; "
+                            f"need at least {MIN_SPECTRUM_POINTS}")
+    xu = x_units.upper().replace(" ", "")
+    is_micrometre = any(k in xu for k in ("MICROM", "MICRON", "UM", "\u00b5M"))
+    if is_micrometre and not ("CM" in xu or "WAVENUMBER" in xu):  # "WAVENUMBER" contains "UM"
+        if np.any(x <= 0):
+            raise SpectrumError(f"{path}: non-positive wavelengths in micrometres")
+        x = 1e4 / x
+        notes.append("x converted from micrometres to cm-1 (1e4 / x)")
+    elif not ("CM" in xu or "WAVENUMBER" in xu):
+        notes.append(f"x units {x_units!r} not recognised; assumed cm-1")
+    if np.any(np.diff(x) < 0):
+        notes.append("x was descending; sorted ascending" if x[0] > x[-1]
+                     else "x was unsorted; sorted ascending")
+        order = np.argsort(x, kind="stable")
+        x, y = x[order], y[order]
+    yu = y_units.upper()
+    if "TRANSMITTANCE" in yu or yu.replace(" ", "") in ("T", "%T"):
+        if "%" in yu or "PERCENT" in yu or y.max() > 1.5:
+            y = y / 100.0
+            notes.append("transmittance taken as percent (max > 1.5 or '%' in units), "
+                         "divided by 100")
+        y = -np.log10(np.clip(y, 1e-4, None))
+        notes.append("transmittance converted to absorbance = -log10(T), T clipped at 1e-4")
+        kind = "absorbance"
+    elif "ABSORBANCE" in yu or yu.strip() == "A":
+        kind = "absorbance"
+    else:
+        kind = "unknown"
+        notes.append(f"y units {y_units!r} not recognised; intensities kept as they are")
+    if np.count_nonzero((x >= GRID_MIN_CM1) & (x <= GRID_MAX_CM1)) < 2:
+        raise SpectrumError(f"{path}: x range {x.min():.1f}-{x.max():.1f} cm-1 does not overlap "
+                            f"{GRID_MIN_CM1:.0f}-{GRID_MAX_CM1:.0f} cm-1; check the x units")
+    return Spectrum(x, y, kind, str(path), notes)
+
+
+def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
+    """(1750,) float32 model input: onto model_grid(), zero outside the data, min-max scaled.
+
+    Spectra sampled more than twice as finely as the model grid are averaged over each
+    model-grid bin (boxcar of one grid step, ~2 cm-1) instead of point-sampled, so noise and
+    aliasing do not decide the value; coarser spectra are linearly interpolated. No baseline is
+    subtracted. Zero-filled parts of 500-4000 cm-1 are logged and appended to spectrum.notes.
+    """
+    x = np.asarray(spectrum.wavenumbers_cm1, dtype=np.float64)
+    y = np.asarray(spectrum.intensity, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if x.size < 2 or not np.all(np.isfinite(x) & np.isfinite(y)):
+        raise SpectrumError(f"{spectrum.source}: need at least 2 finite points, got {x.size}")
+    grid = model_grid()
+    step = grid[1] - grid[0]
+    values = np.interp(grid, x, y)
+    if np.median(np.diff(x)) < 0.5 * step:
+        edges = np.concatenate([[grid[0] - step / 2], 0.5 * (grid[1:] + grid[:-1]),
+                                [grid[-1] + step / 2]])
+        lo = np.searchsorted(x, edges[:-1], side="left")
+        hi = np.searchsorted(x, edges[1:], side="left")
+        csum = np.concatenate([[0.0], np.cumsum(y)])
+        filled = hi > lo
+        values[filled] = (csum[hi] - csum[lo])[filled] / (hi - lo)[filled]
+    values[(grid < x[0]) | (grid > x[-1])] = 0.0
+    gaps = [f"{GRID_MIN_CM1:.0f}-{x[0]:.1f} cm-1"] if grid[0] < x[0] else []
+    gaps += [f"{x[-1]:.1f}-{GRID_MAX_CM1:.0f} cm-1"] if grid[-1] > x[-1] else []
+    if gaps:
+        msg = f"zero-filled {' and '.join(gaps)} (outside the measured range)"
+        spectrum.notes.append(msg)
+        log.warning("%s: %s", spectrum.source, msg)
+    return minmax_scale(values)
