@@ -75,7 +75,7 @@ ok = sticks_all.status == "ok"
 display(Markdown(
     f"The simulator attempted **{len(sticks_all)}** molecules in {len(sticks_all.shard_files)} "
     f"shards; **{int(ok.sum())}** succeeded ({100 * ok.mean():.2f} %). The median cost was "
-    f"**{np.median(sticks_all.seconds[ok]):.2f} s** per molecule on one CPU core. This chapter "
+    f"**{np.median(sticks_all.seconds[ok]):.2f} s** per molecule (one simulator process per CPU core). This chapter "
     f"uses **{len(sticks)}** of the successful molecules (profile `{config.profile}`)."))
 
 # %% [markdown]

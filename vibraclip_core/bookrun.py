@@ -31,8 +31,13 @@ def _inputs_mtime(src: Path) -> float:
 
 def run_chapter(src: Path, out: Path, parameters: dict, prepare_only: bool = False) -> Path:
     """Convert a percent-format chapter to a notebook and execute it with papermill."""
+    import os
+
     import jupytext
     import papermill
+
+    # progress bars are for interactive runs; in a rendered page they are noise
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
     nb = jupytext.read(src)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -114,7 +114,7 @@ def render_datasheet_tables(sticks: StickSet) -> str:
         f"| molecules attempted | {len(sticks)} |",
         f"| molecules with status ok | {int(ok.sum())} |",
         f"| failure rate | {100 * (1 - ok.mean()):.2f} % |",
-        f"| simulator seconds per ok molecule (median, one core) | {np.median(secs):.2f} |",
+        f"| simulator wall seconds per ok molecule (median; one process per core) | {np.median(secs):.2f} |",
         f"| simulator seconds per ok molecule (mean) | {secs.mean():.2f} |",
         f"| vibrational modes stored | {int(sticks.offsets[-1])} |",
         f"| GFN2 − B3LYP mean shift, modes ≥ 500 cm⁻¹ | {agree['mean_shift_cm1']:.1f} cm⁻¹ |",

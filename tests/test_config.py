@@ -1,0 +1,30 @@
+import json
+
+import pytest
+
+from vibraclip_core.config import PROFILES, Config, get_config
+
+
+def test_profiles_and_overrides():
+    paper = get_config("paper")
+    assert (paper.hidden_channels, paper.out_channels, paper.latent_dim) == (128, 181, 861)
+    assert paper.batch_size == 128 and paper.max_epochs == 200 and paper.patience == 15
+    tiny = get_config("tiny", seed=5, n_molecules=None)
+    assert tiny.seed == 5 and tiny.n_molecules == PROFILES["tiny"]["n_molecules"]
+    assert get_config("cpu").profile == "cpu"
+
+
+def test_unknown_names_are_reported():
+    with pytest.raises(ValueError, match="unknown profile 'gpu'"):
+        get_config("gpu")
+    with pytest.raises(ValueError, match="hiden_channels"):
+        get_config("cpu", hiden_channels=3)
+
+
+def test_digest_tracks_fields(tmp_path):
+    a = Config()
+    assert a.digest() == Config().digest()
+    assert a.digest("fwhm_cm1") == a.replace(seed=9).digest("fwhm_cm1")
+    assert a.digest("fwhm_cm1") != a.replace(fwhm_cm1=20.0).digest("fwhm_cm1")
+    a.write_json(tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["latent_dim"] == 861

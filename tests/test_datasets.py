@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from vibraclip_core.config import get_config
+from vibraclip_core.datasets import grouped_split, load_sticks, prepare, take_ragged
+
+
+def test_take_ragged_matches_naive_loop():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 5, size=20)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    values = rng.normal(size=offsets[-1])
+    rows = rng.permutation(20)[:12]
+    new_off, (new_vals,) = take_ragged(offsets, [values], rows)
+    naive = np.concatenate([values[offsets[r]:offsets[r + 1]] for r in rows])
+    np.testing.assert_array_equal(new_vals, naive)
+    assert new_off[-1] == len(naive) and np.all(np.diff(new_off) == lengths[rows])
+
+
+def test_grouped_split_keeps_identities_together_and_is_seeded():
+    ids = [f"m{i % 37}" for i in range(200)]
+    a = grouped_split(ids, seed=3)
+    b = grouped_split(ids, seed=3)
+    c = grouped_split(ids, seed=4)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+    owner = {}
+    for name, rows in a.items():
+        for r in rows:
+            assert owner.setdefault(ids[r], name) == name
+    assert sum(len(v) for v in a.values()) == 200
+    n_groups = {k: len({ids[r] for r in v}) for k, v in a.items()}
+    assert n_groups["train"] == round(0.8 * 37) and n_groups["val"] == round(0.1 * 37)
+    with pytest.raises(ValueError, match="sum to 1"):
+        grouped_split(ids, 0, (0.5, 0.1, 0.1))
+
+
+def test_load_sticks_concatenates_shards(tiny_shards):
+    s = load_sticks(tiny_shards)
+    assert len(s) == 11 and len(s.shard_files) == 3
+    ok = s.ok()
+    assert set(ok.status) == {"ok"} and len(ok) == 10
+    f, ir, raman = ok.sticks(list(ok.smiles).index("O"))
+    assert len(f) == 3 and (ir > 0).all()
+    assert s.failure_counts() == {"bad_source_record": 1}
+
+
+def test_missing_and_corrupt_shards_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="vibraclip simulate"):
+        load_sticks(tmp_path)
+    (tmp_path / "shard_00000.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="shard_00000.npz"):
+        load_sticks(tmp_path)
+
+
+def test_prepare_builds_cache_and_reuses_it(tiny_shards, tmp_path):
+    cfg = get_config("tiny", data_dir=str(tiny_shards), build_dir=str(tmp_path), workers=1)
+    data = prepare(cfg)
+    assert len(data) == 10 and data.ir.shape == (10, 1750) and data.raman.dtype == torch.float32
+    assert float(data.ir.min()) >= 0 and torch.allclose(data.ir.max(1).values, torch.ones(10))
+    # 'OCC' and 'C(O)C' are one molecule: same split
+    rows = [i for i, s in enumerate(data.smiles) if s in ("OCC", "C(O)C")]
+    where = {k: set(v.tolist()) for k, v in data.splits.items()}
+    assert len({k for k, v in where.items() for r in rows if r in v}) == 1
+    g = data.graphs
+    assert g["node_offsets"][-1] == len(g["z"]) and g["edge_offsets"][-1] == g["edge_index"].shape[1]
+    train_mass = data.mass_da[data.splits["train"]]
+    assert abs(float(data.standardized_mass()[data.splits["train"]].mean())) < 1e-4
+    assert data.mass_mean == pytest.approx(float(train_mass.mean()), rel=1e-5)
+    caches = list((tmp_path / "cache").glob("data-*.pt"))
+    assert len(caches) == 1
+    again = prepare(cfg)
+    assert again.smiles == data.smiles and torch.equal(again.ir, data.ir)
+    other = prepare(cfg.replace(fwhm_cm1=30.0))  # a new parameter gives a new cache entry
+    assert len(list((tmp_path / "cache").glob("data-*.pt"))) == 2
+    assert not torch.equal(other.ir, data.ir)

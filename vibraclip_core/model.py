@@ -1,0 +1,224 @@
+"""VibraCLIP: a DimeNet++ graph encoder and two MLP spectra encoders, each with a projection head.
+
+The three heads map a molecule's 3D graph, its IR spectrum and its Raman spectrum into one
+latent space (Rocabert-Oriols et al., Digital Discovery 2025). Optionally the standardized
+molecular mass is appended to every encoder output before its head ("mass anchoring").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn.models import DimeNetPlusPlus
+from torch_geometric.utils import scatter
+
+from .config import Config
+from .molecules import radius_edges, triplets
+
+SPECTRUM_POINTS = 1750
+# Optional precomputed geometry on a PyG Batch: the radius graph (2, E) and, per triplet
+# k->j->i, the edge ids of k->j and j->i (T,). Edge ids must be offset by the number of radius
+# edges of the preceding molecules when batching (a Data.__inc__ override), not by node counts.
+RADIUS_EDGE_KEY = "rg_edge_index"
+TRIPLET_EDGE_KEYS = ("rg_idx_kj", "rg_idx_ji")
+
+
+def expand_triplets(edge_index: Tensor, idx_kj: Tensor, idx_ji: Tensor) -> tuple[Tensor, ...]:
+    """The 7 triplet tensors (i, j, idx_i, idx_j, idx_k, idx_kj, idx_ji) from the two edge ids."""
+    row, col = edge_index  # j -> i
+    return col, row, col[idx_ji], row[idx_ji], row[idx_kj], idx_kj, idx_ji
+
+
+class GraphEncoder(DimeNetPlusPlus):
+    """DimeNet++ whose forward takes a precomputed radius graph and triplets (pure torch).
+
+    PyG's forward builds both with torch-cluster / torch-sparse; here they are arguments, and
+    when absent they come from `molecules.radius_edges` / `molecules.triplets`. Everything
+    else is the parent's computation: Bessel/spherical bases, embedding, interaction and
+    output blocks, sum over atoms.
+    """
+
+    def __init__(self, config: Config, output_initializer: str = "zeros") -> None:
+        super().__init__(
+            hidden_channels=config.hidden_channels, out_channels=config.out_channels,
+            num_blocks=config.num_blocks, int_emb_size=config.int_emb_size,
+            basis_emb_size=config.basis_emb_size, out_emb_channels=config.out_emb_channels,
+            num_spherical=config.num_spherical, num_radial=config.num_radial,
+            cutoff=config.cutoff_ang, envelope_exponent=5, num_before_skip=1,
+            num_after_skip=2, num_output_layers=3, output_initializer=output_initializer,
+        )
+        self.out_channels = config.out_channels
+
+    def forward(  # type: ignore[override]
+        self, z: Tensor, pos: Tensor, batch: Tensor | None = None,
+        edge_index: Tensor | None = None, triplet_tensors: Sequence[Tensor] | None = None,
+        num_graphs: int | None = None,
+    ) -> Tensor:
+        """(n_graphs, out_channels) from z (n_atoms,) long, pos (n_atoms, 3) Å, batch (n_atoms,)."""
+        if batch is None:
+            batch = torch.zeros_like(z)
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+        if edge_index is None:
+            edge_index = radius_edges(pos, self.cutoff, batch)
+        if triplet_tensors is None:
+            triplet_tensors = triplets(edge_index, z.size(0))
+        i, j, idx_i, idx_j, idx_k, idx_kj, idx_ji = triplet_tensors
+
+        dist = (pos[i] - pos[j]).pow(2).sum(dim=-1).sqrt()
+        # DimeNet++ angle: between the bond vectors j->k and i->j of the path k->j->i
+        pos_jk, pos_ij = pos[idx_j] - pos[idx_k], pos[idx_i] - pos[idx_j]
+        angle = torch.atan2(torch.cross(pos_ij, pos_jk, dim=1).norm(dim=-1),
+                            (pos_ij * pos_jk).sum(dim=-1))
+
+        rbf = self.rbf(dist)
+        sbf = self.sbf(dist, angle, idx_kj)
+        x = self.emb(z, rbf, i, j)
+        per_atom = self.output_blocks[0](x, rbf, i, num_nodes=pos.size(0))
+        for interaction, output in zip(self.interaction_blocks, self.output_blocks[1:]):
+            x = interaction(x, rbf, sbf, idx_kj, idx_ji)
+            per_atom = per_atom + output(x, rbf, i, num_nodes=pos.size(0))
+        return scatter(per_atom, batch, dim=0, dim_size=num_graphs, reduce="sum")
+
+
+class SpectraEncoder(nn.Sequential):
+    """(n, in_dim) spectrum -> (n, out_dim): Linear -> BatchNorm1d -> ELU -> Linear.
+
+    The order of the released VibraCLIP code (one hidden layer, `n_layers: 1`); the output is
+    left linear because the projection head follows.
+    """
+
+    def __init__(self, in_dim: int = SPECTRUM_POINTS, hidden: int = 1262, out: int = 497) -> None:
+        super().__init__(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ELU(),
+                         nn.Linear(hidden, out))
+
+
+class ProjectionHead(nn.Module):
+    """(n, in_dim) -> (n, latent_dim): residual GELU MLP, dropout, LayerNorm (CLIP-style)."""
+
+    def __init__(self, in_dim: int, latent_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        # no bias on the first projection, as in the released configuration (`bias: False`)
+        self.projection = nn.Linear(in_dim, latent_dim, bias=False)
+        self.act = nn.GELU()
+        self.fc = nn.Linear(latent_dim, latent_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(latent_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        projected = self.projection(x)
+        x = self.dropout(self.fc(self.act(projected)))
+        return self.norm(x + projected)
+
+
+class LogitScale(nn.Module):
+    """Scalar multiplier of cosine similarities: learnable (stored as log, ≤ 100) or 1/temperature."""
+
+    MAX_SCALE = 100.0
+
+    def __init__(self, temperature: float | None = None, init_temperature: float = 0.07) -> None:
+        super().__init__()
+        self.learnable = temperature is None
+        if temperature is not None and not temperature > 0:
+            raise ValueError(f"temperature={temperature!r}: must be a positive number or None "
+                             "(None = learnable, CLIP init 0.07)")
+        value = math.log(1.0 / (init_temperature if temperature is None else temperature))
+        if self.learnable:
+            self.log_scale = nn.Parameter(torch.tensor(value))
+        else:
+            self.register_buffer("log_scale", torch.tensor(value))
+
+    def forward(self) -> Tensor:
+        """0-d tensor: exp(log_scale), clamped to ≤ 100 when learnable."""
+        if self.learnable:
+            return self.log_scale.clamp(max=math.log(self.MAX_SCALE)).exp()
+        return self.log_scale.exp()
+
+
+class VibraCLIP(nn.Module):
+    """Graph, IR and Raman encoders with projection heads into one latent space."""
+
+    PARTS = ("graph_encoder", "ir_encoder", "raman_encoder", "graph_head", "ir_head",
+             "raman_head", "logit_scale")
+
+    def __init__(self, config: Config, graph_output_initializer: str = "zeros") -> None:
+        super().__init__()
+        self.config = config
+        self.use_mass = bool(config.mass)
+        extra = int(self.use_mass)
+        self.graph_encoder = GraphEncoder(config, output_initializer=graph_output_initializer)
+        self.ir_encoder = SpectraEncoder(SPECTRUM_POINTS, config.spectra_hidden, config.spectra_out)
+        self.raman_encoder = SpectraEncoder(SPECTRUM_POINTS, config.spectra_hidden,
+                                            config.spectra_out)
+        self.graph_head = ProjectionHead(config.out_channels + extra, config.latent_dim,
+                                         config.head_dropout)
+        self.ir_head = ProjectionHead(config.spectra_out + extra, config.latent_dim,
+                                      config.head_dropout)
+        self.raman_head = ProjectionHead(config.spectra_out + extra, config.latent_dim,
+                                         config.head_dropout)
+        self.logit_scale = LogitScale(config.extra.get("temperature"))
+
+    def _anchor(self, features: Tensor, mass: Tensor | None, what: str) -> Tensor:
+        """(n, d) -> (n, d + 1) with the standardized mass appended when mass anchoring is on."""
+        if not self.use_mass:
+            return features
+        if mass is None:
+            raise ValueError(f"encode_{what}: config.mass is True, so the standardized mass "
+                             "(n,) is required; pass mass=... or build the model with mass=False")
+        return torch.cat([features, mass.reshape(-1, 1).to(features.dtype)], dim=1)
+
+    def encode_graph(
+        self, z: Tensor, pos: Tensor, batch: Tensor | None = None, mass: Tensor | None = None,
+        edge_index: Tensor | None = None, triplet_tensors: Sequence[Tensor] | None = None,
+        num_graphs: int | None = None,
+    ) -> Tensor:
+        """(n_graphs, latent_dim) graph embeddings; pos in Å, mass (n_graphs,) standardized."""
+        features = self.graph_encoder(z, pos, batch, edge_index, triplet_tensors, num_graphs)
+        return self.graph_head(self._anchor(features, mass, "graph"))
+
+    def encode_ir(self, ir: Tensor, mass: Tensor | None = None) -> Tensor:
+        """(n, latent_dim) from IR spectra (n, 1750) in [0, 1] and mass (n,) standardized."""
+        return self.ir_head(self._anchor(self.ir_encoder(ir), mass, "ir"))
+
+    def encode_raman(self, raman: Tensor, mass: Tensor | None = None) -> Tensor:
+        """(n, latent_dim) from Raman spectra (n, 1750) in [0, 1] and mass (n,) standardized."""
+        return self.raman_head(self._anchor(self.raman_encoder(raman), mass, "raman"))
+
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        """{"graph", "ir", "raman"}: each (n, latent_dim), from a PyG Batch of n molecules."""
+        n = int(batch.num_graphs)
+        for key in ("z", "ir", "raman") + (("mass",) if self.use_mass else ()):
+            if getattr(batch, key, None) is None:
+                raise ValueError(f"VibraCLIP.forward: the batch has no field {key!r}; expected "
+                                 "z, pos, batch, ir (n, 1750), raman (n, 1750) and mass (n,)")
+        pos = batch.pos if getattr(batch, "pos", None) is not None else batch.pos_ang
+        mass = batch.mass.reshape(n) if self.use_mass else None
+        edge_index = getattr(batch, RADIUS_EDGE_KEY, None)
+        trip = None
+        if edge_index is not None and all(getattr(batch, k, None) is not None
+                                          for k in TRIPLET_EDGE_KEYS):
+            trip = expand_triplets(edge_index, *(getattr(batch, k) for k in TRIPLET_EDGE_KEYS))
+        return {
+            "graph": self.encode_graph(batch.z, pos, batch.batch, mass, edge_index, trip, n),
+            "ir": self.encode_ir(batch.ir.reshape(n, -1), mass),
+            "raman": self.encode_raman(batch.raman.reshape(n, -1), mass),
+        }
+
+    def freeze_for_realignment(self) -> None:
+        """Freeze everything except the last Linear (`fc`) of each projection head."""
+        self.requires_grad_(False)
+        for head in (self.graph_head, self.ir_head, self.raman_head):
+            head.fc.requires_grad_(True)
+
+    def parameter_table(self) -> list[tuple[str, int, int]]:
+        """(part, total parameters, trainable parameters) per part, then a "total" row."""
+        rows = []
+        for name in self.PARTS:
+            params = list(getattr(self, name).parameters())
+            rows.append((name, sum(p.numel() for p in params),
+                         sum(p.numel() for p in params if p.requires_grad)))
+        rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows)))
+        return rows
