@@ -8,11 +8,15 @@ molecular mass is appended to every encoder output before its head ("mass anchor
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn.models import DimeNetPlusPlus
+from torch_geometric.nn.models import dimenet as pyg_dimenet
+from torch_geometric.nn.models.dimenet_utils import Jn, Jn_zeros
 from torch_geometric.utils import scatter
 
 from .config import Config
@@ -32,6 +36,58 @@ def expand_triplets(edge_index: Tensor, idx_kj: Tensor, idx_ji: Tensor) -> tuple
     return col, row, col[idx_ji], row[idx_ji], row[idx_kj], idx_kj, idx_ji
 
 
+class SphericalBasis(nn.Module):
+    """Pure-torch twin of PyG's SphericalBasisLayer: (T, num_spherical * num_radial).
+
+    Same function (equal to 1e-11 in float64): normalised spherical Bessel functions
+    j_l(z_ln d / cutoff) on the same roots z_ln, times the envelope, times Y_l^0(angle). PyG
+    builds it symbolically with sympy, which takes 10-30 s per model at the paper's 7 x 6;
+    here j_l comes from the upward recurrence and Y_l^0 from Legendre's, in milliseconds.
+    """
+
+    def __init__(self, num_spherical: int, num_radial: int, cutoff: float = 5.0,
+                 envelope_exponent: int = 5) -> None:
+        super().__init__()
+        roots = Jn_zeros(num_spherical, num_radial)  # (n, k) float32, as PyG
+        norm = [[(0.5 * Jn(roots[l, r], l + 1) ** 2) ** -0.5 for r in range(num_radial)]
+                for l in range(num_spherical)]
+        # non-persistent: the state_dict stays identical to PyG's parameter-free layer
+        self.register_buffer("roots", torch.from_numpy(np.asarray(roots, np.float32)), False)
+        self.register_buffer("norm", torch.tensor(norm, dtype=torch.float32), False)
+        self.num_spherical, self.num_radial, self.cutoff = num_spherical, num_radial, cutoff
+        self.envelope = pyg_dimenet.Envelope(envelope_exponent)
+
+    def forward(self, dist: Tensor, angle: Tensor, idx_kj: Tensor) -> Tensor:
+        """dist (E,) Å, angle (T,) rad, idx_kj (T,) -> (T, num_spherical * num_radial)."""
+        x = dist / self.cutoff
+        u = x[:, None, None] * self.roots.to(x.dtype)  # (E, n, k): order l uses its own roots
+        sin_u, cos_u = u.sin(), u.cos()
+        prev, cur = sin_u / u, sin_u / u**2 - cos_u / u  # j_0, j_1
+        bessel = [prev[:, 0], cur[:, 1]][: self.num_spherical]
+        for l in range(1, self.num_spherical - 1):
+            prev, cur = cur, (2 * l + 1) / u * cur - prev
+            bessel.append(cur[:, l + 1])
+        rbf = self.envelope(x)[:, None, None] * self.norm.to(x.dtype) * torch.stack(bessel, 1)
+        cos_a = angle.cos()
+        legendre = [torch.ones_like(cos_a), cos_a]
+        for l in range(2, self.num_spherical):
+            legendre.append(((2 * l - 1) * cos_a * legendre[-1] - (l - 1) * legendre[-2]) / l)
+        cbf = torch.stack([math.sqrt((2 * l + 1) / (4 * math.pi)) * legendre[l]
+                           for l in range(self.num_spherical)], 1)
+        return (rbf[idx_kj] * cbf[:, :, None]).flatten(1)
+
+
+@contextmanager
+def _pure_torch_spherical_basis() -> Iterator[None]:
+    """While DimeNet.__init__ runs, let it build SphericalBasis instead of the sympy layer."""
+    original = pyg_dimenet.SphericalBasisLayer
+    pyg_dimenet.SphericalBasisLayer = SphericalBasis  # the name DimeNet.__init__ looks up
+    try:
+        yield
+    finally:
+        pyg_dimenet.SphericalBasisLayer = original
+
+
 class GraphEncoder(DimeNetPlusPlus):
     """DimeNet++ whose forward takes a precomputed radius graph and triplets (pure torch).
 
@@ -41,15 +97,18 @@ class GraphEncoder(DimeNetPlusPlus):
     output blocks, sum over atoms.
     """
 
-    def __init__(self, config: Config, output_initializer: str = "zeros") -> None:
-        super().__init__(
-            hidden_channels=config.hidden_channels, out_channels=config.out_channels,
-            num_blocks=config.num_blocks, int_emb_size=config.int_emb_size,
-            basis_emb_size=config.basis_emb_size, out_emb_channels=config.out_emb_channels,
-            num_spherical=config.num_spherical, num_radial=config.num_radial,
-            cutoff=config.cutoff_ang, envelope_exponent=5, num_before_skip=1,
-            num_after_skip=2, num_output_layers=3, output_initializer=output_initializer,
-        )
+    def __init__(self, config: Config, output_initializer: str = "zeros",
+                 fast_basis: bool = True) -> None:
+        """fast_basis=False keeps PyG's sympy SphericalBasisLayer (same values, 10-30 s to build)."""
+        with _pure_torch_spherical_basis() if fast_basis else nullcontext():
+            super().__init__(
+                hidden_channels=config.hidden_channels, out_channels=config.out_channels,
+                num_blocks=config.num_blocks, int_emb_size=config.int_emb_size,
+                basis_emb_size=config.basis_emb_size, out_emb_channels=config.out_emb_channels,
+                num_spherical=config.num_spherical, num_radial=config.num_radial,
+                cutoff=config.cutoff_ang, envelope_exponent=5, num_before_skip=1,
+                num_after_skip=2, num_output_layers=3, output_initializer=output_initializer,
+            )
         self.out_channels = config.out_channels
 
     def forward(  # type: ignore[override]
