@@ -76,3 +76,16 @@ def test_prepare_builds_cache_and_reuses_it(tiny_shards, tmp_path):
     other = prepare(cfg.replace(fwhm_cm1=30.0))  # a new parameter gives a new cache entry
     assert len(list((tmp_path / "cache").glob("data-*.pt"))) == 2
     assert not torch.equal(other.ir, data.ir)
+
+
+def test_prepare_reads_a_qm9s_folder(tmp_path):
+    from tests.test_qm9s import MOLECULES, build_folder
+
+    folder = build_folder(tmp_path / "qm9s")
+    cfg = get_config("tiny", data_dir=str(folder), build_dir=str(tmp_path / "build"), workers=1,
+                     n_molecules=None)
+    data = prepare(cfg)
+    assert data.ir.shape[1] == 1750 and len(data) == data.raman.shape[0] >= 2
+    assert data.report["molecules_in_qm9s"] == len(data)
+    by_qm9 = {qm9: smi for qm9, smi, _ in MOLECULES.values()}
+    assert all(by_qm9[int(i)] == s for i, s in zip(data.index, data.smiles))

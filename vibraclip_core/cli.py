@@ -24,6 +24,22 @@ def _datasheet(args: argparse.Namespace) -> None:
                                            "updated" if changed else "already up to date")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from .config import get_config
+    from .train import final_metrics, train
+
+    config = get_config(args.profile, loss=args.loss, mass=args.mass, seed=args.seed,
+                        max_epochs=args.max_epochs, data_dir=args.data_dir,
+                        build_dir=args.build_dir, pair_loss=args.pair_loss)
+    kwargs = {"accelerator": args.accelerator, "devices": args.devices}
+    if args.strategy:
+        kwargs["strategy"] = args.strategy
+    result = train(config, retrain=args.retrain, trainer_kwargs=kwargs)
+    best = final_metrics(result)
+    print(f"checkpoint: {result.best_checkpoint}")
+    print("best epoch " + ", ".join(f"{k}={v:.4g}" for k, v in best.items()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vibraclip", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
@@ -35,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--workers", type=int, default=2, help="worker processes")
     sim.add_argument("--shard-size", type=int, default=250)
     sim.set_defaults(func=_simulate)
+    tr = sub.add_parser("train", help="train VibraCLIP (resumes an interrupted run)")
+    tr.add_argument("--profile", default="cpu", choices=["tiny", "cpu", "paper"])
+    tr.add_argument("--loss", default=None, choices=["graph_ir", "graph_centred", "all_pairs"])
+    tr.add_argument("--pair-loss", default=None, choices=["clip", "reference"])
+    tr.add_argument("--mass", action=argparse.BooleanOptionalAction, default=None,
+                    help="mass anchoring (default: the profile's)")
+    tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--max-epochs", type=int, default=None)
+    tr.add_argument("--data-dir", default=None, help="stick shards or a QM9S folder")
+    tr.add_argument("--build-dir", default=None)
+    tr.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
+    tr.add_argument("--devices", default="auto", help="number of devices, e.g. 4")
+    tr.add_argument("--strategy", default=None, help="e.g. ddp for several GPUs or nodes")
+    tr.add_argument("--retrain", action="store_true", help="ignore a finished run")
+    tr.set_defaults(func=_train)
     sheet = sub.add_parser("datasheet", help="refresh the generated tables of data/README.md")
     sheet.add_argument("--data", default="data/qm9_gfn2")
     sheet.add_argument("--readme", default="data/README.md")

@@ -47,6 +47,8 @@ class Config:
     head_dropout: float = 0.1
     # training
     loss: str = "all_pairs"
+    pair_loss: str = "clip"  # "clip": cosine CLIP loss; "reference": the released code's variant
+    temperature: float | None = None  # None: learnable logit scale; a number fixes it
     mass: bool = True
     batch_size: int = 128
     max_epochs: int = 200

@@ -180,11 +180,29 @@ class PreparedData:
         return cls(**state)
 
 
+def is_qm9s_folder(path: Path) -> bool:
+    """True for a QM9S release folder (qm9s_csv/ plus broadened IR/Raman tables)."""
+    return (Path(path) / "qm9s_csv").is_dir()
+
+
+def _qm9s_digest(folder: Path) -> str:
+    # the QM9S tables are GB-sized: identify them by name, size and mtime instead of content
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).glob("*.csv")):
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(str(len(list((Path(folder) / "qm9s_csv").glob("*.csv")))).encode())
+    return h.hexdigest()[:12]
+
+
 def cache_key(config: Config) -> str:
     """Hash of the raw data files and every parameter that changes the processed data."""
-    files = shard_files(config.data_path)
+    if is_qm9s_folder(config.data_path):
+        files_digest = _qm9s_digest(config.data_path)
+    else:
+        files_digest = _file_digest(shard_files(config.data_path))
     params = config.digest("n_molecules", "fwhm_cm1", "split_fractions", "seed", "conformer_seed")
-    return f"{_file_digest(files)}-{params}-v{CACHE_FORMAT_VERSION}"
+    return f"{files_digest}-{params}-v{CACHE_FORMAT_VERSION}"
 
 
 def pack_graphs(graphs: list) -> dict[str, torch.Tensor]:
@@ -213,28 +231,41 @@ def prepare(config: Config, refresh: bool = False) -> PreparedData:
         log.info("processed data from cache %s", path)
         return PreparedData.from_state(torch.load(path, weights_only=True))
 
-    sticks = load_sticks(config.data_path)
-    report = {"molecules_in_shards": len(sticks),
-              **{f"simulator_{k}": v for k, v in sticks.failure_counts().items()}}
-    sticks = sticks.ok()
-    if config.n_molecules is not None:
-        sticks = sticks.select(np.arange(min(config.n_molecules, len(sticks))))
-    graphs, failures = featurize_many(sticks.smiles, seed=config.conformer_seed,
-                                      workers=config.workers)
+    if is_qm9s_folder(config.data_path):
+        from .qm9s import read_qm9s
+        from .spectra import fine_to_model_input
+
+        q = read_qm9s(config.data_path)
+        report = {"molecules_in_qm9s": len(q.smiles), **{f"qm9s_{k}": v for k, v in q.report.items()}}
+        rows = np.arange(len(q.smiles) if config.n_molecules is None
+                         else min(config.n_molecules, len(q.smiles)))
+        smiles, index = [q.smiles[i] for i in rows], q.qm9_index[rows]
+        ir_all, raman_all = fine_to_model_input(q.ir_fine[rows]), fine_to_model_input(q.raman_fine[rows])
+    else:
+        sticks = load_sticks(config.data_path)
+        report = {"molecules_in_shards": len(sticks),
+                  **{f"simulator_{k}": v for k, v in sticks.failure_counts().items()}}
+        sticks = sticks.ok()
+        if config.n_molecules is not None:
+            sticks = sticks.select(np.arange(min(config.n_molecules, len(sticks))))
+        smiles, index = list(sticks.smiles), sticks.index
+        ir_all = sticks_to_model_input(sticks.freqs_cm1, sticks.ir_km_mol, sticks.offsets,
+                                       config.fwhm_cm1)
+        raman_all = sticks_to_model_input(sticks.freqs_cm1, sticks.raman_a4_amu, sticks.offsets,
+                                          config.fwhm_cm1)
+    graphs, failures = featurize_many(smiles, seed=config.conformer_seed, workers=config.workers)
     report.update({f"conformer_{k}": v for k, v in failures.items()})
-    keep = np.array([g is not None for g in graphs])
-    sticks = sticks.select(np.flatnonzero(keep))
-    graphs = [g for g in graphs if g is not None]
-    ir = sticks_to_model_input(sticks.freqs_cm1, sticks.ir_km_mol, sticks.offsets, config.fwhm_cm1)
-    raman = sticks_to_model_input(sticks.freqs_cm1, sticks.raman_a4_amu, sticks.offsets,
-                                  config.fwhm_cm1)
-    identity = [canonical_identity(s) for s in sticks.smiles]
+    keep = np.flatnonzero([g is not None for g in graphs])
+    graphs = [graphs[i] for i in keep]
+    smiles, index = [smiles[i] for i in keep], np.asarray(index)[keep]
+    ir, raman = ir_all[keep], raman_all[keep]
+    identity = [canonical_identity(s) for s in smiles]
     splits = grouped_split(identity, config.seed, config.split_fractions)
     mass = np.array([g.mass_da for g in graphs], dtype=np.float32)
     train_mass = mass[splits["train"]]
     report.update({"molecules_used": len(graphs), **{f"n_{k}": len(v) for k, v in splits.items()}})
     data = PreparedData(
-        smiles=list(sticks.smiles), identity=identity, index=torch.from_numpy(sticks.index),
+        smiles=smiles, identity=identity, index=torch.from_numpy(index.astype(np.int64)),
         ir=torch.from_numpy(ir), raman=torch.from_numpy(raman), mass_da=torch.from_numpy(mass),
         graphs=pack_graphs(graphs), splits={k: torch.from_numpy(v) for k, v in splits.items()},
         mass_mean=float(train_mass.mean()), mass_std=float(train_mass.std() + 1e-6),

@@ -168,6 +168,7 @@ class ProjectionHead(nn.Module):
         self.norm = nn.LayerNorm(latent_dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(n, in_dim) -> (n, latent_dim)."""
         projected = self.projection(x)
         x = self.dropout(self.fc(self.act(projected)))
         return self.norm(x + projected)
@@ -218,7 +219,7 @@ class VibraCLIP(nn.Module):
                                       config.head_dropout)
         self.raman_head = ProjectionHead(config.spectra_out + extra, config.latent_dim,
                                          config.head_dropout)
-        self.logit_scale = LogitScale(config.extra.get("temperature"))
+        self.logit_scale = LogitScale(config.temperature)
 
     def _anchor(self, features: Tensor, mass: Tensor | None, what: str) -> Tensor:
         """(n, d) -> (n, d + 1) with the standardized mass appended when mass anchoring is on."""
@@ -249,11 +250,16 @@ class VibraCLIP(nn.Module):
     def forward(self, batch: Any) -> dict[str, Tensor]:
         """{"graph", "ir", "raman"}: each (n, latent_dim), from a PyG Batch of n molecules."""
         n = int(batch.num_graphs)
-        for key in ("z", "ir", "raman") + (("mass",) if self.use_mass else ()):
-            if getattr(batch, key, None) is None:
+        pos = getattr(batch, "pos", None)
+        pos = getattr(batch, "pos_ang", None) if pos is None else pos
+        fields = {"z": getattr(batch, "z", None), "pos": pos, "ir": getattr(batch, "ir", None),
+                  "raman": getattr(batch, "raman", None)}
+        if self.use_mass:
+            fields["mass"] = getattr(batch, "mass", None)
+        for key, value in fields.items():
+            if value is None:
                 raise ValueError(f"VibraCLIP.forward: the batch has no field {key!r}; expected "
-                                 "z, pos, batch, ir (n, 1750), raman (n, 1750) and mass (n,)")
-        pos = batch.pos if getattr(batch, "pos", None) is not None else batch.pos_ang
+                                 "z, pos (Å), batch, ir (n, 1750), raman (n, 1750), mass (n,)")
         mass = batch.mass.reshape(n) if self.use_mass else None
         edge_index = getattr(batch, RADIUS_EDGE_KEY, None)
         trip = None

@@ -112,3 +112,28 @@ def plot_model_inputs(grid_cm1: np.ndarray, ir: np.ndarray, raman: np.ndarray,
     axes[-1, 0].set_xlabel("wavenumber / cm⁻¹")
     fig.tight_layout()
     return fig
+
+
+def plot_history(history: list[dict[str, float]], title: str = "") -> plt.Figure:
+    """Training/validation loss and validation top-k retrieval per epoch."""
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for key, style in (("train_loss", "-"), ("val_loss", "--")):
+        if any(key in h for h in history):
+            axes[0].plot(epochs, [h.get(key, np.nan) for h in history], style, label=key)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("contrastive loss")
+    axes[0].legend(fontsize=8)
+    for name, color in (("ir", "tab:red"), ("ir_raman", "tab:purple")):
+        for k, style in ((1, "-"), (5, "--"), (10, ":")):
+            key = f"val_top{k}_{name}"
+            if any(key in h for h in history):
+                axes[1].plot(epochs, [100 * h.get(key, np.nan) for h in history], style,
+                             color=color, label=f"top-{k}, {name.replace('_', ' + ')} query")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation accuracy / %")
+    axes[1].legend(fontsize=7, ncol=2)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

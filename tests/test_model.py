@@ -1,0 +1,212 @@
+"""VibraCLIP model: DimeNet++ forward vs PyG's, invariances, heads, mass anchoring, sizes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn.models import DimeNetPlusPlus
+from torch_geometric.nn.models import dimenet as pyg_dimenet
+
+from vibraclip_core import molecules as M
+from vibraclip_core.config import get_config
+from vibraclip_core.losses import VibraCLIPLoss
+from vibraclip_core.model import (
+    GraphEncoder, LogitScale, ProjectionHead, SpectraEncoder, SphericalBasis, VibraCLIP,
+)
+
+SMILES = ["O", "CO", "CC=O", "c1ccccc1", "CC(N)C(=O)O", "FC(F)F"]
+
+
+@pytest.fixture(scope="module")
+def graphs() -> list[M.MoleculeGraph]:
+    return [M.smiles_to_graph(s, seed=0) for s in SMILES]
+
+
+def _cat(graphs: list[M.MoleculeGraph]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    z = torch.cat([torch.from_numpy(g.z) for g in graphs])
+    pos = torch.cat([torch.from_numpy(g.pos_ang) for g in graphs])
+    batch = torch.cat([torch.full((len(g.z),), k) for k, g in enumerate(graphs)])
+    return z, pos, batch
+
+
+def _encoder(**overrides) -> GraphEncoder:
+    torch.manual_seed(0)
+    # non-zero output layers: PyG's default "zeros" init would make every check trivially pass
+    return GraphEncoder(get_config("tiny", **overrides), output_initializer="glorot_orthogonal")
+
+
+def test_forward_equals_parent_forward(graphs, monkeypatch):
+    enc = _encoder()
+    z, pos, batch = _cat(graphs)
+    ours = enc(z, pos, batch)
+    assert ours.shape == (len(graphs), enc.out_channels) and ours.abs().sum() > 0
+    # PyG's own forward, with its torch-cluster / torch-sparse helpers swapped for ours
+    monkeypatch.setattr(pyg_dimenet, "radius_graph", lambda pos, r, batch, max_num_neighbors:
+                        M.radius_edges(pos, r, batch))
+    monkeypatch.setattr(pyg_dimenet, "triplets", M.triplets)
+    parent = DimeNetPlusPlus.forward(enc, z, pos, batch)
+    torch.testing.assert_close(ours, parent, rtol=0, atol=0)
+    edges = M.radius_edges(pos, enc.cutoff, batch)
+    given = enc(z, pos, batch, edge_index=edges, triplet_tensors=M.triplets(edges, len(z)))
+    torch.testing.assert_close(given, parent, rtol=0, atol=0)
+
+
+def test_pure_torch_basis_equals_sympy_basis(graphs):
+    # small basis: PyG's sympy construction costs ~1 s here but 10-30 s at the paper's 7 x 6
+    fast = _encoder(num_spherical=3, num_radial=2).double()
+    torch.manual_seed(0)
+    slow = GraphEncoder(get_config("tiny", num_spherical=3, num_radial=2),
+                        output_initializer="glorot_orthogonal", fast_basis=False).double()
+    assert isinstance(fast.sbf, SphericalBasis)
+    assert not isinstance(slow.sbf, SphericalBasis)
+    assert pyg_dimenet.SphericalBasisLayer is not SphericalBasis  # restored after building
+    slow.load_state_dict(fast.state_dict())
+    z, pos, batch = _cat(graphs)
+    torch.testing.assert_close(fast(z, pos.double(), batch), slow(z, pos.double(), batch),
+                               rtol=1e-9, atol=1e-9)
+    dist = torch.linspace(0.9, 4.9, 50, dtype=torch.float64)
+    angle = torch.linspace(0.0, math.pi, 80, dtype=torch.float64)
+    idx = torch.arange(80) % 50
+    torch.testing.assert_close(fast.sbf(dist, angle, idx), slow.sbf(dist, angle, idx),
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_rotation_and_translation_invariance(graphs):
+    enc = _encoder()
+    z, pos, batch = _cat(graphs)
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)))
+    moved = pos @ q.T + torch.tensor([1.0, -2.0, 0.5])
+    torch.testing.assert_close(enc(z, moved, batch), enc(z, pos, batch), rtol=1e-4, atol=1e-4)
+
+
+def test_molecule_permutation_permutes_rows(graphs):
+    enc = _encoder()
+    out = enc(*_cat(graphs))
+    order = [3, 0, 5, 1, 4, 2]
+    torch.testing.assert_close(enc(*_cat([graphs[k] for k in order])), out[order],
+                               rtol=1e-5, atol=1e-5)
+    single = enc(torch.from_numpy(graphs[2].z), torch.from_numpy(graphs[2].pos_ang))
+    torch.testing.assert_close(single, out[2:3], rtol=1e-5, atol=1e-5)
+
+
+def test_spectra_encoder_layout():
+    enc = SpectraEncoder(1750, 64, 32)
+    kinds = [type(m).__name__ for m in enc]
+    assert kinds == ["Linear", "BatchNorm1d", "ELU", "Linear"]
+    assert enc(torch.rand(5, 1750)).shape == (5, 32)
+
+
+def test_projection_head_is_residual_gelu_mlp_with_layer_norm():
+    torch.manual_seed(0)
+    head = ProjectionHead(7, 12, dropout=0.5).eval()
+    x = torch.randn(4, 7)
+    projected = head.projection(x)
+    manual = head.norm(head.fc(torch.nn.functional.gelu(projected)) + projected)
+    torch.testing.assert_close(head(x), manual)
+    out = head(x)
+    torch.testing.assert_close(out.mean(-1), torch.zeros(4), atol=1e-5, rtol=0)
+    head.train()
+    assert not torch.allclose(head(x), out)  # dropout is active in training
+
+
+def _batch(graphs, config, with_geometry: bool = False) -> Batch:
+    class GeometryData(Data):
+        """Radius-graph edge ids are offset by edge counts, node ids by node counts."""
+
+        def __inc__(self, key, value, *args, **kwargs):
+            if key in ("rg_idx_kj", "rg_idx_ji"):
+                return self.rg_edge_index.size(1)
+            return super().__inc__(key, value, *args, **kwargs)
+
+    g = torch.Generator().manual_seed(2)
+    items = []
+    for k, mol in enumerate(graphs):
+        d = GeometryData(z=torch.from_numpy(mol.z), pos=torch.from_numpy(mol.pos_ang),
+                         ir=torch.rand(1, 1750, generator=g), raman=torch.rand(1, 1750, generator=g),
+                         mass=torch.tensor([k - 2.5]))
+        if with_geometry:
+            d.rg_edge_index = M.radius_edges(d.pos, config.cutoff_ang)
+            _, _, _, _, _, d.rg_idx_kj, d.rg_idx_ji = M.triplets(d.rg_edge_index, len(mol.z))
+        items.append(d)
+    return Batch.from_data_list(items)
+
+
+def test_vibraclip_forward_and_precomputed_geometry(graphs):
+    config = get_config("tiny")
+    torch.manual_seed(0)
+    model = VibraCLIP(config, graph_output_initializer="glorot_orthogonal").eval()
+    out = model(_batch(graphs, config))
+    assert set(out) == {"graph", "ir", "raman"}
+    assert all(v.shape == (len(graphs), config.latent_dim) for v in out.values())
+    with_geometry = model(_batch(graphs, config, with_geometry=True))
+    for key in out:
+        torch.testing.assert_close(with_geometry[key], out[key])
+    b = _batch(graphs, config)
+    torch.testing.assert_close(model.encode_ir(b.ir, b.mass), out["ir"])
+    torch.testing.assert_close(model.encode_raman(b.raman, b.mass), out["raman"])
+    torch.testing.assert_close(model.encode_graph(b.z, b.pos, b.batch, b.mass), out["graph"])
+
+
+def test_mass_anchoring(graphs):
+    config = get_config("tiny")
+    model = VibraCLIP(config).eval()
+    assert model.ir_head.projection.in_features == config.spectra_out + 1
+    assert model.graph_head.projection.in_features == config.out_channels + 1
+    ir = torch.rand(3, 1750)
+    assert not torch.allclose(model.encode_ir(ir, torch.zeros(3)), model.encode_ir(ir, torch.ones(3)))
+    with pytest.raises(ValueError, match="encode_ir: config.mass is True"):
+        model.encode_ir(ir)
+    plain = VibraCLIP(config.replace(mass=False)).eval()
+    assert plain.ir_head.projection.in_features == config.spectra_out
+    assert plain.encode_ir(ir).shape == (3, config.latent_dim)
+    b = _batch(graphs, config)
+    del b.mass
+    with pytest.raises(ValueError, match="'mass'"):
+        model(b)
+
+
+def test_backward_reaches_every_part(graphs):
+    config = get_config("tiny")
+    torch.manual_seed(0)
+    model = VibraCLIP(config, graph_output_initializer="glorot_orthogonal")
+    emb = model(_batch(graphs, config))
+    VibraCLIPLoss("all_pairs")(emb, model.logit_scale()).backward()
+    for part in model.PARTS:
+        grads = [p.grad for p in getattr(model, part).parameters()]
+        assert grads and all(g is not None for g in grads), part
+        assert sum(g.abs().sum() for g in grads) > 0, part
+
+
+def test_paper_parameter_count():
+    model = VibraCLIP(get_config("paper"))
+    table = dict((name, (total, trainable)) for name, total, trainable in model.parameter_table())
+    # analytic: 1750*1262 + 1262 + 2*1262 (BatchNorm) + 1262*497 + 497
+    assert table["ir_encoder"][0] == 2_839_997
+    # head: 861*(181+1) (no bias) + 861*861 + 861 + 2*861 (LayerNorm)
+    assert table["graph_head"][0] == 900_606
+    total = table["total"][0]
+    assert 10.5e6 < total < 11.5e6  # paper: "about 11 M"
+    assert total == sum(t for name, (t, _) in table.items() if name != "total")
+    model.freeze_for_realignment()
+    table = {name: (t, tr) for name, t, tr in model.parameter_table()}
+    frozen = table["total"][0] - table["total"][1]
+    assert 8.5e6 < frozen < 9.0e6  # paper: "8.7 M frozen at realignment"
+    assert table["ir_head"][1] == 861 * 861 + 861
+
+
+def test_logit_scale():
+    learnable = LogitScale()
+    assert learnable().item() == pytest.approx(1 / 0.07, rel=1e-6)
+    with torch.no_grad():
+        learnable.log_scale.fill_(10.0)
+    assert learnable().item() == pytest.approx(100.0, rel=1e-6)
+    fixed = LogitScale(temperature=0.5)
+    assert fixed().item() == pytest.approx(2.0) and not list(fixed.parameters())
+    with pytest.raises(ValueError, match="temperature"):
+        LogitScale(temperature=0.0)
+    model = VibraCLIP(get_config("tiny", extra={"temperature": 0.1}))
+    assert model.logit_scale().item() == pytest.approx(10.0, rel=1e-6)
+    assert model.parameter_table()[-2] == ("logit_scale", 0, 0)

@@ -1,0 +1,90 @@
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch_geometric.loader import DataLoader
+
+from vibraclip_core.config import get_config
+from vibraclip_core.datasets import prepare
+from vibraclip_core.model import expand_triplets
+from vibraclip_core.molecules import radius_edges, triplets
+from vibraclip_core.train import (MoleculeDataset, geometry_cache, load_model, topk_accuracy,
+                                  train)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    build = tmp_path_factory.mktemp("train_build")
+    cfg = get_config("tiny", n_molecules=60, max_epochs=2, batch_size=16, build_dir=str(build))
+    return cfg, prepare(cfg)
+
+
+def test_topk_matches_naive_loop():
+    g = torch.Generator().manual_seed(0)
+    q, lib = torch.randn(30, 8, generator=g), torch.randn(30, 8, generator=g)
+    lib[:10] = q[:10] + 0.01  # some easy hits
+    fast = topk_accuracy(q, lib, (1, 5))
+    qn, ln = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(lib, dim=1)
+    for k in (1, 5):
+        hits = 0
+        for i in range(30):
+            order = sorted(range(30), key=lambda j: -float(qn[i] @ ln[j]))
+            hits += i in order[:k]
+        assert fast[k] == pytest.approx(hits / 30)
+
+
+def test_batched_precomputed_geometry_equals_direct(small):
+    cfg, data = small
+    geo = geometry_cache(data, cfg.cutoff_ang, cfg.build_dir)
+    ds = MoleculeDataset(data, data.splits["train"][:5], geo)
+    batch = next(iter(DataLoader(ds, batch_size=5)))
+    direct_edges = radius_edges(batch.pos, cfg.cutoff_ang, batch.batch)
+    assert set(map(tuple, batch.rg_edge_index.T.tolist())) == set(map(tuple, direct_edges.T.tolist()))
+    ours = expand_triplets(batch.rg_edge_index, batch.rg_idx_kj, batch.rg_idx_ji)
+    ref = triplets(batch.rg_edge_index, batch.num_nodes)
+    as_set = lambda t: set(zip(*(x.tolist() for x in (t[4], t[1], t[0], t[5], t[6]))))
+    assert as_set(ours) == as_set(ref) and len(ours[0]) == len(ref[0])
+
+
+class _Crash(L.Callback):
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 2:
+            raise RuntimeError("simulated kill")
+
+
+def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
+    cfg, data = small
+    cfg = cfg.replace(max_epochs=3)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(cfg, data, tag="resume", extra_callbacks=[_Crash()])
+    run = next(p for p in (Path(cfg.build_dir) / "runs").iterdir() if p.name.startswith("resume"))
+    assert [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+    result = train(cfg, data, tag="resume")  # resumes at epoch 2 from last.ckpt
+    assert [r["epoch"] for r in result.history] == [0, 1, 2]
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3  # epochs 0-1 not redone
+    assert "val_top1_ir" in result.history[-1] and 0 <= result.history[-1]["val_top1_ir"] <= 1
+    # checkpoint round trip: same embeddings from the loaded model
+    model = load_model(result.best_checkpoint, expected=cfg)
+    ds = MoleculeDataset(data, data.splits["val"], geometry_cache(data, cfg.cutoff_ang, cfg.build_dir))
+    batch = next(iter(DataLoader(ds, batch_size=8)))
+    again = load_model(result.best_checkpoint)
+    with torch.no_grad():
+        a, b = model(batch), again(batch)
+    assert a["graph"].shape == (min(8, len(data.splits["val"])), cfg.latent_dim) and torch.equal(a["ir"], b["ir"])
+    with pytest.raises(ValueError, match="latent_dim"):
+        load_model(result.best_checkpoint, expected=cfg.replace(latent_dim=64))
+    # a finished run is loaded, not retrained
+    assert train(cfg, data, tag="resume").best_checkpoint == result.best_checkpoint
+
+
+def test_ddp_two_cpu_processes(small):
+    cfg, data = small
+    cfg = cfg.replace(max_epochs=1)
+    single = train(cfg, data, tag="single")
+    ddp = train(cfg, data, tag="ddp", trainer_kwargs=dict(strategy="ddp_spawn", accelerator="cpu",
+                                                          devices=2))
+    m1, m2 = load_model(single.best_checkpoint), load_model(ddp.best_checkpoint)
+    assert m1.parameter_table() == m2.parameter_table()
+    assert ddp.history and set(ddp.history[-1]) == set(single.history[-1])

@@ -1,0 +1,297 @@
+"""Training with Lightning: the data module, the LightningModule and `train` (resumable, cached).
+
+The same code runs on a laptop CPU and on GPU nodes; multi-GPU and multi-node go through
+Lightning's DDP strategy (`strategy="ddp"`, `devices=...`, `num_nodes=...`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+from .config import Config
+from .datasets import PreparedData, prepare
+from .losses import VibraCLIPLoss
+from .model import RADIUS_EDGE_KEY, TRIPLET_EDGE_KEYS, VibraCLIP
+from .molecules import radius_edges, triplets
+
+log = logging.getLogger(__name__)
+
+
+class MoleculeData(Data):
+    """A molecule with precomputed radius edges and triplet edge ids that batch correctly."""
+
+    def __inc__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if key in TRIPLET_EDGE_KEYS:  # edge ids shift by the radius edges of earlier molecules
+            return self[RADIUS_EDGE_KEY].size(1)
+        return super().__inc__(key, value, *args, **kwargs)
+
+
+def geometry_cache(data: PreparedData, cutoff_ang: float, build_dir: str) -> dict[str, torch.Tensor]:
+    """Per-molecule radius edges and triplet edge ids, concatenated with offsets; cached on disk."""
+    path = Path(build_dir) / "cache" / f"geometry-{data.key}-{cutoff_ang:g}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    g = data.graphs
+    edges, kj, ji, e_off, t_off = [], [], [], [0], [0]
+    for m in range(len(data)):
+        a, b = int(g["node_offsets"][m]), int(g["node_offsets"][m + 1])
+        ei = radius_edges(g["pos"][a:b], cutoff_ang)
+        t = triplets(ei, b - a)
+        edges.append(ei)
+        kj.append(t[5])
+        ji.append(t[6])
+        e_off.append(e_off[-1] + ei.size(1))
+        t_off.append(t_off[-1] + t[5].numel())
+    out = {"edge_index": torch.cat(edges, 1), "idx_kj": torch.cat(kj), "idx_ji": torch.cat(ji),
+           "edge_offsets": torch.tensor(e_off), "triplet_offsets": torch.tensor(t_off)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    return out
+
+
+class MoleculeDataset(torch.utils.data.Dataset):
+    """Rows of a PreparedData as MoleculeData; `drop_ir`/`drop_raman` mark missing spectra."""
+
+    def __init__(self, data: PreparedData, rows: torch.Tensor, geometry: dict[str, torch.Tensor],
+                 has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None) -> None:
+        self.data, self.rows, self.geo = data, rows, geometry
+        self.mass = data.standardized_mass()
+        n = len(data)
+        self.has_ir = torch.ones(n, dtype=torch.bool) if has_ir is None else has_ir
+        self.has_raman = torch.ones(n, dtype=torch.bool) if has_raman is None else has_raman
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int) -> MoleculeData:
+        m = int(self.rows[k])
+        g, geo = self.data.graphs, self.geo
+        a, b = g["node_offsets"][m], g["node_offsets"][m + 1]
+        e0, e1 = geo["edge_offsets"][m], geo["edge_offsets"][m + 1]
+        t0, t1 = geo["triplet_offsets"][m], geo["triplet_offsets"][m + 1]
+        return MoleculeData(
+            z=g["z"][a:b], pos=g["pos"][a:b], num_nodes=int(b - a),
+            rg_edge_index=geo["edge_index"][:, e0:e1],
+            rg_idx_kj=geo["idx_kj"][t0:t1], rg_idx_ji=geo["idx_ji"][t0:t1],
+            ir=self.data.ir[m:m + 1], raman=self.data.raman[m:m + 1], mass=self.mass[m:m + 1],
+            has_ir=self.has_ir[m:m + 1], has_raman=self.has_raman[m:m + 1],
+            row=torch.tensor([m]))
+
+
+class VibraDataModule(L.LightningDataModule):
+    """Train/val/test loaders over the processed data of a config."""
+
+    def __init__(self, config: Config, data: PreparedData | None = None,
+                 has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.data = data if data is not None else prepare(config)
+        self.geometry = geometry_cache(self.data, config.cutoff_ang, config.build_dir)
+        self.has_ir, self.has_raman = has_ir, has_raman
+
+    def dataset(self, split: str) -> MoleculeDataset:
+        return MoleculeDataset(self.data, self.data.splits[split], self.geometry,
+                               self.has_ir if split == "train" else None,
+                               self.has_raman if split == "train" else None)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.config.seed)
+        return DataLoader(self.dataset(split), batch_size=self.config.batch_size, shuffle=shuffle,
+                          generator=gen, drop_last=shuffle and len(self.data.splits[split]) >
+                          self.config.batch_size)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+
+def topk_accuracy(query: torch.Tensor, library: torch.Tensor, ks: tuple[int, ...]) -> dict[int, float]:
+    """Fraction of queries whose own row (same index) is among the top-k by cosine similarity."""
+    q = torch.nn.functional.normalize(query, dim=1)
+    lib = torch.nn.functional.normalize(library, dim=1)
+    sims = q @ lib.T
+    own = sims.diagonal().unsqueeze(1)
+    rank = (sims > own).sum(1)  # 0 = best; ties count in the query's favour
+    return {k: float((rank < k).float().mean()) for k in ks}
+
+
+class VibraCLIPModule(L.LightningModule):
+    """VibraCLIP + its loss; logs each loss term and validation top-k retrieval."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = Config(**{**config, "split_fractions": tuple(config["split_fractions"])})
+        self.model = VibraCLIP(self.config)
+        self.loss = VibraCLIPLoss(self.config.loss, pair_loss=self.config.pair_loss)
+        self._val: list[dict[str, torch.Tensor]] = []
+
+    def forward(self, batch: Any) -> dict[str, torch.Tensor]:
+        return self.model(batch)
+
+    def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
+        emb = self.model(batch)
+        terms = self.loss(emb, self.model.logit_scale(), has_ir=batch.has_ir,
+                          has_raman=batch.has_raman, output_dict=True)
+        n = int(batch.num_graphs)
+        for name, value in terms.items():
+            self.log(f"{stage}_{name}" if name != "total" else f"{stage}_loss", value,
+                     batch_size=n, on_epoch=True, on_step=False, prog_bar=name == "total",
+                     sync_dist=stage != "train")
+        if stage == "val":
+            self._val.append({k: v.detach() for k, v in emb.items()})
+        return terms["total"]
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        emb = {k: torch.cat([d[k] for d in self._val]) for k in self._val[0]}
+        self._val.clear()
+        spectra = torch.nn.functional.normalize(emb["ir"], dim=1) + \
+            torch.nn.functional.normalize(emb["raman"], dim=1)
+        for name, query in (("ir", emb["ir"]), ("ir_raman", spectra)):
+            for k, acc in topk_accuracy(query, emb["graph"], (1, 5, 10)).items():
+                self.log(f"val_top{k}_{name}", acc, sync_dist=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        c, m = self.config, self.model
+        groups = [
+            {"params": list(m.graph_encoder.parameters()), "lr": c.lr_graph},
+            {"params": list(m.ir_encoder.parameters()) + list(m.raman_encoder.parameters()),
+             "lr": c.lr_spectra},
+            {"params": [p for n in ("graph_head", "ir_head", "raman_head", "logit_scale")
+                        for p in getattr(m, n).parameters()], "lr": c.lr_heads},
+        ]
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=c.weight_decay)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(
+            1, c.patience // 3))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+
+
+class HistoryCallback(L.Callback):
+    """Appends each epoch's logged metrics to metrics.jsonl in the run folder (rank 0 only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # runs after the epoch's validation (and the module's top-k logging) in Lightning 2
+        if trainer.global_rank != 0:
+            return
+        row = {"epoch": trainer.current_epoch,
+               **{k: float(v) for k, v in trainer.callback_metrics.items()}}
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    history: list[dict[str, float]]
+    config: Config
+
+
+def run_dir(config: Config, data_key: str, tag: str = "") -> Path:
+    """build/runs/<tag>-<config hash>-<data hash>: one folder per (config, data)."""
+    name = f"{tag + '-' if tag else ''}{config.digest()}-{data_key[:12]}"
+    return Path(config.build_dir) / "runs" / name
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """Epoch rows of metrics.jsonl; for a resumed run the last row per epoch wins."""
+    if not Path(path).exists():
+        return []
+    rows = {}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line)
+        rows[row["epoch"]] = row
+    return [rows[k] for k in sorted(rows)]
+
+
+def train(config: Config, data: PreparedData | None = None, tag: str = "", retrain: bool = False,
+          trainer_kwargs: dict[str, Any] | None = None,
+          has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None,
+          extra_callbacks: list[L.Callback] | None = None) -> TrainResult:
+    """Train (or load a finished run of) `config`; resumes from last.ckpt after an interruption."""
+    dm = VibraDataModule(config, data, has_ir, has_raman)
+    out = run_dir(config, dm.data.key, tag)
+    done = out / "done.json"
+    if done.exists() and not retrain:
+        log.info("loading finished run %s", out)
+        info = json.loads(done.read_text())
+        return TrainResult(out, out / info["best"], read_history(out / "metrics.jsonl"), config)
+    out.mkdir(parents=True, exist_ok=True)
+    config.write_json(out / "config.json")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out, filename="best", monitor="val_loss",
+                                               save_last=True)
+    stop = L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
+    callbacks = [ckpt, stop, HistoryCallback(out / "metrics.jsonl"), *(extra_callbacks or [])]
+    kwargs = dict(max_epochs=config.max_epochs, callbacks=callbacks, logger=False, deterministic=True, enable_model_summary=False,
+        default_root_dir=out, num_sanity_val_steps=0)
+    kwargs.update(trainer_kwargs or {})
+    trainer = L.Trainer(**kwargs)
+    last = out / "last.ckpt"
+    module = VibraCLIPModule(config.to_dict())
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
+    if trainer.global_rank == 0:
+        done.write_text(json.dumps({"best": best.name, "epochs": trainer.current_epoch}))
+    return TrainResult(out, best, read_history(out / "metrics.jsonl"), config)
+
+
+def load_model(checkpoint: Path, expected: Config | None = None) -> VibraCLIP:
+    """The VibraCLIP model of a checkpoint (weights_only load); with `expected`, a config whose
+    model fields differ raises a ValueError naming them."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    hp = state.get("hyper_parameters", {}).get("config")
+    if hp is None:
+        raise ValueError(f"{checkpoint}: no VibraCLIP config in the checkpoint")
+    config = Config(**{**hp, "split_fractions": tuple(hp["split_fractions"])})
+    if expected is not None:
+        model_fields = ("hidden_channels", "out_channels", "num_blocks", "int_emb_size",
+                        "basis_emb_size", "out_emb_channels", "num_spherical", "num_radial",
+                        "cutoff_ang", "spectra_hidden", "spectra_out", "latent_dim", "mass")
+        diff = {f: (getattr(config, f), getattr(expected, f)) for f in model_fields
+                if getattr(config, f) != getattr(expected, f)}
+        if diff:
+            raise ValueError(f"{checkpoint}: trained with another model config; mismatched "
+                             f"fields (checkpoint, expected): {diff}")
+    model = VibraCLIP(config)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()
+                           if k.startswith("model.")})
+    return model.eval()
+
+
+def final_metrics(result: TrainResult) -> dict[str, float]:
+    """Validation metrics of the best epoch (lowest val_loss) of a run."""
+    rows = [h for h in result.history if "val_loss" in h]
+    if not rows:
+        raise ValueError(f"{result.run_dir}: no validation metrics recorded")
+    return min(rows, key=lambda h: h["val_loss"])
