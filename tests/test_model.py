@@ -207,6 +207,6 @@ def test_logit_scale():
     assert fixed().item() == pytest.approx(2.0) and not list(fixed.parameters())
     with pytest.raises(ValueError, match="temperature"):
         LogitScale(temperature=0.0)
-    model = VibraCLIP(get_config("tiny", extra={"temperature": 0.1}))
+    model = VibraCLIP(get_config("tiny", temperature=0.1))
     assert model.logit_scale().item() == pytest.approx(10.0, rel=1e-6)
     assert model.parameter_table()[-2] == ("logit_scale", 0, 0)
