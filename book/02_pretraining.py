@@ -43,7 +43,7 @@ from vibraclip_core import plots
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.model import VibraCLIP
-from vibraclip_core.train import final_metrics, train
+from vibraclip_core.train import final_metrics, time_training_step, train
 
 logging.getLogger("lightning").setLevel(logging.ERROR)
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -82,6 +82,24 @@ display(Markdown(
     " M frozen."))
 
 # %% [markdown]
+# Why a smaller model on a CPU? One training step at each size, timed on this machine with the
+# same batch:
+
+# %%
+data = prepare(config)
+step_s = {name: time_training_step(cfg.replace(build_dir=config.build_dir), data, reps=1)
+          for name, cfg in (("this profile", config), ("paper size", paper_config))}
+epoch_steps = len(data.splits["train"]) // config.batch_size
+display(Markdown(
+    f"A step on {config.batch_size} molecules takes {step_s['this profile']:.2f} s at this "
+    f"profile's size and {step_s['paper size']:.2f} s at the paper's "
+    f"({step_s['paper size'] / step_s['this profile']:.1f}× longer): an epoch of {epoch_steps} "
+    f"steps costs about {epoch_steps * step_s['this profile'] / 60:.1f} min here against "
+    f"{epoch_steps * step_s['paper size'] / 60:.1f} min at the paper's size. The accuracy the "
+    "smaller model gives up is measured by rerunning this chapter with `profile = \"paper\"` (on "
+    "a GPU node); this page only reports what its own run measured."))
+
+# %% [markdown]
 # ## Training
 #
 # AdamW with separate learning rates for the graph encoder, the spectra encoders and the heads;
@@ -93,7 +111,6 @@ display(Markdown(
 # chapter loads it, and an interrupted run resumes from its last checkpoint.
 
 # %%
-data = prepare(config)
 result = train(config, data, tag="main", trainer_kwargs=trainer_kwargs)
 best = final_metrics(result)
 fig = plots.plot_history(result.history, f"{config.loss}, mass anchoring {'on' if config.mass else 'off'}")

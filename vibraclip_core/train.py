@@ -295,3 +295,28 @@ def final_metrics(result: TrainResult) -> dict[str, float]:
     if not rows:
         raise ValueError(f"{result.run_dir}: no validation metrics recorded")
     return min(rows, key=lambda h: h["val_loss"])
+
+
+def time_training_step(config: Config, data: PreparedData, reps: int = 2) -> float:
+    """Seconds per optimisation step (forward + backward + AdamW) on one training batch of
+    `config.batch_size` molecules, at `config`'s model size, after one warm-up step."""
+    import time
+
+    geo = geometry_cache(data, config.cutoff_ang, config.build_dir)
+    ds = MoleculeDataset(data, data.splits["train"][:config.batch_size], geo)
+    batch = next(iter(DataLoader(ds, batch_size=config.batch_size)))
+    torch.manual_seed(config.seed)
+    model = VibraCLIP(config).train()
+    loss_fn = VibraCLIPLoss(config.loss, pair_loss=config.pair_loss)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        opt.zero_grad()
+        loss_fn(model(batch), model.logit_scale()).backward()
+        opt.step()
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step()
+    return (time.perf_counter() - t0) / reps
