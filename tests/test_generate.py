@@ -53,3 +53,28 @@ def test_qm9_literal_lists_parse():
     assert _parse_list("['C','H']") == ["C", "H"]
     with pytest.raises((ValueError, SyntaxError)):
         _parse_list("[1, 2")
+
+
+def test_retry_failed_rewrites_only_failed_molecules(tiny_shards, tmp_path):
+    from vibraclip_core.generate import retry_failed
+
+    for f in tiny_shards.glob("*.npz"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    path = tmp_path / "shard_00001.npz"
+    with np.load(path, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    # pretend molecule 1 of this shard failed: drop its sticks and mark it
+    off = d["offsets"]
+    keep = np.r_[0:off[1], off[2]:off[-1]]
+    orig = d["freqs_cm1"][off[1]:off[2]].copy()
+    broken = dict(d, status=np.array(["ok", "imaginary_mode", "ok", "ok"]),
+                  offsets=np.concatenate([off[:2], off[2:] - (off[2] - off[1])]),
+                  **{k: d[k][keep] for k in ("freqs_cm1", "ir_km_mol", "raman_a4_amu")})
+    write_shard_atomic(path, broken)
+    counts = retry_failed(tmp_path, lambda idx: source_from_smiles(TINY_SMILES))
+    assert counts == {"retried": 1, "rescued": 1}
+    with np.load(path, allow_pickle=False) as z:
+        assert list(z["status"]) == ["ok"] * 4
+        np.testing.assert_array_equal(z["offsets"], d["offsets"])
+        np.testing.assert_allclose(z["freqs_cm1"][off[1]:off[2]], orig, atol=0.5)
+        np.testing.assert_array_equal(z["freqs_cm1"][:off[1]], d["freqs_cm1"][:off[1]])

@@ -8,7 +8,13 @@ from pathlib import Path
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from .generate import generate_qm9
+    from .generate import generate_qm9, load_qm9_source, retry_failed
+
+    if args.retry_failed:
+        counts = retry_failed(Path(args.out), load_qm9_source)
+        logging.getLogger("vibraclip").warning("retried %d failed molecules, rescued %d",
+                                               counts["retried"], counts["rescued"])
+        return
 
     written = generate_qm9(Path(args.out), n_shards=args.shards, first_shard=args.first_shard,
                            workers=args.workers, shard_size=args.shard_size)
@@ -46,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
     sim.add_argument("--out", default="data/qm9_gfn2", help="shard folder")
-    sim.add_argument("--shards", type=int, required=True, help="number of shards to ensure")
+    sim.add_argument("--shards", type=int, default=0, help="number of shards to ensure")
     sim.add_argument("--first-shard", type=int, default=0)
     sim.add_argument("--workers", type=int, default=2, help="worker processes")
     sim.add_argument("--shard-size", type=int, default=250)
+    sim.add_argument("--retry-failed", action="store_true",
+                     help="recompute failed molecules of existing shards instead of new shards")
     sim.set_defaults(func=_simulate)
     tr = sub.add_parser("train", help="train VibraCLIP (resumes an interrupted run)")
     tr.add_argument("--profile", default="cpu", choices=["tiny", "cpu", "paper"])

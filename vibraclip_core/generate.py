@@ -238,3 +238,44 @@ def source_from_smiles(smiles: list[str], seed: int = 0) -> dict[int, SourceMole
                 pos = mol.GetConformer().GetPositions()
         out[i] = SourceMolecule(i, smi, numbers, pos, np.zeros(0, np.float32), problem)
     return out
+
+
+RETRYABLE = ("imaginary_mode", "relaxation_not_converged", "scf_failure")
+
+
+def retry_failed(out_dir: Path, load_source: Callable[[set[int]], dict[int, SourceMolecule]],
+                 settings: SimulatorSettings = SimulatorSettings()) -> dict[str, int]:
+    """Recompute the molecules of existing shards whose status is retryable (e.g. after a
+    simulator fix) and rewrite those shards atomically; returns counts rescued / still failing."""
+    limit_threads()
+    files = sorted(Path(out_dir).glob("shard_*.npz"))
+    shards = {}
+    for f in files:
+        with np.load(f, allow_pickle=False) as z:
+            shards[f] = {k: z[k] for k in z.files}
+    wanted = {int(i) for d in shards.values() for i, s in zip(d["index"], d["status"])
+              if s in RETRYABLE}
+    counts = {"retried": len(wanted), "rescued": 0}
+    if not wanted:
+        return counts
+    source = load_source(wanted)
+    for f, d in tqdm(shards.items(), desc="retrying failed molecules", unit="shard"):
+        rows = [m for m, s in enumerate(d["status"]) if s in RETRYABLE]
+        if not rows:
+            continue
+        redo = simulate_shard([source[int(d["index"][m])] for m in rows], settings)
+        parts = {k: [] for k in ("freqs_cm1", "ir_km_mol", "raman_a4_amu")}
+        status, seconds, offsets = list(d["status"]), d["seconds"].copy(), [0]
+        for m in range(len(d["index"])):
+            src, off, r = (redo, redo["offsets"], rows.index(m)) if m in rows else (d, d["offsets"], m)
+            for k in parts:
+                parts[k].append(src[k][off[r]:off[r + 1]])
+            offsets.append(offsets[-1] + int(off[r + 1] - off[r]))
+            if m in rows:
+                status[m], seconds[m] = str(redo["status"][r]), redo["seconds"][r]
+                counts["rescued"] += status[m] == STATUS_OK
+        new = {**d, **{k: np.concatenate(v).astype(np.float32) for k, v in parts.items()},
+               "status": np.array(status, dtype=str), "seconds": seconds,
+               "offsets": np.array(offsets, dtype=np.int64)}
+        write_shard_atomic(f, new)
+    return counts

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -238,7 +238,11 @@ def simulate_molecule(numbers: np.ndarray, positions_ang: np.ndarray,
     timings: dict[str, float] = {}
     for attempt in range(2):
         t0 = time.perf_counter()
-        pos, ref, n_steps, calc = relax(numbers, pos, settings)
+        # The retry also relaxes 5x tighter: methyl rotors leave L-BFGS on a flat saddle
+        # that only a tighter gradient threshold escapes.
+        relax_settings = settings if attempt == 0 else replace(
+            settings, relax_gmax=settings.relax_gmax / 5)
+        pos, ref, n_steps, calc = relax(numbers, pos, relax_settings)
         g0 = np.asarray(ref.get("gradient"))
         t1 = time.perf_counter()
         hess = numerical_hessian(calc, pos, ref, settings.hessian_step_bohr)
