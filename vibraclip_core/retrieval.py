@@ -1,0 +1,342 @@
+"""Cosine retrieval: chunked top-k, identity-aware rank of the truth, scores, filters, metrics.
+
+A score function `score_fn(start, stop)` returns the (stop - start, n_library) scores of query rows
+[start, stop) against the whole library, so every scoring mode runs through the same chunked
+top-k / rank code and never materialises the full (n_query, n_library) matrix.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vibraclip_core.molecules import canonical_identity
+
+logger = logging.getLogger(__name__)
+
+ScoreFn = Callable[[int, int], Tensor]
+MaskFn = Callable[[int, int], Tensor]
+ArrayLike = Tensor | np.ndarray
+# query rows per block: (256, n) scores stay cache-friendly for the counting pass on a CPU (measured
+# in benchmarks/retrieval.py); pass a larger chunk on a GPU
+CHUNK = 256
+
+
+def normalize(x: ArrayLike) -> Tensor:
+    """(m, d) rows scaled to unit L2 norm (zero rows stay zero); numpy input becomes a tensor."""
+    x = torch.as_tensor(x)
+    return torch.nn.functional.normalize(x if x.is_floating_point() else x.float(), dim=-1)
+
+
+def _unit_rows(names: str, *xs: ArrayLike, paired: tuple[tuple[int, int], ...] = ()
+               ) -> list[Tensor]:
+    """Normalised 2-D embeddings of one width; `paired` lists (i, j) that must have equal rows."""
+    ts = [normalize(x) for x in xs]
+    if (len({t.shape[-1] for t in ts}) != 1 or any(t.ndim != 2 for t in ts)
+            or any(len(ts[i]) != len(ts[j]) for i, j in paired)):
+        raise ValueError(f"embeddings {names} must be 2-D with one width (and rows paired as "
+                         f"{paired}); got shapes {[tuple(t.shape) for t in ts]}")
+    return ts
+
+
+def cosine_scorer(query: ArrayLike, library: ArrayLike) -> ScoreFn:
+    """Chunked cosine similarity of query rows (q, d) with library rows (n, d)."""
+    q, lib = _unit_rows("(query, library)", query, library)
+    return lambda a, b: q[a:b] @ lib.T
+
+
+def _shifted_geomean(*cosines: Tensor) -> Tensor:
+    """Geometric mean of (1 + c) / 2 in [0, 1]: NaN-free and non-decreasing in every cosine."""
+    out = cosines[0].add(1.0).mul_(0.5).clamp_(0.0, 1.0)
+    for c in cosines[1:]:
+        out.mul_(c.add(1.0).mul_(0.5).clamp_(0.0, 1.0))
+    return out.pow_(1.0 / len(cosines))
+
+
+def paper_scorer(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike, ir_lib: ArrayLike,
+                 reference_cbrt: bool = False) -> ScoreFn:
+    """Chunked paper score (q, n) of sim(G_cand, IR_q), sim(G_cand, Raman_q), sim(IR_cand, Raman_q).
+
+    As in the reference code the third term compares the query's Raman embedding with each
+    CANDIDATE's IR embedding, i.e. it needs spectra of the candidates, which a real structure
+    library does not have. Default: geometric mean of (1 + c) / 2 (see `_shifted_geomean`).
+    `reference_cbrt=True` reproduces the reference's signed cube root of the raw product, which
+    is NaN-free but misorders candidates: two negative cosines give a positive product.
+    """
+    g, ir, ra, irl = _unit_rows("(g_lib, ir_q, raman_q, ir_lib)", g_lib, ir_q, raman_q, ir_lib,
+                                paired=((0, 3), (1, 2)))
+
+    def score(a: int, b: int) -> Tensor:
+        c_g_ir, c_g_ra, c_ir_ra = ir[a:b] @ g.T, ra[a:b] @ g.T, ra[a:b] @ irl.T
+        if not reference_cbrt:
+            return _shifted_geomean(c_g_ir, c_g_ra, c_ir_ra)
+        p = c_g_ir.mul_(c_g_ra).mul_(c_ir_ra)
+        return p.abs().pow_(1.0 / 3.0).mul_(torch.sign(p))
+    return score
+
+
+def library_scorer(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike) -> ScoreFn:
+    """Chunked default (q, n) = sqrt(s(G_cand, IR_q) * s(G_cand, Raman_q)), s = (1 + cosine) / 2.
+
+    Needs only the candidates' structure embeddings; the query's own IR-Raman agreement is a
+    per-query constant that cannot change the ranking, so it is left out.
+    """
+    g, ir, ra = _unit_rows("(g_lib, ir_q, raman_q)", g_lib, ir_q, raman_q, paired=((1, 2),))
+    return lambda a, b: _shifted_geomean(ir[a:b] @ g.T, ra[a:b] @ g.T)
+
+
+def score_paper(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike, ir_lib: ArrayLike,
+                reference_cbrt: bool = False) -> Tensor:
+    """(q, n) paper score in [0, 1] ([-1, 1] if reference_cbrt), full matrix; see `paper_scorer`."""
+    return paper_scorer(g_lib, ir_q, raman_q, ir_lib, reference_cbrt)(0, len(ir_q))
+
+
+def score_library(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike) -> Tensor:
+    """(q, n) default IR+Raman score in [0, 1], full matrix (see `library_scorer`)."""
+    return library_scorer(g_lib, ir_q, raman_q)(0, len(ir_q))
+
+
+def score_single(g_lib: ArrayLike, spec_q: ArrayLike) -> Tensor:
+    """(q, n) cosine of one spectrum embedding per query (IR only or Raman only) with G_cand."""
+    return cosine_scorer(spec_q, g_lib)(0, len(spec_q))
+
+
+def _masked(scores: Tensor, mask: Tensor | MaskFn | None, a: int, b: int) -> Tensor:
+    if mask is None:
+        return scores
+    m = torch.as_tensor(mask(a, b) if callable(mask) else mask[a:b], device=scores.device)
+    if m.shape != scores.shape or m.dtype != torch.bool:
+        raise ValueError(f"mask for query rows {a}:{b} is {m.dtype} {tuple(m.shape)}, "
+                         f"expected torch.bool {tuple(scores.shape)}")
+    return scores.masked_fill(~m, float("-inf"))
+
+
+def _lowest_index_first(s: Tensor, v: Tensor, i: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Order ties by ascending library index; v, i hold the top k + 1 (or all n) of scores s."""
+    if v.shape[1] > k:
+        # the (k+1)-th score equals the k-th: a tie straddles the cut, so stable-sort that row
+        tie = ((v[:, k] == v[:, k - 1]) & (v[:, k - 1] > float("-inf"))).nonzero().flatten()
+        v, i = v[:, :k], i[:, :k]
+        if tie.numel():
+            sv, si = torch.sort(s[tie], dim=1, descending=True, stable=True)
+            v[tie], i[tie] = sv[:, :k], si[:, :k]
+    i_sorted, perm = i.sort(dim=1)
+    v, perm2 = v.gather(1, perm).sort(dim=1, descending=True, stable=True)
+    return v, i_sorted.gather(1, perm2)
+
+
+def topk_scored(score_fn: ScoreFn, n_queries: int, k: int, chunk: int = CHUNK,
+                mask: Tensor | MaskFn | None = None) -> tuple[Tensor, Tensor]:
+    """(scores (q, k), library indices (q, k) long) of the k best candidates per query, best first.
+
+    `mask` is a (q, n) bool tensor or a callable (start, stop) -> (stop - start, n) bool; False
+    candidates get -inf. Ties: equal scores are ordered by ascending library index, also at
+    the k-th place. Slots without an admissible candidate get score -inf and index -1.
+    Scores must be NaN-free.
+    """
+    vals, idxs = [], []
+    for a in range(0, n_queries, chunk):
+        b = min(a + chunk, n_queries)
+        s = _masked(score_fn(a, b), mask, a, b)
+        if not 0 < k <= s.shape[1]:
+            raise ValueError(f"k={k} must lie in 1..{s.shape[1]} (the library size)")
+        v, i = _lowest_index_first(s, *torch.topk(s, min(k + 1, s.shape[1]), dim=1), k)
+        vals.append(v)
+        idxs.append(i.masked_fill_(v == float("-inf"), -1))
+    if not vals:
+        raise ValueError("topk_scored: no queries (n_queries=0)")
+    return torch.cat(vals), torch.cat(idxs)
+
+
+def topk_chunked(query: ArrayLike, library: ArrayLike, k: int, chunk: int = CHUNK,
+                 mask: Tensor | MaskFn | None = None) -> tuple[Tensor, Tensor]:
+    """(cosines (q, k), indices (q, k)) of query (q, d) vs library (n, d); see `topk_scored`."""
+    return topk_scored(cosine_scorer(query, library), len(query), k, chunk, mask)
+
+
+def identities(smiles: Sequence[str]) -> list[str]:
+    """Identity (canonical SMILES without stereo) of each SMILES: the ids for `rank_of_truth`."""
+    return [canonical_identity(s) for s in smiles]
+
+
+def _truth_pairs(query_ids: Sequence[str], library_ids: Sequence[str]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, library row) of every same-identity pair, sorted by query; and (q,) has-truth."""
+    n = len(library_ids)
+    _, codes = np.unique(np.asarray([*library_ids, *query_ids], dtype=str), return_inverse=True)
+    lib_code, q_code = codes[:n], codes[n:]
+    order = np.argsort(lib_code, kind="stable")
+    counts = np.bincount(lib_code, minlength=codes.max(initial=-1) + 1)
+    starts, per_query = np.cumsum(counts) - counts, counts[q_code]
+    pair_q = np.repeat(np.arange(len(q_code)), per_query)
+    offset = np.arange(len(pair_q)) - np.repeat(np.cumsum(per_query) - per_query, per_query)
+    return pair_q, order[np.repeat(starts[q_code], per_query) + offset], per_query > 0
+
+
+def rank_of_truth_scored(score_fn: ScoreFn, query_ids: Sequence[str],
+                         library_ids: Sequence[str], chunk: int = CHUNK,
+                         mask: Tensor | MaskFn | None = None, missing: str = "raise") -> Tensor:
+    """(q,) long 0-based rank of the truth = number of library ENTRIES scoring strictly higher.
+
+    The truth is the best-scoring library entry whose identity equals the query's; duplicates of
+    the true molecule are kept in the library but the truth counts once, and other-identity
+    entries are counted as entries (a duplicated wrong molecule above the truth counts twice).
+    Equivalently: the position in the ranked list after collapsing the true molecule's duplicates
+    only. Ties with the truth are not counted (optimistic). If a filter masks out every true
+    entry, the rank is n_library (a miss at every k). Queries whose identity is absent from the
+    library raise ValueError, or with missing="ignore" get rank -1 (excluded by the metrics).
+    """
+    if missing not in ("raise", "ignore"):
+        raise ValueError(f"missing={missing!r}: use 'raise' or 'ignore'")
+    n_q, n_lib = len(query_ids), len(library_ids)
+    pair_q, pair_l, has_truth = _truth_pairs(query_ids, library_ids)
+    if not has_truth.all():
+        absent = np.flatnonzero(~has_truth)
+        names = ", ".join(f"{j} ({query_ids[j]!r})" for j in absent[:5])
+        if missing == "raise":
+            raise ValueError(f"{len(absent)} queries have no library entry of their identity, e.g. "
+                             f"query {names}; add them to the library or pass missing='ignore'")
+        logger.warning("%d of %d queries are absent from the library (rank -1), e.g. %s",
+                       len(absent), n_q, names)
+    ranks = []
+    for a in range(0, n_q, chunk):
+        b = min(a + chunk, n_q)
+        s = _masked(score_fn(a, b), mask, a, b)
+        if s.shape != (b - a, n_lib):
+            raise ValueError(f"score_fn({a}, {b}) gave {tuple(s.shape)}, expected {(b - a, n_lib)}")
+        lo, hi = np.searchsorted(pair_q, [a, b])
+        rows = torch.as_tensor(pair_q[lo:hi] - a, device=s.device)
+        cols = torch.as_tensor(pair_l[lo:hi], device=s.device)
+        best = torch.full((b - a,), float("-inf"), dtype=s.dtype, device=s.device)
+        best.scatter_reduce_(0, rows, s[rows, cols], reduce="amax")
+        # true entries score <= best, so all entries above best are other identities;
+        # the int32 sum is ~1.5x faster than the default bool -> int64 one
+        r = (s > best[:, None]).sum(1, dtype=torch.int32)
+        ranks.append(torch.where(best == float("-inf"), n_lib, r).long())
+    out = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+    return out.masked_fill_(torch.as_tensor(~has_truth, device=out.device), -1)
+
+
+def rank_of_truth(query_emb: ArrayLike, library_emb: ArrayLike, query_ids: Sequence[str],
+                  library_ids: Sequence[str], chunk: int = CHUNK,
+                  mask: Tensor | MaskFn | None = None, missing: str = "raise") -> Tensor:
+    """(q,) long cosine rank of the truth; definition in `rank_of_truth_scored`."""
+    if len(query_ids) != len(query_emb) or len(library_ids) != len(library_emb):
+        raise ValueError(f"ids/embeddings differ in length: queries {len(query_ids)}/"
+                         f"{len(query_emb)}, library {len(library_ids)}/{len(library_emb)}")
+    return rank_of_truth_scored(cosine_scorer(query_emb, library_emb), query_ids, library_ids,
+                                chunk, mask, missing)
+
+
+def mass_filter_mask(query_mass_da: ArrayLike, library_mass_da: ArrayLike,
+                     tol_da: float) -> Tensor:
+    """(q, n) bool: |query mass - candidate mass| <= tol_da; slice query_mass_da for a chunk."""
+    qm, lm = torch.as_tensor(query_mass_da), torch.as_tensor(library_mass_da)
+    return (qm.reshape(-1, 1) - lm.reshape(1, -1)).abs() <= tol_da
+
+
+def mass_filter(query_mass_da: ArrayLike, library_mass_da: ArrayLike, tol_da: float) -> MaskFn:
+    """`mass_filter_mask` as a `mask=` callable: (start, stop) -> (stop - start, n) bool."""
+    return lambda a, b: mass_filter_mask(query_mass_da[a:b], library_mass_da, tol_da)
+
+
+def formula_filter_mask(query_formulas: Sequence[str], library_formulas: Sequence[str]) -> Tensor:
+    """(q, n) bool: the candidate's molecular formula equals the query's (exact string match)."""
+    n = len(library_formulas)
+    _, codes = np.unique(np.asarray([*library_formulas, *query_formulas], dtype=str),
+                         return_inverse=True)
+    codes = torch.as_tensor(codes)
+    return codes[n:, None] == codes[None, :n]
+
+
+def _to_numpy(x: ArrayLike) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _valid(ranks: ArrayLike) -> np.ndarray:
+    r = _to_numpy(ranks).ravel()
+    r = r[r >= 0]
+    if r.size == 0:
+        raise ValueError("no ranked queries (all ranks are -1 or the input is empty)")
+    return r
+
+
+def topk_curve(ranks: ArrayLike, kmax: int = 25) -> np.ndarray:
+    """(kmax,) float64: fraction of queries with rank < k for k = 1..kmax (rank -1 excluded)."""
+    r = _valid(ranks)
+    return np.cumsum(np.bincount(np.minimum(r, kmax), minlength=kmax + 1)[:kmax]) / r.size
+
+
+def _ranked_mean(ranks: ArrayLike, fn: Callable[[np.ndarray], np.ndarray]) -> float | np.ndarray:
+    r = _to_numpy(ranks)
+    ok = r >= 0
+    out = np.where(ok, fn(np.maximum(r, 0)), 0.0).sum(-1) / ok.sum(-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def topk_accuracy(ranks: ArrayLike, k: int) -> float | np.ndarray:
+    """Fraction with rank < k over the last axis ((..., m) -> (...)); rank -1 entries excluded."""
+    return _ranked_mean(ranks, lambda r: r < k)
+
+
+def mean_reciprocal_rank(ranks: ArrayLike) -> float | np.ndarray:
+    """Mean of 1 / (rank + 1) over the last axis ((..., m) -> (...)); rank -1 entries excluded."""
+    return _ranked_mean(ranks, lambda r: 1.0 / (r + 1.0))
+
+
+def bootstrap_ci(ranks: ArrayLike, stat_fn: Callable[[np.ndarray], np.ndarray],
+                 n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap (low, high) of stat_fn, which maps (n_boot, m) -> (n_boot,).
+
+    All resamples are one (n_boot, m) index matrix; queries with rank -1 are dropped first.
+    """
+    r = _valid(ranks)
+    idx = np.random.default_rng(seed).integers(0, r.size, size=(n_boot, r.size), dtype=np.int32)
+    stats = np.asarray(stat_fn(r[idx]), dtype=np.float64)
+    if stats.shape != (n_boot,):
+        raise ValueError(f"stat_fn returned shape {stats.shape}; it must reduce the last axis of "
+                         f"(n_boot, m) to ({n_boot},), e.g. lambda r: topk_accuracy(r, 1)")
+    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def retrieval_summary(ranks: ArrayLike, ks: Sequence[int] = (1, 5, 10, 25)) -> dict[str, float]:
+    """Counts (queries, ranked, missing) and top-k accuracies + MRR over ranked queries."""
+    r = _to_numpy(ranks).ravel()
+    return {"n_queries": r.size, "n_ranked": int((r >= 0).sum()), "n_missing": int((r < 0).sum()),
+            **{f"top{k}": topk_accuracy(r, k) for k in ks}, "mrr": mean_reciprocal_rank(r)}
+
+
+def _inv_sqrt(cov: np.ndarray, ridge: float) -> np.ndarray:
+    cov = cov + ridge * np.trace(cov) / len(cov) * np.eye(len(cov))
+    w, v = np.linalg.eigh(cov)
+    return (v / np.sqrt(np.maximum(w, 1e-12))) @ v.T
+
+
+def cca_baseline(fp_train: ArrayLike, spec_train: ArrayLike, fp_test: ArrayLike,
+                 spec_test: ArrayLike, dim: int, ridge: float = 1e-2) -> tuple[Tensor, Tensor]:
+    """(library (n_test, dim), query (n_test, dim)) float32 from ridge-regularised linear CCA.
+
+    Non-learned baseline (paper SI S-2), fitted on the train pairs: centre, whiten with
+    covariance + ridge * mean variance * I, project on the top `dim` singular vectors of the
+    whitened cross-covariance, scale each axis by sqrt(canonical correlation).
+    """
+    x, y, xt, yt = (_to_numpy(t).astype(np.float64)
+                    for t in (fp_train, spec_train, fp_test, spec_test))
+    if (len(x), len(xt), x.shape[1:], y.shape[1:]) != (len(y), len(yt), xt.shape[1:], yt.shape[1:]):
+        raise ValueError(f"cca_baseline: shapes fp_train {x.shape}, spec_train {y.shape}, "
+                         f"fp_test {xt.shape}, spec_test {yt.shape} do not pair up")
+    if not 0 < dim <= min(x.shape[1], y.shape[1]):
+        raise ValueError(f"dim={dim} must lie in 1..{min(x.shape[1], y.shape[1])}")
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    wx, wy = _inv_sqrt(xc.T @ xc / len(x), ridge), _inv_sqrt(yc.T @ yc / len(y), ridge)
+    u, corr, vt = np.linalg.svd(wx @ (xc.T @ yc / len(x)) @ wy, full_matrices=False)
+    scale = np.sqrt(corr[:dim])
+    a, b = wx @ u[:, :dim] * scale, wy @ vt[:dim].T * scale
+    return (torch.as_tensor((xt - mx) @ a, dtype=torch.float32),
+            torch.as_tensor((yt - my) @ b, dtype=torch.float32))
