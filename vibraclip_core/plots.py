@@ -137,3 +137,20 @@ def plot_history(history: list[dict[str, float]], title: str = "") -> plt.Figure
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_topk_curves(curves: dict[str, np.ndarray], title: str = "") -> plt.Figure:
+    """Top-1 ... top-K accuracy (%) against K, one line per query mode (the paper's Fig. 3)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, curve in curves.items():
+        k = np.arange(1, len(curve) + 1)
+        ax.plot(k, 100 * curve, marker="o", ms=3, label=name)
+    ax.set_xlabel("K")
+    ax.set_ylabel("top-K accuracy / %")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

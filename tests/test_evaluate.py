@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from vibraclip_core.config import get_config
+from vibraclip_core.datasets import prepare
+from vibraclip_core.evaluate import embed_split, evaluate
+from vibraclip_core.train import load_model, train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    build = tmp_path_factory.mktemp("eval_build")
+    cfg = get_config("tiny", n_molecules=80, max_epochs=2, batch_size=16, build_dir=str(build))
+    data = prepare(cfg)
+    result = train(cfg, data, tag="eval", trainer_kwargs={"enable_progress_bar": False})
+    return cfg, data, load_model(result.best_checkpoint, expected=cfg)
+
+
+def test_evaluate_table_matches_curves_and_split(trained):
+    cfg, data, model = trained
+    ev = evaluate(model, data, "test", cfg.build_dir, n_boot=200)
+    n = len(data.splits["test"])
+    assert list(ev.table.index) == ["ir", "raman", "ir+raman library", "ir+raman paper"]
+    for mode, row in ev.table.iterrows():
+        curve = ev.curves[mode]
+        assert row["n"] == n and np.all(np.diff(curve) >= 0)
+        assert row["top1"] == pytest.approx(100 * curve[0]) and row["top25"] == pytest.approx(
+            100 * curve[24])
+        lo, hi = (float(x) for x in row["top1_ci"].split("–"))
+        assert lo - 1e-6 <= round(row["top1"], 1) <= hi + 1e-6
+    # with as many candidates as queries, top-n is always a hit
+    assert all(float((r < n).float().mean()) == 1.0 for r in ev.ranks.values())
+
+
+def test_embeddings_are_deterministic_in_eval_mode(trained):
+    cfg, data, model = trained
+    a = embed_split(model, data, "val", cfg.build_dir, batch_size=4)
+    b = embed_split(model, data, "val", cfg.build_dir, batch_size=64)
+    for k in a:
+        assert a[k].shape == (len(data.splits["val"]), cfg.latent_dim)
+        np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), atol=1e-5)
