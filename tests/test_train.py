@@ -75,6 +75,11 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     assert a["graph"].shape == (min(8, len(data.splits["val"])), cfg.latent_dim) and torch.equal(a["ir"], b["ir"])
     with pytest.raises(ValueError, match="latent_dim"):
         load_model(result.best_checkpoint, expected=cfg.replace(latent_dim=64))
+    # the run carries the training mass statistics that `vibraclip identify` needs
+    from vibraclip_core.identify import mass_stats_for
+
+    stats = mass_stats_for(result.best_checkpoint)
+    assert stats.mean_da == pytest.approx(data.mass_mean) and stats.std_da == pytest.approx(data.mass_std)
     # a finished run is loaded, not retrained
     assert train(cfg, data, tag="resume").best_checkpoint == result.best_checkpoint
 

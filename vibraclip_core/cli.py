@@ -1,4 +1,4 @@
-"""Command line: `vibraclip simulate ...` and later `train`, `identify`."""
+"""Command line: `vibraclip simulate | datasheet | train | identify`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,52 @@ def _train(args: argparse.Namespace) -> None:
     print("best epoch " + ", ".join(f"{k}={v:.4g}" for k, v in best.items()))
 
 
+def _identify(args: argparse.Namespace) -> None:
+    import sys
+
+    from .identify import (build_library, check_query, draw_grid, format_table, identify,
+                           load_candidates, mass_stats_for, write_results)
+    from .spectra import read_spectrum
+    from .train import load_model
+
+    log = logging.getLogger("vibraclip")
+    try:
+        checkpoint = Path(args.checkpoint)
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+        model = load_model(checkpoint)
+        ir = read_spectrum(args.ir) if args.ir else None
+        raman = read_spectrum(args.raman) if args.raman else None
+        check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
+        stats = mass_stats_for(checkpoint) if model.config.mass else None
+        smiles = load_candidates(args.candidates)
+        library = build_library(model, smiles, stats, args.cache_dir, workers=args.workers,
+                                batch_size=args.batch_size)
+        df = identify(model, library, ir, raman, mass_da=args.mass, mass_tol_da=args.mass_tol,
+                      formula=args.formula, top=args.top)
+        for spectrum in (ir, raman):
+            for note in spectrum.notes if spectrum is not None else ():
+                log.info("%s: %s", spectrum.source, note)
+        skipped = ", ".join(f"{k}={v}" for k, v in sorted(library.skipped.items())) or "none"
+        print(f"library: {len(library)} candidates from {args.candidates} "
+              f"(skipped {sum(library.skipped.values())}: {skipped})")
+        if df.attrs["filters"]:
+            print(f"filter: {' and '.join(df.attrs['filters'])} kept "
+                  f"{df.attrs['n_candidates']} of {len(library)} candidates")
+        print(format_table(df))
+        if args.out:
+            print(f"wrote {write_results(df, args.out)}")
+        if args.png:
+            print(f"wrote {draw_grid(df, args.png)}")
+    except (ValueError, OSError) as exc:  # SpectrumError, IdentifyError, missing files
+        log.info("identify failed", exc_info=True)  # the traceback, only with --verbose
+        print(f"vibraclip identify: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception:
+        log.exception("vibraclip identify failed unexpectedly")
+        raise SystemExit(1) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vibraclip", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
@@ -78,6 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     sheet.add_argument("--data", default="data/qm9_gfn2")
     sheet.add_argument("--readme", default="data/README.md")
     sheet.set_defaults(func=_datasheet)
+    ide = sub.add_parser("identify", help="rank candidate structures for a measured spectrum")
+    ide.add_argument("--checkpoint", required=True, help="trained VibraCLIP .ckpt")
+    ide.add_argument("--ir", default=None, help="IR spectrum (.jdx/.dx/.jcamp/.csv/.txt/.tsv)")
+    ide.add_argument("--raman", default=None, help="Raman spectrum (same formats)")
+    ide.add_argument("--candidates", default="qm9",
+                     help="'qm9' (130,831 QM9 molecules) or a .smi/.txt/.csv file, one SMILES "
+                          "per line")
+    known = ide.add_mutually_exclusive_group()
+    known.add_argument("--mass", type=float, default=None, help="molecular mass in Da")
+    known.add_argument("--formula", default=None, help="molecular formula, e.g. C2H6O")
+    ide.add_argument("--mass-tol", type=float, default=0.5, help="mass filter tolerance in Da")
+    ide.add_argument("--top", type=int, default=25, help="number of candidates listed")
+    ide.add_argument("--out", default=None, help="write the table as .csv or .json")
+    ide.add_argument("--png", default=None, help="draw the top 12 structures into this PNG")
+    ide.add_argument("--cache-dir", default="build/cache", help="library embedding cache")
+    ide.add_argument("--workers", type=int, default=2, help="featurisation processes")
+    ide.add_argument("--batch-size", type=int, default=256, help="molecules per embedding batch")
+    ide.set_defaults(func=_identify)
     return parser
 
 

@@ -262,6 +262,9 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
     if trainer.global_rank == 0:
+        from .identify import write_mass_stats
+
+        write_mass_stats(out, dm.data)  # what `vibraclip identify` needs to standardize masses
         done.write_text(json.dumps({"best": best.name, "epochs": trainer.current_epoch}))
     return TrainResult(out, best, read_history(out / "metrics.jsonl"), config)
 

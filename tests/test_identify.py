@@ -1,0 +1,269 @@
+"""Tests for vibraclip_core.identify and `vibraclip identify`: library cache, filters, errors, outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from rdkit import Chem
+from rdkit.Chem import Descriptors
+
+from vibraclip_core import cli
+from vibraclip_core import identify as I
+from vibraclip_core.config import get_config
+from vibraclip_core.model import VibraCLIP
+from vibraclip_core.spectra import Spectrum, model_grid, read_spectrum
+
+# 8 candidates: 6 usable, one unparseable, one with Cl (outside H/C/N/O/F)
+LIBRARY = ["CCO ethanol", "COC dimethyl ether", "CC(C)=O acetone", "c1ccccc1 benzene", "CC#N",
+           "C=C", "CCCl chloroethane", "C1CC( broken"]
+USABLE = ["CCO", "COC", "CC(C)=O", "c1ccccc1", "CC#N", "C=C"]
+
+
+def lorentzians(x: np.ndarray, centres: list[float], fwhm: float = 20.0) -> np.ndarray:
+    hw = fwhm / 2
+    return sum(hw**2 / ((x - c) ** 2 + hw**2) for c in centres)
+
+
+def write_checkpoint(path: Path, **overrides) -> VibraCLIP:
+    """Save a random tiny VibraCLIP as the Lightning-style dict that train.load_model reads."""
+    torch.manual_seed(0)
+    model = VibraCLIP(get_config("tiny", **overrides), graph_output_initializer="glorot_orthogonal")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {"model." + k: v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": model.config.to_dict()}}, path)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("identify")
+    mass_ckpt = root / "run_mass" / "best.ckpt"
+    write_checkpoint(mass_ckpt)  # tiny profile: loss all_pairs, mass anchoring on
+    I.write_mass_stats(mass_ckpt.parent, SimpleNamespace(mass_mean=90.0, mass_std=12.0, key="k"))
+    ir_ckpt = root / "run_ir" / "best.ckpt"
+    write_checkpoint(ir_ckpt, loss="graph_ir", mass=False)
+    x = np.linspace(4000.0, 400.0, 1801)  # descending, as many instruments write it
+    y = 0.05 + lorentzians(x, [1050.0, 1380.0, 2970.0, 3350.0])
+    ir = root / "ethanol_ir.jdx"
+    ir.write_text("\n".join(
+        ["##TITLE=ethanol", "##JCAMP-DX=4.24", "##DATA TYPE=INFRARED SPECTRUM", "##XUNITS=1/CM",
+         "##YUNITS=ABSORBANCE", "##XFACTOR=1.0", "##YFACTOR=1.0", f"##FIRSTX={x[0]}",
+         f"##LASTX={x[-1]}", f"##NPOINTS={x.size}", "##XYPOINTS=(XY..XY)",
+         *(f"{a:.3f}, {b:.6f}" for a, b in zip(x, y)), "##END="]) + "\n")
+    raman = root / "ethanol_raman.csv"
+    xr = np.arange(200.0, 3600.0, 2.0)
+    raman.write_text("wavenumber_cm1,intensity\n" + "".join(
+        f"{a},{b:.6f}\n" for a, b in zip(xr, lorentzians(xr, [880.0, 1455.0, 2930.0]))))
+    bad = root / "corrupt_ir.jdx"
+    bad.write_text("##TITLE=broken\n##XYPOINTS=(XY..XY)\nthis is, not data\n")
+    library = root / "library.smi"
+    library.write_text("# tiny test library\n" + "\n".join(LIBRARY) + "\n")
+    return SimpleNamespace(root=root, mass_ckpt=mass_ckpt, ir_ckpt=ir_ckpt, ir=ir, raman=raman,
+                           bad=bad, library=library, cache=root / "cache")
+
+
+def run_cli(files: SimpleNamespace, *extra: str, ckpt: Path | None = None) -> None:
+    cli.main(["identify", "--checkpoint", str(ckpt or files.mass_ckpt), "--ir", str(files.ir),
+              "--candidates", str(files.library), "--cache-dir", str(files.cache),
+              "--workers", "1", *extra])
+
+
+def table_rows(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["rank", "score"])
+    return [ln.split() for ln in lines[head + 1:] if ln.split() and ln.split()[0].isdigit()]
+
+
+def test_hill_formula_and_formula_mass():
+    assert I.hill_formula("OC2H6") == "C2H6O"
+    assert I.hill_formula("H2O") == "H2O" and I.hill_formula("OH2") == "H2O"
+    assert I.hill_formula("ClCH3") == "CH3Cl"
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    assert I.formula_mass_da("C2H6O") == pytest.approx(Descriptors.MolWt(mol), abs=1e-6)
+    with pytest.raises(I.IdentifyError, match="C2H6O-"):
+        I.hill_formula("C2H6O-")
+
+
+def test_load_candidates_files(tmp_path):
+    smi = tmp_path / "lib.smi"
+    smi.write_text("# comment\n\nCC#N acetonitrile\n  CCO\tethanol\n")
+    assert I.load_candidates(smi) == ["CC#N", "CCO"]
+    csv = tmp_path / "lib.csv"
+    csv.write_text("smiles,name\nC=C,ethene\n\"CO\",methanol\n")
+    assert I.load_candidates(csv) == ["C=C", "CO"]
+    with pytest.raises(I.IdentifyError, match="lib.sdf"):
+        I.load_candidates(tmp_path / "lib.sdf")
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(I.IdentifyError, match="no SMILES"):
+        I.load_candidates(tmp_path / "empty.txt")
+
+
+def test_qm9_candidates_are_all_of_qm9():
+    smiles = I.load_candidates("qm9")
+    assert len(smiles) == 130_831 and smiles[:3] == ["C", "N", "O"]
+
+
+def test_mass_stats_roundtrip_and_missing(tmp_path):
+    I.write_mass_stats(tmp_path / "run", SimpleNamespace(mass_mean=120.5, mass_std=7.25))
+    stats = I.mass_stats_for(tmp_path / "run" / "best.ckpt")
+    assert stats == I.MassStats(120.5, 7.25)
+    assert float(stats.standardize(127.75)) == pytest.approx(1.0)
+    with pytest.raises(I.IdentifyError, match="mass_stats.json.*write_mass_stats"):
+        I.mass_stats_for(tmp_path / "other" / "best.ckpt")
+
+
+def hand_library(model: VibraCLIP, rows: torch.Tensor, stats: I.MassStats | None
+                 ) -> I.CandidateLibrary:
+    n = len(rows)
+    return I.CandidateLibrary(
+        smiles=[f"C{'C' * i}O" for i in range(n)], identity=[f"id{i}" for i in range(n)],
+        mass_da=np.full(n, 46.07), formula=["C2H6O"] * n, graph_emb=rows, mass_stats=stats,
+        model_digest=I.model_digest(model))
+
+
+def synthetic(source: str, centres: list[float]) -> Spectrum:
+    x = model_grid()
+    return Spectrum(x, lorentzians(x, centres), "absorbance", source)
+
+
+def test_identify_top1_ir_only_matches_naive_cosine():
+    model = VibraCLIP(get_config("tiny")).eval()
+    stats = I.MassStats(60.0, 10.0)
+    ir = synthetic("q.csv", [1100.0, 1700.0, 3000.0])
+    from vibraclip_core.spectra import spectrum_to_model_input
+    with torch.no_grad():
+        q = model.encode_ir(torch.from_numpy(spectrum_to_model_input(ir))[None],
+                            stats.standardize(46.07))[0]
+    rows = torch.randn(9, q.numel(), generator=torch.Generator().manual_seed(1))
+    rows[5] = 3.0 * q  # same direction: cosine 1
+    df = I.identify(model, hand_library(model, rows, stats), ir, None, mass_da=46.07, top=9)
+    assert list(df.columns) == list(I.RESULT_COLUMNS)
+    assert df["smiles"].iloc[0] == "C" + "C" * 5 + "O" and df["score"].iloc[0] == pytest.approx(1)
+    naive = sorted((float(q @ r / (q.norm() * r.norm())), i) for i, r in enumerate(rows))[::-1]
+    np.testing.assert_allclose(df["score"], [s for s, _ in naive], atol=1e-5)
+    assert df["rank"].tolist() == list(range(1, 10))
+
+
+def test_identify_top1_ir_raman_is_the_bisector():
+    model = VibraCLIP(get_config("tiny", mass=False)).eval()
+    ir, raman = synthetic("q_ir.csv", [900.0, 2900.0]), synthetic("q_ra.csv", [1500.0])
+    from vibraclip_core.spectra import spectrum_to_model_input
+    with torch.no_grad():
+        q_ir = model.encode_ir(torch.from_numpy(spectrum_to_model_input(ir))[None])[0]
+        q_ra = model.encode_raman(torch.from_numpy(spectrum_to_model_input(raman))[None])[0]
+    rows = torch.randn(12, q_ir.numel(), generator=torch.Generator().manual_seed(2))
+    # the unit bisector maximises (1 + cos a)(1 + cos b): log(1 + cos) is concave in the angle
+    rows[7] = q_ir / q_ir.norm() + q_ra / q_ra.norm()
+    rows[3] = q_ir  # best for IR alone, not for IR + Raman
+    df = I.identify(model, hand_library(model, rows, None), ir, raman, top=3)
+    assert df["smiles"].iloc[0] == "C" + "C" * 7 + "O"
+    assert 0.0 <= df["score"].min() <= df["score"].max() <= 1.0
+    with pytest.raises(I.IdentifyError, match="another checkpoint"):
+        I.identify(VibraCLIP(get_config("tiny", mass=False, seed=1)),
+                   hand_library(model, rows, None), ir, raman)
+
+
+def test_build_library_skips_and_uses_cache(files, monkeypatch, tmp_path):
+    model = write_checkpoint(tmp_path / "m.ckpt")
+    stats = I.mass_stats_for(files.mass_ckpt)
+    smiles = [s.split()[0] for s in LIBRARY]
+    calls = []
+    real = I.featurize_many
+    monkeypatch.setattr(I, "featurize_many", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = I.build_library(model, smiles, stats, tmp_path / "cache", batch_size=4)
+    assert first.smiles == USABLE and first.graph_emb.shape == (6, model.config.latent_dim)
+    assert first.skipped == {"unparseable_smiles": 1, "unknown_element": 1}
+    assert first.formula[:2] == ["C2H6O", "C2H6O"] and first.identity[3] == "c1ccccc1"
+    second = I.build_library(model, smiles, stats, tmp_path / "cache")
+    assert len(calls) == 1  # the second call read the cache
+    assert second.smiles == first.smiles and second.skipped == first.skipped
+    assert torch.equal(second.graph_emb, first.graph_emb)
+    np.testing.assert_array_equal(second.mass_da, first.mass_da)
+    # batching does not change embeddings: one molecule per batch gives the same rows
+    single = I.embed_graphs(model, I.featurize_many(USABLE[:3], progress=False)[0], stats, 1)
+    torch.testing.assert_close(single, first.graph_emb[:3], atol=1e-5, rtol=1e-4)
+    with torch.no_grad():  # other weights: another cache entry
+        model.ir_head.fc.bias.add_(1.0)
+    I.build_library(model, smiles, stats, tmp_path / "cache")
+    assert len(calls) == 3
+
+
+def test_cli_prints_ranked_table_and_skipped(files, capsys, monkeypatch):
+    run_cli(files, "--mass", "46.07", "--mass-tol", "200")
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert len(rows) == 6 and [r[0] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert {r[2] for r in rows} == set(USABLE)
+    scores = [float(r[1]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert "skipped 2: unknown_element=1, unparseable_smiles=1" in out
+    # the same checkpoint and library again: embeddings come from the cache
+    monkeypatch.setattr(I, "featurize_many", lambda *a, **k: pytest.fail("featurized again"))
+    run_cli(files, "--mass", "46.07", "--mass-tol", "200")
+    assert table_rows(capsys.readouterr().out) == rows
+
+
+def test_cli_mass_filter(files, capsys, tmp_path):
+    out_csv = tmp_path / "hits.csv"
+    run_cli(files, "--mass", "46.07", "--out", str(out_csv))
+    assert "kept 2 of 6 candidates" in capsys.readouterr().out
+    df = pd.read_csv(out_csv)
+    assert sorted(df["smiles"]) == ["CCO", "COC"]
+    assert (df["mass_da"].sub(46.07).abs() <= 0.5).all()
+    with pytest.raises(SystemExit) as exc:
+        run_cli(files, "--mass", "300", "--mass-tol", "1")
+    assert exc.value.code == 2 and "no candidate" in capsys.readouterr().err
+
+
+def test_cli_formula_filter(files, capsys, tmp_path):
+    out_json = tmp_path / "hits.json"
+    run_cli(files, "--formula", "OC2H6", "--raman", str(files.raman), "--out", str(out_json))
+    assert "formula C2H6O kept 2 of 6" in capsys.readouterr().out
+    records = json.loads(out_json.read_text())
+    assert {r["smiles"] for r in records} == {"CCO", "COC"}
+    assert {r["formula"] for r in records} == {"C2H6O"}
+
+
+def test_cli_missing_mass_with_anchored_checkpoint(files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(files)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "mass anchoring" in err and "--mass" in err
+    assert "Traceback" not in err
+
+
+def test_cli_raman_with_graph_ir_checkpoint(files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(files, "--raman", str(files.raman), ckpt=files.ir_ckpt)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "graph_ir" in err and files.raman.name in err
+    run_cli(files, ckpt=files.ir_ckpt)  # IR alone, no mass anchoring: needs no mass
+    assert len(table_rows(capsys.readouterr().out)) == 6
+
+
+def test_cli_corrupt_spectrum(files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["identify", "--checkpoint", str(files.mass_ckpt), "--ir", str(files.bad),
+                  "--mass", "46", "--candidates", str(files.library)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and files.bad.name in err and "Traceback" not in err
+
+
+def test_cli_writes_csv_json_png(files, capsys, tmp_path):
+    for suffix in ("csv", "json"):
+        run_cli(files, "--mass", "46.07", "--mass-tol", "100", "--top", "4",
+                "--out", str(tmp_path / f"r.{suffix}"), "--png", str(tmp_path / "grid.png"))
+    capsys.readouterr()
+    df = pd.read_csv(tmp_path / "r.csv")
+    assert list(df.columns) == ["rank", "score", "smiles", "formula", "mass_da"] and len(df) == 4
+    pd.testing.assert_frame_equal(df, pd.DataFrame(json.loads((tmp_path / "r.json").read_text())))
+    png = (tmp_path / "grid.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    with pytest.raises(I.IdentifyError, match="r.xlsx"):
+        I.write_results(df, tmp_path / "r.xlsx")
