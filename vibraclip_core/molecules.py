@@ -237,7 +237,8 @@ def featurize_many(
     result is identical for any `workers`. workers > 1 uses a process pool with chunked map.
     """
     jobs = [(s, seed) for s in smiles]
-    bar = dict(total=len(jobs), disable=not progress, desc="featurize", unit="mol")
+    # disable=None leaves the decision to tqdm (and to TQDM_DISABLE, which batch runs set)
+    bar = dict(total=len(jobs), disable=None if progress else True, desc="featurize", unit="mol")
     if workers > 1 and len(jobs) > 1:
         # spawn, not fork: forking a process whose OpenMP runtime (torch, tblite) is already
         # running can deadlock the child
@@ -253,7 +254,7 @@ def featurize_many(
         graphs.append(graph)
         if reason is not None:
             failures[reason] += 1
-            logger.warning("skipping molecule: %s", message)
+            logger.info("skipping molecule: %s", message)
     if failures:
         logger.info("featurized %d/%d molecules; failures %s", len(jobs) - sum(failures.values()),
                     len(jobs), dict(failures))
