@@ -16,8 +16,7 @@ from torch_geometric.loader import DataLoader
 
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.losses import VibraCLIPLoss
-from vibraclip_core.train import MoleculeDataset, geometry_cache
+from vibraclip_core.train import MoleculeDataset, geometry_cache, time_training_step
 from vibraclip_core.model import VibraCLIP
 
 
@@ -47,14 +46,6 @@ def main() -> None:
         loader = DataLoader(ds, batch_size=args.batch, shuffle=True)
         batch = next(iter(loader))
         model = VibraCLIP(cfg).train()
-        loss_fn = VibraCLIPLoss(cfg.loss)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-        def step() -> None:
-            opt.zero_grad()
-            emb = model(batch)
-            loss_fn(emb, model.logit_scale()).backward()
-            opt.step()
 
         def graph_only() -> None:
             model.zero_grad()
@@ -65,7 +56,7 @@ def main() -> None:
             model.zero_grad()
             (model.ir_encoder(batch.ir).sum() + model.raman_encoder(batch.raman).sum()).backward()
 
-        t_step = timed(step, args.reps)
+        t_step = time_training_step(cfg, data, reps=args.reps)
         t_graph = timed(graph_only, args.reps)
         t_spec = timed(spectra_only, args.reps)
         t_load = timed(lambda: next(iter(loader)), args.reps)
