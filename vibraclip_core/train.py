@@ -17,6 +17,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
+from . import retrieval
 from .config import Config
 from .datasets import PreparedData, prepare
 from .losses import VibraCLIPLoss
@@ -122,12 +123,13 @@ class VibraDataModule(L.LightningDataModule):
 
 def topk_accuracy(query: torch.Tensor, library: torch.Tensor, ks: tuple[int, ...]) -> dict[int, float]:
     """Fraction of queries whose own row (same index) is among the top-k by cosine similarity."""
-    q = torch.nn.functional.normalize(query, dim=1)
-    lib = torch.nn.functional.normalize(library, dim=1)
-    sims = q @ lib.T
-    own = sims.diagonal().unsqueeze(1)
-    rank = (sims > own).sum(1)  # 0 = best; ties count in the query's favour
-    return {k: float((rank < k).float().mean()) for k in ks}
+    return _topk_from_scorer(retrieval.cosine_scorer(query, library), len(query), ks)
+
+
+def _topk_from_scorer(scorer: retrieval.ScoreFn, n: int, ks: tuple[int, ...]) -> dict[int, float]:
+    ids = [str(i) for i in range(n)]  # row i's truth is library row i
+    ranks = retrieval.rank_of_truth_scored(scorer, ids, ids)
+    return {k: float(retrieval.topk_accuracy(ranks, k)) for k in ks}
 
 
 class VibraCLIPModule(L.LightningModule):
@@ -171,10 +173,11 @@ class VibraCLIPModule(L.LightningModule):
             return
         emb = {k: torch.cat([d[k] for d in self._val]) for k in self._val[0]}
         self._val.clear()
-        spectra = torch.nn.functional.normalize(emb["ir"], dim=1) + \
-            torch.nn.functional.normalize(emb["raman"], dim=1)
-        for name, query in (("ir", emb["ir"]), ("ir_raman", spectra)):
-            for k, acc in topk_accuracy(query, emb["graph"], (1, 5, 10)).items():
+        # the same scores as the test evaluation (vibraclip_core.evaluate)
+        scorers = {"ir": retrieval.cosine_scorer(emb["ir"], emb["graph"]),
+                   "ir_raman": retrieval.library_scorer(emb["graph"], emb["ir"], emb["raman"])}
+        for name, scorer in scorers.items():
+            for k, acc in _topk_from_scorer(scorer, len(emb["graph"]), (1, 5, 10)).items():
                 self.log(f"val_top{k}_{name}", acc, sync_dist=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
