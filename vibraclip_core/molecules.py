@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from rdkit import Chem, rdBase
-from rdkit.Chem import AllChem, Descriptors, rdDistGeom, rdMolDescriptors
+from rdkit.Chem import AllChem, Descriptors, rdDistGeom, rdFingerprintGenerator, rdMolDescriptors
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,12 @@ def canonical_identity(smiles: str) -> str:
     mol = _parse(smiles)
     Chem.RemoveStereochemistry(mol)
     return Chem.MolToSmiles(mol)
+
+
+def morgan_fingerprints(smiles: Sequence[str], n_bits: int = 2048, radius: int = 2) -> np.ndarray:
+    """(n, n_bits) float32 0/1 Morgan (ECFP-like) bit vectors of heavy-atom graphs."""
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    return np.stack([gen.GetFingerprintAsNumPy(_parse(s)) for s in smiles]).astype(np.float32)
 
 
 def inchikey(smiles: str) -> str:

@@ -154,3 +154,19 @@ def plot_topk_curves(curves: dict[str, np.ndarray], title: str = "") -> plt.Figu
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_metric_lines(frame, xlabel: str, ylabel: str, title: str = "") -> plt.Figure:
+    """One line per column of `frame` against its index (e.g. accuracy vs missing fraction)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for column in frame.columns:
+        ax.plot(frame.index, frame[column], marker="o", label=str(column))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -237,11 +237,34 @@ def read_history(path: Path) -> list[dict[str, float]]:
     return [rows[k] for k in sorted(rows)]
 
 
+def missing_masks(config: Config, data: PreparedData) -> tuple[torch.Tensor, torch.Tensor]:
+    """(has_ir, has_raman): (n,) bool over all rows; `config.missing_ir` / `missing_raman` of
+    the training rows are marked missing, seeded by `config.seed`, independently per modality.
+    Validation and test rows always keep both spectra."""
+    masks = []
+    for offset, fraction in ((1, config.missing_ir), (2, config.missing_raman)):
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"missing fraction {fraction} must lie in [0, 1)")
+        keep = torch.ones(len(data), dtype=torch.bool)
+        train_rows = data.splits["train"]
+        gen = torch.Generator().manual_seed(config.seed * 1000 + offset)
+        n_drop = int(round(fraction * len(train_rows)))
+        keep[train_rows[torch.randperm(len(train_rows), generator=gen)[:n_drop]]] = False
+        masks.append(keep)
+    return masks[0], masks[1]
+
+
 def train(config: Config, data: PreparedData | None = None, tag: str = "", retrain: bool = False,
           trainer_kwargs: dict[str, Any] | None = None,
           has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None,
           extra_callbacks: list[L.Callback] | None = None) -> TrainResult:
-    """Train (or load a finished run of) `config`; resumes from last.ckpt after an interruption."""
+    """Train (or load a finished run of) `config`; resumes from last.ckpt after an interruption.
+
+    Missing spectra come from `config.missing_ir` / `missing_raman` (see `missing_masks`), or
+    from explicit `has_ir` / `has_raman` masks (then give the run its own `tag`)."""
+    data = data if data is not None else prepare(config)
+    if has_ir is None and has_raman is None and (config.missing_ir or config.missing_raman):
+        has_ir, has_raman = missing_masks(config, data)
     dm = VibraDataModule(config, data, has_ir, has_raman)
     out = run_dir(config, dm.data.key, tag)
     done = out / "done.json"
