@@ -28,3 +28,13 @@ def test_digest_tracks_fields(tmp_path):
     assert a.digest("fwhm_cm1") != a.replace(fwhm_cm1=20.0).digest("fwhm_cm1")
     a.write_json(tmp_path / "config.json")
     assert json.loads((tmp_path / "config.json").read_text())["latent_dim"] == 861
+
+
+def test_for_ablation_uses_the_profile_budget():
+    from vibraclip_core.config import get_config
+
+    cpu = get_config("cpu")
+    assert cpu.for_ablation().max_epochs == cpu.ablation_epochs < cpu.max_epochs
+    paper = get_config("paper")
+    assert paper.ablation_epochs is None and paper.for_ablation().max_epochs == paper.max_epochs
+    assert get_config("cpu", ablation_epochs=2).for_ablation().max_epochs == 2

@@ -3,7 +3,9 @@ import pytest
 
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import embed_split, evaluate
+import torch
+
+from vibraclip_core.evaluate import cca_evaluation, embed_split, evaluate
 from vibraclip_core.train import load_model, train
 
 
@@ -39,3 +41,41 @@ def test_embeddings_are_deterministic_in_eval_mode(trained):
     for k in a:
         assert a[k].shape == (len(data.splits["val"]), cfg.latent_dim)
         np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), atol=1e-5)
+
+
+def test_mass_filter_never_lowers_accuracy_and_matches_manual_ranks(trained):
+    cfg, data, model = trained
+    plain = evaluate(model, data, "test", cfg.build_dir, n_boot=50)
+    filt = evaluate(model, data, "test", cfg.build_dir, n_boot=50, mass_tol_da=0.5)
+    for mode in plain.ranks:
+        assert (filt.ranks[mode] <= plain.ranks[mode]).all()
+    # manual twin: rank = number of candidates within the tolerance that score above the truth
+    emb = embed_split(model, data, "test", cfg.build_dir)
+    g = torch.nn.functional.normalize(emb["graph"], dim=1)
+    q = torch.nn.functional.normalize(emb["ir"], dim=1)
+    s = q @ g.T
+    mass = data.mass_da[data.splits["test"]]
+    ids = [data.identity[int(i)] for i in data.splits["test"]]
+    for i in range(len(ids)):
+        truth = max(float(s[i, j]) for j in range(len(ids)) if ids[j] == ids[i])
+        above = sum(1 for j in range(len(ids)) if ids[j] != ids[i] and float(s[i, j]) > truth
+                    and abs(float(mass[i] - mass[j])) <= 0.5)
+        assert int(filt.ranks["ir"][i]) == above
+
+
+def test_query_mass_offset_moves_only_spectra_of_an_anchored_model(trained):
+    cfg, data, model = trained
+    assert model.use_mass
+    a = embed_split(model, data, "test", cfg.build_dir)
+    b = embed_split(model, data, "test", cfg.build_dir, query_mass_offset_da=5.0)
+    torch.testing.assert_close(a["graph"], b["graph"])
+    assert not torch.allclose(a["ir"], b["ir"]) and not torch.allclose(a["raman"], b["raman"])
+
+
+def test_cca_baseline_evaluation_on_the_split(trained):
+    cfg, data, _ = trained
+    ev = cca_evaluation(data, "test", dim=8, n_boot=50)
+    n = len(data.splits["test"])
+    assert list(ev.table.index) == ["CCA ir", "CCA raman", "CCA ir+raman"]
+    assert (ev.table["n"] == n).all()
+    assert all(((r >= 0) & (r < n)).all() for r in ev.ranks.values())

@@ -93,3 +93,31 @@ def test_ddp_two_cpu_processes(small):
     m1, m2 = load_model(single.best_checkpoint), load_model(ddp.best_checkpoint)
     assert m1.parameter_table() == m2.parameter_table()
     assert ddp.history and set(ddp.history[-1]) == set(single.history[-1])
+
+
+def test_missing_masks_drop_only_training_rows_seeded_and_independent(small):
+    from vibraclip_core.train import missing_masks
+
+    cfg, data = small
+    cfg = cfg.replace(missing_ir=0.25, missing_raman=0.5)
+    has_ir, has_raman = missing_masks(cfg, data)
+    tr = data.splits["train"]
+    assert int((~has_ir).sum()) == round(0.25 * len(tr))
+    assert int((~has_raman).sum()) == round(0.5 * len(tr))
+    for split in ("val", "test"):
+        assert has_ir[data.splits[split]].all() and has_raman[data.splits[split]].all()
+    again = missing_masks(cfg, data)
+    assert torch.equal(again[0], has_ir) and torch.equal(again[1], has_raman)
+    other = missing_masks(cfg.replace(seed=1), data)
+    assert not torch.equal(other[1], has_raman)
+    none = missing_masks(cfg.replace(missing_ir=0.0, missing_raman=0.0), data)
+    assert none[0].all() and none[1].all()
+    with pytest.raises(ValueError, match="missing fraction"):
+        missing_masks(cfg.replace(missing_ir=1.0), data)
+
+
+def test_missing_fraction_gets_its_own_run_folder(small):
+    from vibraclip_core.train import run_dir
+
+    cfg, data = small
+    assert run_dir(cfg, data.key) != run_dir(cfg.replace(missing_raman=0.1), data.key)
