@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed-stamp
 
-.PHONY: book test notebooks html setup clean data
+.PHONY: book test notebooks html setup clean data experimental
 
 setup: $(STAMP)
 
@@ -15,14 +15,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[book,test]"
 	touch $@
 
+# Measured IR spectra (jcamp's sdist on PyPI): fetched into build/cache, never committed.
+experimental: $(STAMP)
+	$(PY) -c "from vibraclip_core.experimental import fetch_jcamp_spectra as f; print(f())"
+
 # Execute every chapter of _toc.yml under the cpu profile (skips up-to-date ones), then render.
-book: $(STAMP)
+book: $(STAMP) experimental
 	$(PY) -m vibraclip_core.bookrun --profile cpu
 	.venv/bin/jupyter-book build . --quiet
 	@echo "Book: _build/html/index.html"
 
 # Unit tests + every chapter under the tiny profile, executed by nbval.
-test: $(STAMP)
+test: $(STAMP) experimental
 	rm -rf build/test-notebooks
 	$(PY) -m vibraclip_core.bookrun --profile tiny --prepare-only \
 	    --out build/test-notebooks --build-dir build/tiny

@@ -8,6 +8,7 @@ with execution off. A chapter is re-executed only when its source, the package o
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import time
@@ -68,7 +69,20 @@ def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
         run_chapter(src, out, params, prepare_only=prepare_only)
         timings[src.stem] = time.perf_counter() - t0
         log.warning("%s done in %.0f s", src.name, timings[src.stem])
+        if not prepare_only:
+            record_timing(build_dir, profile, src.stem, timings[src.stem])
     return timings
+
+
+def record_timing(build_dir: Path, profile: str, chapter: str, seconds: float) -> Path:
+    """Keep the wall time of the latest execution of each chapter in build/book-timings.json."""
+    path = Path(build_dir) / "book-timings.json"
+    table = json.loads(path.read_text()) if path.exists() else {}
+    table.setdefault(profile, {})[chapter] = {"seconds": round(seconds, 1),
+                                              "finished": time.strftime("%Y-%m-%d %H:%M")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=2))
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -282,6 +282,12 @@ def _to_absorbance_cm1(path: Path, x: np.ndarray, y: np.ndarray, x_units: str, y
         kind = "absorbance"
     elif "ABSORBANCE" in yu or yu.strip() == "A":
         kind = "absorbance"
+    elif "(MICROMOL/MOL)-1" in yu.replace(" ", "") and "M-1" in yu.replace(" ", ""):
+        # NIST quantitative IR: decadic absorption coefficient per (umol/mol) and metre, i.e.
+        # absorbance per unit concentration and path length: proportional to absorbance
+        kind = "absorbance"
+        notes.append(f"y units {y_units!r}: NIST absorption coefficient, proportional to "
+                     "absorbance")
     else:
         kind = "unknown"
         notes.append(f"y units {y_units!r} not recognised; intensities kept as they are")
