@@ -60,6 +60,9 @@ class Config:
     lr_spectra: float = 1e-4
     lr_heads: float = 1e-3
     weight_decay: float = 1e-4
+    # realignment: start from this checkpoint's weights and train only `trainable`
+    init_checkpoint: str | None = None
+    trainable: str = "all"  # "all" | "heads" | "last_layer"
     # epochs of the many trainings of the ablation chapters (3-5); None: max_epochs
     ablation_epochs: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -29,9 +29,18 @@ def embed_split(model: VibraCLIP, data: PreparedData, split: str, build_dir: str
     `query_mass_offset_da` shifts the mass given with the spectra (not the candidates' graphs)
     of a mass-anchored model: what a user who enters a wrong mass gets.
     """
+    return embed_rows(model, data, data.splits[split], build_dir, batch_size,
+                      query_mass_offset_da)
+
+
+@torch.no_grad()
+def embed_rows(model: VibraCLIP, data: PreparedData, rows: torch.Tensor, build_dir: str,
+               batch_size: int = 256, query_mass_offset_da: float = 0.0
+               ) -> dict[str, torch.Tensor]:
+    """`embed_split` for any rows of `data` (in the order given)."""
     model.eval()
     geo = geometry_cache(data, model.config.cutoff_ang, build_dir)
-    loader = DataLoader(MoleculeDataset(data, data.splits[split], geo), batch_size=batch_size)
+    loader = DataLoader(MoleculeDataset(data, rows, geo), batch_size=batch_size)
     parts = []
     for batch in loader:
         out = model(batch)
@@ -85,10 +94,17 @@ def evaluate_scorers(scorers: dict[str, R.ScoreFn], data: PreparedData, split: s
                      mask: R.MaskFn | None = None) -> Evaluation:
     """Top-k table, curves and ranks of each named scorer (queries = library = the split)."""
     ids = [data.identity[int(i)] for i in data.splits[split]]
-    rows, curves, ranks = [], {}, {}
-    for mode, scorer in scorers.items():
-        r = R.rank_of_truth_scored(scorer, ids, ids, mask=mask)
-        ranks[mode], curves[mode] = r, R.topk_curve(r, kmax)
+    ranks = {mode: R.rank_of_truth_scored(scorer, ids, ids, mask=mask)
+             for mode, scorer in scorers.items()}
+    return evaluate_ranks(ranks, kmax, n_boot, seed)
+
+
+def evaluate_ranks(ranks: dict[str, torch.Tensor], kmax: int = 25, n_boot: int = 1000,
+                   seed: int = 0) -> Evaluation:
+    """Top-1/5/10/25 (%) with 95 % bootstrap intervals, MRR and top-1..kmax curves per name."""
+    rows, curves = [], {}
+    for mode, r in ranks.items():
+        curves[mode] = R.topk_curve(r, kmax)
         row = {"query": mode, "n": int(len(r))}
         for k in (1, 5, 10, 25):
             acc = R.topk_accuracy(r, k)

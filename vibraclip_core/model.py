@@ -274,9 +274,24 @@ class VibraCLIP(nn.Module):
 
     def freeze_for_realignment(self) -> None:
         """Freeze everything except the last Linear (`fc`) of each projection head."""
-        self.requires_grad_(False)
+        self.set_trainable("last_layer")
+
+    TRAINABLE = ("all", "heads", "last_layer")
+
+    def set_trainable(self, what: str) -> None:
+        """"all"; "heads": the three projection heads only; "last_layer": only the last Linear
+        (`fc`) of each head, the paper's realignment."""
+        if what not in self.TRAINABLE:
+            raise ValueError(f"trainable={what!r}: choose one of {self.TRAINABLE}")
+        self.requires_grad_(what == "all")
         for head in (self.graph_head, self.ir_head, self.raman_head):
-            head.fc.requires_grad_(True)
+            (head if what == "heads" else head.fc).requires_grad_(True)
+
+    def frozen_parts(self) -> list[str]:
+        """Names of the parts (see PARTS) with no trainable parameter: kept in eval mode during
+        training so that BatchNorm statistics stay those of pretraining."""
+        return [n for n in self.PARTS
+                if not any(p.requires_grad for p in getattr(self, n).parameters())]
 
     def parameter_table(self) -> list[tuple[str, int, int]]:
         """(part, total parameters, trainable parameters) per part, then a "total" row."""

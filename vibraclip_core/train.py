@@ -140,8 +140,15 @@ class VibraCLIPModule(L.LightningModule):
         self.save_hyperparameters()
         self.config = Config(**{**config, "split_fractions": tuple(config["split_fractions"])})
         self.model = VibraCLIP(self.config)
+        if self.config.init_checkpoint:  # realignment: start from pretrained weights
+            self.model.load_state_dict(model_state(self.config.init_checkpoint))
+        self.model.set_trainable(self.config.trainable)
         self.loss = VibraCLIPLoss(self.config.loss, pair_loss=self.config.pair_loss)
         self._val: list[dict[str, torch.Tensor]] = []
+
+    def on_train_epoch_start(self) -> None:
+        for name in self.model.frozen_parts():
+            getattr(self.model, name).eval()
 
     def forward(self, batch: Any) -> dict[str, torch.Tensor]:
         return self.model(batch)
@@ -293,6 +300,15 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
         write_mass_stats(out, dm.data)  # what `vibraclip identify` needs to standardize masses
         done.write_text(json.dumps({"best": best.name, "epochs": trainer.current_epoch}))
     return TrainResult(out, best, read_history(out / "metrics.jsonl"), config)
+
+
+def model_state(checkpoint: str | Path) -> dict[str, torch.Tensor]:
+    """The VibraCLIP weights of a Lightning checkpoint (weights_only load)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if "state_dict" not in state:
+        raise ValueError(f"{checkpoint}: not a VibraCLIP Lightning checkpoint (no state_dict)")
+    return {k.removeprefix("model."): v for k, v in state["state_dict"].items()
+            if k.startswith("model.")}
 
 
 def load_model(checkpoint: Path, expected: Config | None = None) -> VibraCLIP:

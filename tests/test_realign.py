@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+
+from vibraclip_core.config import get_config
+from vibraclip_core.datasets import prepare
+from vibraclip_core.experimental import MeasuredIR
+from vibraclip_core.molecules import canonical_identity
+from vibraclip_core.realign import (kfold_splits, library_ranks, measured_data, realign,
+                                    with_splits)
+from vibraclip_core.spectra import Spectrum
+from vibraclip_core.train import load_model, model_state, train
+
+QUIET = {"enable_progress_bar": False}
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    build = tmp_path_factory.mktemp("realign_build")
+    cfg = get_config("tiny", n_molecules=60, max_epochs=1, batch_size=16, build_dir=str(build))
+    data = prepare(cfg)
+    return cfg, data, train(cfg, data, tag="pre", trainer_kwargs=QUIET)
+
+
+def test_realignment_changes_only_the_last_head_layers(pretrained):
+    cfg, data, pre = pretrained
+    result = realign(cfg, pre.best_checkpoint, data, tag="re", epochs=2, lr=1e-2,
+                     trainer_kwargs=QUIET)
+    before, after = model_state(pre.best_checkpoint), model_state(result.run_dir / "last.ckpt")
+    assert before.keys() == after.keys()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    expected = {f"{h}.fc.{p}" for h in ("graph_head", "ir_head", "raman_head")
+                for p in ("weight", "bias")}
+    # frozen weights AND BatchNorm running statistics are bit-identical
+    assert changed == expected
+    model = load_model(result.best_checkpoint, expected=cfg)
+    assert model.config.trainable == "last_layer"
+
+
+def test_unfreezing_the_heads_moves_more(pretrained):
+    cfg, data, pre = pretrained
+    result = realign(cfg, pre.best_checkpoint, data, tag="re-heads", epochs=1, lr=1e-2,
+                     trainable="heads", trainer_kwargs=QUIET)
+    before, after = model_state(pre.best_checkpoint), model_state(result.run_dir / "last.ckpt")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(".projection." in k for k in changed)
+    assert not any(k.startswith(("graph_encoder", "ir_encoder", "raman_encoder")) for k in changed)
+
+
+def test_set_trainable_counts_and_rejects_unknown(pretrained):
+    from vibraclip_core.model import VibraCLIP
+
+    cfg, _, _ = pretrained
+    model = VibraCLIP(cfg)
+    model.set_trainable("last_layer")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == 3 * (cfg.latent_dim * cfg.latent_dim + cfg.latent_dim)
+    assert "graph_encoder" in model.frozen_parts() and "graph_head" not in model.frozen_parts()
+    with pytest.raises(ValueError, match="trainable"):
+        model.set_trainable("encoders")
+
+
+def test_kfold_splits_are_grouped_disjoint_and_cover_everything():
+    ids = ["a", "a", "b", "c", "d", "e", "e", "f"]
+    folds = kfold_splits(ids, 3, seed=1)
+    tests = torch.cat([f["test"] for f in folds]).sort().values
+    assert tests.tolist() == list(range(len(ids)))
+    for f in folds:
+        parts = [set(f[s].tolist()) for s in ("train", "val", "test")]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert len(set().union(*parts)) == len(ids)
+        test_ids = {ids[i] for i in parts[2]}
+        assert not test_ids & {ids[i] for i in parts[0] | parts[1]}
+    with pytest.raises(ValueError, match="folds"):
+        kfold_splits(ids, 7)
+
+
+def fake_record(smiles, centre_cm1):
+    x = np.linspace(450, 3990, 3000)
+    y = np.exp(-0.5 * ((x - centre_cm1) / 10) ** 2)
+    return MeasuredIR(f"{smiles}.jdx", smiles, smiles, canonical_identity(smiles),
+                      Spectrum(x, y, "absorbance", f"{smiles}.jdx"))
+
+
+def test_measured_data_and_library_ranks(pretrained):
+    cfg, data, pre = pretrained
+    records = [fake_record(s, c) for s, c in (("CCO", 1050), ("CC(C)=O", 1720), ("CC#N", 2250),
+                                              ("C1CO1", 870), ("CCO", 1060))]
+    measured, dropped = measured_data(records)
+    assert dropped == [] and len(measured) == 5
+    assert measured.ir.shape == (5, 1750) and float(measured.ir.max()) == 1.0
+    assert float(measured.raman.abs().sum()) == 0.0
+    folds = kfold_splits(measured.identity, 3)
+    fold = with_splits(measured, folds[0], "fold0")
+    assert fold.key.endswith("fold0")
+    model = load_model(pre.best_checkpoint)
+    rows = torch.arange(len(measured))
+    ranks = library_ranks(model, measured, rows, [(measured, torch.tensor([0, 1, 2, 3])),
+                                                  (data, data.splits["test"])], cfg.build_dir)
+    n_lib = 4 + len(data.splits["test"])
+    assert ranks.shape == (5,) and ((ranks >= 0) & (ranks < n_lib)).all()
+    filtered = library_ranks(model, measured, rows, [(measured, torch.tensor([0, 1, 2, 3])),
+                                                     (data, data.splits["test"])],
+                             cfg.build_dir, mass_tol_da=0.5)
+    assert (filtered <= ranks).all()

@@ -1,0 +1,129 @@
+"""Realignment: adapt a pretrained VibraCLIP to a new domain by training only its last layers.
+
+The paper's protocol: load the pretrained weights, freeze everything except the last Linear of
+each projection head, train 15 epochs at a small learning rate (1e-5 in the reference code).
+Here it is a training run like any other (`train`), with `init_checkpoint` and `trainable` set in
+its config, so it is cached, resumable and reported the same way. Measured spectra (IR only) are
+turned into the same `PreparedData` as simulated ones, with the Raman term masked out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import retrieval as R
+from .config import Config
+from .datasets import PreparedData, pack_graphs
+from .evaluate import embed_rows
+from .experimental import MeasuredIR
+from .identify import mass_stats_for
+from .model import SPECTRUM_POINTS, VibraCLIP
+from .molecules import featurize_many
+from .spectra import spectrum_to_model_input
+from .train import TrainResult, train
+
+PAPER_EPOCHS = 15
+PAPER_LR = 1e-5
+
+
+def realign_config(pretrained: Config, checkpoint: str | Path, epochs: int = PAPER_EPOCHS,
+                   lr: float = PAPER_LR, trainable: str = "last_layer") -> Config:
+    """The pretrained config set up to continue from `checkpoint` with only `trainable` free."""
+    return pretrained.replace(init_checkpoint=str(checkpoint), trainable=trainable,
+                              max_epochs=epochs, patience=epochs, lr_graph=lr, lr_spectra=lr,
+                              lr_heads=lr, missing_ir=0.0, missing_raman=0.0)
+
+
+def with_mass_stats(data: PreparedData, checkpoint: str | Path) -> PreparedData:
+    """`data` standardizing masses with the pretrained run's training statistics, which is
+    what the mass-anchored model's inputs mean (a new domain's own statistics would not)."""
+    stats = mass_stats_for(checkpoint)
+    return dataclasses.replace(data, mass_mean=stats.mean_da, mass_std=stats.std_da)
+
+
+def realign(pretrained: Config, checkpoint: str | Path, data: PreparedData, tag: str,
+            epochs: int = PAPER_EPOCHS, lr: float = PAPER_LR, trainable: str = "last_layer",
+            trainer_kwargs: dict[str, Any] | None = None,
+            has_raman: torch.Tensor | None = None) -> TrainResult:
+    """Train `data`'s train split from `checkpoint` with only `trainable` parameters free."""
+    cfg = realign_config(pretrained, checkpoint, epochs, lr, trainable)
+    data = with_mass_stats(data, checkpoint) if cfg.mass else data
+    has_ir = None if has_raman is None else torch.ones(len(data), dtype=torch.bool)
+    return train(cfg, data, tag=tag, trainer_kwargs=trainer_kwargs, has_ir=has_ir,
+                 has_raman=has_raman)
+
+
+def measured_data(records: Sequence[MeasuredIR], seed: int = 0, workers: int = 1,
+                  key: str = "measured") -> tuple[PreparedData, list[str]]:
+    """(PreparedData of the measured IR spectra, names of records dropped by featurisation).
+
+    Raman is all zeros (mask it with `has_raman=False` when training); splits are empty
+    placeholders: set them per fold with `with_splits`.
+    """
+    graphs, _ = featurize_many([r.smiles for r in records], seed=seed, workers=workers,
+                               progress=False)
+    keep = [i for i, g in enumerate(graphs) if g is not None]
+    dropped = [records[i].file for i in range(len(records)) if graphs[i] is None]
+    ir = np.stack([spectrum_to_model_input(records[i].spectrum) for i in keep]).astype(np.float32)
+    mass = np.array([graphs[i].mass_da for i in keep], dtype=np.float32)
+    empty = torch.zeros(0, dtype=torch.long)
+    data = PreparedData(
+        smiles=[records[i].smiles for i in keep], identity=[records[i].identity for i in keep],
+        index=torch.arange(len(keep)), ir=torch.from_numpy(ir),
+        raman=torch.zeros(len(keep), SPECTRUM_POINTS), mass_da=torch.from_numpy(mass),
+        graphs=pack_graphs([graphs[i] for i in keep]),
+        splits={"train": empty, "val": empty, "test": empty},
+        mass_mean=float(mass.mean()), mass_std=float(mass.std() + 1e-6),
+        report={"records": len(records), "featurised": len(keep)}, key=key)
+    return data, dropped
+
+
+def kfold_splits(identities: Sequence[str], k: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """k grouped folds: spectra of one molecule stay together. Fold f tests on group f,
+    validates on group f+1 (for checkpoint choice) and trains on the rest."""
+    unique = sorted(set(identities))
+    if k < 3 or k > len(unique):
+        raise ValueError(f"k={k} folds need 3 <= k <= {len(unique)} distinct molecules")
+    order = np.random.default_rng(seed).permutation(len(unique))
+    group = {unique[j]: pos % k for pos, j in enumerate(order)}
+    fold_of = np.array([group[i] for i in identities])
+    out = []
+    for f in range(k):
+        val = (f + 1) % k
+        out.append({"test": torch.from_numpy(np.flatnonzero(fold_of == f)),
+                    "val": torch.from_numpy(np.flatnonzero(fold_of == val)),
+                    "train": torch.from_numpy(np.flatnonzero((fold_of != f) & (fold_of != val)))})
+    return out
+
+
+def with_splits(data: PreparedData, splits: dict[str, torch.Tensor], key: str) -> PreparedData:
+    """`data` with other splits (and a key naming them, so each fold gets its own run)."""
+    return dataclasses.replace(data, splits=splits, key=f"{data.key}-{key}")
+
+
+def library_ranks(model: VibraCLIP, queries: PreparedData, query_rows: torch.Tensor,
+                  library: Sequence[tuple[PreparedData, torch.Tensor]], build_dir: str,
+                  mass_tol_da: float | None = None) -> torch.Tensor:
+    """(q,) IR-query ranks of the truth against the union of several data sets' molecules.
+
+    Query masses and candidate masses are standardized with each PreparedData's own statistics
+    (give all of them the pretrained ones, see `with_mass_stats`); duplicates across the parts
+    are kept and counted once (see `rank_of_truth_scored`).
+    """
+    q = embed_rows(model, queries, query_rows, build_dir)["ir"]
+    lib_emb, lib_ids, lib_mass = [], [], []
+    for part, rows in library:
+        lib_emb.append(embed_rows(model, part, rows, build_dir)["graph"])
+        lib_ids += [part.identity[int(i)] for i in rows]
+        lib_mass.append(part.mass_da[rows])
+    ids = [queries.identity[int(i)] for i in query_rows]
+    mask = None
+    if mass_tol_da is not None:
+        mask = R.mass_filter(queries.mass_da[query_rows], torch.cat(lib_mass), mass_tol_da)
+    return R.rank_of_truth(q, torch.cat(lib_emb), ids, lib_ids, mask=mask)
+
