@@ -34,3 +34,15 @@ def test_committed_datasheet_matches_committed_shards(tmp_path):
     copy.write_text(readme.read_text())
     changed = datastats.update_datasheet(copy, load_sticks(EMBEDDED_DATA_DIR))
     assert not changed, "run `vibraclip datasheet` after adding shards"
+
+
+def test_committed_ood_datasheet_matches_its_shards(tmp_path):
+    """data/ood_datamol/README.md's generated block must describe the shards it ships with."""
+    from vibraclip_core.ood import OOD_DIR
+
+    copy = tmp_path / "README.md"
+    copy.write_text((OOD_DIR / "README.md").read_text())
+    changed = datastats.update_datasheet(copy, load_sticks(OOD_DIR))
+    assert not changed, "run `vibraclip datasheet --data data/ood_datamol --readme ...`"
+    table = datastats.render_datasheet_tables(load_sticks(OOD_DIR))
+    assert "B3LYP" not in table and "heavy atoms" in table

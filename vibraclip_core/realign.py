@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -127,3 +127,102 @@ def library_ranks(model: VibraCLIP, queries: PreparedData, query_rows: torch.Ten
         mask = R.mass_filter(queries.mass_da[query_rows], torch.cat(lib_mass), mass_tol_da)
     return R.rank_of_truth(q, torch.cat(lib_emb), ids, lib_ids, mask=mask)
 
+
+
+def unique_rows(data: PreparedData, exclude: set[str] | frozenset = frozenset()) -> torch.Tensor:
+    """Rows of the first occurrence of each identity not in `exclude` (a candidate library has
+    each molecule once)."""
+    seen, rows = set(exclude), []
+    for i, ident in enumerate(data.identity):
+        if ident not in seen:
+            seen.add(ident)
+            rows.append(i)
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def spectral_search_ranks(queries: torch.Tensor, query_ids: Sequence[str],
+                          query_mass_da: torch.Tensor,
+                          library: Sequence[tuple[torch.Tensor, Sequence[str], torch.Tensor]],
+                          mass_tol_da: float | None = None) -> torch.Tensor:
+    """(q,) ranks of classic library search: cosine between the query's model-input spectrum
+    (n, 1750) and the candidates' simulated spectra on the same grid; library parts are
+    (spectra, identities, masses)."""
+    lib = torch.cat([p[0] for p in library])
+    lib_ids = [i for p in library for i in p[1]]
+    mask = None
+    if mass_tol_da is not None:
+        mask = R.mass_filter(query_mass_da, torch.cat([p[2] for p in library]), mass_tol_da)
+    return R.rank_of_truth(queries, lib, list(query_ids), lib_ids, mask=mask)
+
+
+def scaled_inputs(records: Sequence[MeasuredIR], factor: float) -> torch.Tensor:
+    """(n, 1750) model inputs of measured spectra with wavenumbers multiplied by `factor`."""
+    out = []
+    for r in records:
+        s = dataclasses.replace(r.spectrum, wavenumbers_cm1=r.spectrum.wavenumbers_cm1 * factor,
+                                notes=[])
+        out.append(spectrum_to_model_input(s))
+    return torch.from_numpy(np.stack(out).astype(np.float32))
+
+
+DEFAULT_FACTORS = np.round(np.arange(0.94, 1.0601, 0.0025), 4)
+
+
+def fit_frequency_scale(records: Sequence[MeasuredIR], simulated: dict[str, np.ndarray],
+                        factors: np.ndarray = DEFAULT_FACTORS) -> tuple[float, np.ndarray]:
+    """(best factor, mean cosine per factor): the wavenumber scale that makes measured spectra
+    look most like the simulated spectra (model inputs, by identity) of the same molecules."""
+    paired = [r for r in records if r.identity in simulated]
+    if not paired:
+        raise ValueError("no measured record has a simulated spectrum to fit against")
+    target = torch.nn.functional.normalize(
+        torch.from_numpy(np.stack([simulated[r.identity] for r in paired])), dim=1)
+    scores = np.array([float((torch.nn.functional.normalize(scaled_inputs(paired, f), dim=1)
+                              * target).sum(1).mean()) for f in factors])
+    return float(factors[int(scores.argmax())]), scores
+
+
+def simulated_inputs(data_dir: str | Path, fwhm_cm1: float = 15.0) -> dict[str, np.ndarray]:
+    """identity -> (1750,) IR model input from a folder of simulated stick shards (status ok)."""
+    from .datasets import load_sticks
+    from .molecules import canonical_identity
+    from .spectra import sticks_to_model_input
+
+    sticks = load_sticks(Path(data_dir)).ok()
+    ir = sticks_to_model_input(sticks.freqs_cm1, sticks.ir_km_mol, sticks.offsets, fwhm_cm1)
+    return {canonical_identity(s): ir[i] for i, s in enumerate(sticks.smiles)}
+
+
+def search_parts(parts: Sequence[tuple[PreparedData, torch.Tensor]], measured: PreparedData,
+                 simulated: dict[str, np.ndarray]
+                 ) -> list[tuple[torch.Tensor, list[str], torch.Tensor]]:
+    """Library parts for `spectral_search_ranks`: simulated data sets give their own IR inputs;
+    rows of `measured` give their molecule's simulated spectrum from `simulated` (all zeros, so
+    never a match, when the simulation of that molecule failed)."""
+    out = []
+    for part, rows in parts:
+        ids = [part.identity[int(i)] for i in rows]
+        if part is measured:
+            zero = np.zeros(part.ir.shape[1], dtype=np.float32)
+            spectra = torch.from_numpy(np.stack([simulated.get(i, zero) for i in ids]))
+        else:
+            spectra = part.ir[rows]
+        out.append((spectra, ids, part.mass_da[rows]))
+    return out
+
+
+def paired_identification(model: VibraCLIP, paired: PreparedData,
+                          library: Sequence[tuple[PreparedData, torch.Tensor]], build_dir: str
+                          ) -> "pd.DataFrame":
+    """Top-k table of IR-only and IR + Raman (library score) queries of paired measured spectra
+    against `library` (candidates' structures only)."""
+    from .evaluate import evaluate_ranks
+
+    rows = torch.arange(len(paired))
+    q = embed_rows(model, paired, rows, build_dir)
+    g = torch.cat([embed_rows(model, part, r, build_dir)["graph"] for part, r in library])
+    lib_ids = [part.identity[int(i)] for part, r in library for i in r]
+    ranks = {"ir": R.rank_of_truth(q["ir"], g, paired.identity, lib_ids),
+             "ir+raman library": R.rank_of_truth_scored(
+                 R.library_scorer(g, q["ir"], q["raman"]), paired.identity, lib_ids)}
+    return evaluate_ranks(ranks).table

@@ -101,9 +101,10 @@ class VibraDataModule(L.LightningDataModule):
         self.has_ir, self.has_raman = has_ir, has_raman
 
     def dataset(self, split: str) -> MoleculeDataset:
+        # masks cover every row: missing-data runs mark training rows only, measured data
+        # without Raman marks all of them (so the validation loss ignores the absent spectra)
         return MoleculeDataset(self.data, self.data.splits[split], self.geometry,
-                               self.has_ir if split == "train" else None,
-                               self.has_raman if split == "train" else None)
+                               self.has_ir, self.has_raman)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         gen = torch.Generator().manual_seed(self.config.seed)
