@@ -103,3 +103,68 @@ def test_measured_data_and_library_ranks(pretrained):
                                                      (data, data.splits["test"])],
                              cfg.build_dir, mass_tol_da=0.5)
     assert (filtered <= ranks).all()
+
+
+def test_fit_frequency_scale_recovers_a_known_factor():
+    from vibraclip_core.realign import fit_frequency_scale, scaled_inputs
+    from vibraclip_core.spectra import model_grid
+
+    centres = {"CCO": (1050.0, 2950.0, 3650.0), "CC#N": (920.0, 2260.0, 3000.0)}
+    records, simulated = [], {}
+    for smiles, bands in centres.items():
+        x = np.linspace(450, 3990, 4000)
+        # the "measured" bands sit at centre / 1.02: scaling x by 1.02 puts them back
+        y = sum(np.exp(-0.5 * ((x - c / 1.02) / 8) ** 2) for c in bands)
+        records.append(MeasuredIR(f"{smiles}.jdx", smiles, smiles, canonical_identity(smiles),
+                                  Spectrum(x, y, "absorbance", smiles)))
+        grid = model_grid()
+        target = sum(np.exp(-0.5 * ((grid - c) / 8) ** 2) for c in bands)
+        simulated[canonical_identity(smiles)] = (target / target.max()).astype(np.float32)
+    factor, scores = fit_frequency_scale(records, simulated)
+    assert factor == pytest.approx(1.02, abs=0.0026)
+    assert scores.max() > 0.95 and scores.min() < 0.5
+    unscaled = scaled_inputs(records, 1.0)
+    assert unscaled.shape == (2, 1750)
+    with pytest.raises(ValueError, match="no measured record"):
+        fit_frequency_scale(records, {})
+
+
+def test_spectral_search_ranks_and_missing_simulations(pretrained):
+    from vibraclip_core.realign import search_parts, spectral_search_ranks, unique_rows
+
+    records = [fake_record(s, c) for s, c in (("CCO", 1050), ("CC(C)=O", 1720), ("CC#N", 2250),
+                                              ("CCO", 1052))]
+    measured, _ = measured_data(records)
+    rows = unique_rows(measured)
+    assert rows.tolist() == [0, 1, 2]
+    assert unique_rows(measured, {canonical_identity("CCO")}).tolist() == [1, 2]
+    # simulated spectra equal to the measured ones, except acetone's, which is missing
+    sim = {measured.identity[i]: measured.ir[i].numpy() for i in (0, 2)}
+    parts = search_parts([(measured, rows)], measured, sim)
+    assert parts[0][3].tolist() == [True, False, True]  # acetone's simulation is missing
+    ranks = spectral_search_ranks(measured.ir, measured.identity, measured.mass_da, parts)
+    assert ranks[0] == 0 and ranks[2] == 0 and ranks[3] == 0
+    assert ranks[1] == 3  # a miss at every k: rank = library size
+
+
+def test_load_paired_reads_a_user_folder(tmp_path, pretrained):
+    from vibraclip_core.experimental import load_paired
+    from vibraclip_core.realign import paired_identification
+
+    cfg, data, pre = pretrained
+    (tmp_path / "molecules.csv").write_text("name,smiles\nethanol,CCO\nacetone,CC(C)=O\n")
+    x = np.linspace(500, 3900, 800)
+    for name, c in (("ethanol", 1050), ("acetone", 1720)):
+        for kind in ("ir", "raman"):
+            y = np.exp(-0.5 * ((x - c - (0 if kind == "ir" else 30)) / 10) ** 2)
+            (tmp_path / f"{name}_{kind}.csv").write_text(
+                "\n".join(f"{a:.2f},{b:.5f}" for a, b in zip(x, y)))
+    paired = load_paired(tmp_path)
+    assert len(paired) == 2 and float(paired.raman.max()) == 1.0
+    table = paired_identification(load_model(pre.best_checkpoint), paired,
+                                  [(paired, torch.arange(2)), (data, data.splits["test"])],
+                                  cfg.build_dir)
+    assert list(table.index) == ["ir", "ir+raman library"] and (table["n"] == 2).all()
+    (tmp_path / "acetone_raman.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="acetone_raman"):
+        load_paired(tmp_path)

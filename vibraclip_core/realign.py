@@ -142,16 +142,24 @@ def unique_rows(data: PreparedData, exclude: set[str] | frozenset = frozenset())
 
 def spectral_search_ranks(queries: torch.Tensor, query_ids: Sequence[str],
                           query_mass_da: torch.Tensor,
-                          library: Sequence[tuple[torch.Tensor, Sequence[str], torch.Tensor]],
+                          library: Sequence[tuple[torch.Tensor, Sequence[str], torch.Tensor,
+                                                  torch.Tensor]],
                           mass_tol_da: float | None = None) -> torch.Tensor:
     """(q,) ranks of classic library search: cosine between the query's model-input spectrum
-    (n, 1750) and the candidates' simulated spectra on the same grid; library parts are
-    (spectra, identities, masses)."""
+    (n, 1750) and the candidates' simulated spectra on the same grid. Library parts are
+    (spectra, identities, masses, has_spectrum): candidates without a simulated spectrum are
+    left out, so a query whose molecule has none is a miss at every k (rank = library size)."""
     lib = torch.cat([p[0] for p in library])
     lib_ids = [i for p in library for i in p[1]]
-    mask = None
-    if mass_tol_da is not None:
-        mask = R.mass_filter(query_mass_da, torch.cat([p[2] for p in library]), mass_tol_da)
+    available = torch.cat([p[3] for p in library])
+    lib_mass = torch.cat([p[2] for p in library])
+
+    def mask(a: int, b: int) -> torch.Tensor:
+        m = available.expand(b - a, -1)
+        if mass_tol_da is not None:
+            m = m & R.mass_filter_mask(query_mass_da[a:b], lib_mass, mass_tol_da)
+        return m
+
     return R.rank_of_truth(queries, lib, list(query_ids), lib_ids, mask=mask)
 
 
@@ -195,19 +203,20 @@ def simulated_inputs(data_dir: str | Path, fwhm_cm1: float = 15.0) -> dict[str, 
 
 def search_parts(parts: Sequence[tuple[PreparedData, torch.Tensor]], measured: PreparedData,
                  simulated: dict[str, np.ndarray]
-                 ) -> list[tuple[torch.Tensor, list[str], torch.Tensor]]:
+                 ) -> list[tuple[torch.Tensor, list[str], torch.Tensor, torch.Tensor]]:
     """Library parts for `spectral_search_ranks`: simulated data sets give their own IR inputs;
-    rows of `measured` give their molecule's simulated spectrum from `simulated` (all zeros, so
-    never a match, when the simulation of that molecule failed)."""
+    rows of `measured` give their molecule's simulated spectrum from `simulated`, and are
+    marked unavailable where that simulation failed."""
     out = []
     for part, rows in parts:
         ids = [part.identity[int(i)] for i in rows]
         if part is measured:
             zero = np.zeros(part.ir.shape[1], dtype=np.float32)
             spectra = torch.from_numpy(np.stack([simulated.get(i, zero) for i in ids]))
+            available = torch.tensor([i in simulated for i in ids], dtype=torch.bool)
         else:
-            spectra = part.ir[rows]
-        out.append((spectra, ids, part.mass_da[rows]))
+            spectra, available = part.ir[rows], torch.ones(len(rows), dtype=torch.bool)
+        out.append((spectra, ids, part.mass_da[rows], available))
     return out
 
 
