@@ -40,6 +40,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from vibraclip_core import plots
+from vibraclip_core.ablations import save_results
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.model import VibraCLIP
@@ -141,6 +142,8 @@ display(Markdown(
 # %%
 evaluation = evaluate(load_model(result.best_checkpoint, expected=config), data, "test",
                       config.build_dir, seed=config.seed)
+save_results(evaluation.table, config.build_dir, "02_pretraining",
+             {"profile": config.profile, "n_test": len(data.splits["test"])})
 evaluation.table.round(3)
 
 # %%

@@ -189,3 +189,44 @@ def plot_measured_vs_simulated(measured: np.ndarray, simulated: np.ndarray,
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_architecture(config) -> plt.Figure:
+    """The tri-modal model as boxes and arrows, labelled with `config`'s sizes."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 4.6)
+    ax.axis("off")
+    extra = " + mass" if config.mass else ""
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color,
+                                    ec="0.3", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
+
+    def arrow(x0, y0, x1, y1):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12,
+                                     color="0.3", lw=1))
+
+    rows = [
+        (3.6, "molecular graph\n(SMILES → ETKDG 3-D)",
+         f"DimeNet++\n{config.num_blocks} blocks, hidden {config.hidden_channels}\n"
+         f"cutoff {config.cutoff_ang:g} Å → {config.out_channels}", "#cfe2f3"),
+        (2.0, "IR spectrum\n500–4000 cm⁻¹, 1750 pts",
+         f"MLP 1750 → {config.spectra_hidden}\n→ {config.spectra_out} (ELU, BatchNorm)", "#f4cccc"),
+        (0.4, "Raman spectrum\n500–4000 cm⁻¹, 1750 pts",
+         f"MLP 1750 → {config.spectra_hidden}\n→ {config.spectra_out} (ELU, BatchNorm)", "#d9d2e9"),
+    ]
+    for y, inp, enc, color in rows:
+        box(0.1, y, 2.1, 0.8, inp, "white")
+        arrow(2.3, y + 0.4, 2.9, y + 0.4)
+        box(3.0, y, 2.4, 0.8, enc, color)
+        arrow(5.5, y + 0.4, 6.1, y + 0.4)
+        box(6.2, y, 2.0, 0.8, f"head{extra}\nLinear–GELU–Linear\n+ residual, LayerNorm", color)
+        arrow(8.3, y + 0.4, 8.9, 2.4)
+    box(9.0, 1.7, 1.9, 1.4, f"shared latent\nspace ({config.latent_dim}-d)\n\ncosine similarity,\n"
+        "CLIP loss per pair", "#fff2cc")
+    fig.tight_layout()
+    return fig
