@@ -172,10 +172,11 @@ ids = measured.identity
 
 
 zero_shot = {}
+lib0 = {lib: RA.embed_library(model0, parts, build_dir) for lib, parts in libs.items()}
 for lib, parts in libs.items():
     for tol, suffix in ((None, ""), (mass_tol_da, " + mass filter")):
         zero_shot[(lib, "VibraCLIP zero-shot" + suffix)] = RA.library_ranks(
-            model0, measured, all_q, parts, build_dir, tol)
+            model0, measured, all_q, lib0[lib], build_dir, tol)
         zero_shot[(lib, "library search (GFN2 spectra)" + suffix)] = RA.spectral_search_ranks(
             measured.ir, ids, measured.mass_da, RA.search_parts(parts, measured, simulated), tol)
 
@@ -197,7 +198,7 @@ for split in fold_splits:
 scaled_measured = dataclasses.replace(measured, ir=scaled)
 for lib, parts in libs.items():
     zero_shot[(lib, "VibraCLIP zero-shot, scaled queries")] = RA.library_ranks(
-        model0, scaled_measured, all_q, parts, build_dir)
+        model0, scaled_measured, all_q, lib0[lib], build_dir)
     zero_shot[(lib, "library search, scaled queries")] = RA.spectral_search_ranks(
         scaled, ids, measured.mass_da, RA.search_parts(parts, measured, simulated))
 display(Markdown("Fitted factors per fold: " + ", ".join(f"{f:.4f}" for f in factors) + "."))
@@ -218,8 +219,9 @@ for f, split in enumerate(fold_splits):
     run = RA.realign(config, checkpoint, fold, tag=f"realign-exp-{f}", has_raman=no_raman, **ra)
     model_f = load_model(run.best_checkpoint)
     for lib, parts in libs.items():
-        oof[lib][split["test"]] = RA.library_ranks(model_f, measured, split["test"], parts,
-                                                   build_dir)
+        oof[lib][split["test"]] = RA.library_ranks(
+            model_f, measured, split["test"], RA.embed_library(model_f, parts, build_dir),
+            build_dir)
 for lib in libs:
     zero_shot[(lib, f"VibraCLIP realigned ({folds}-fold, out of fold)")] = oof[lib]
 
@@ -248,7 +250,7 @@ fig = plots.plot_topk_curves(
 t = exp_table["top1"]
 best = t.loc[lib_a].idxmax()
 display(Markdown(
-    f"Against library {lib_a} ({len(qm9) + len(libs[lib_a][1][1])} candidates), the pretrained "
+    f"Against library {lib_a} ({len(lib0[lib_a][1])} candidates), the pretrained "
     f"model finds {t[(lib_a, 'VibraCLIP zero-shot')]:.1f} % of the measured spectra first "
     f"zero-shot, classic library search {t[(lib_a, 'library search (GFN2 spectra)')]:.1f} %, "
     f"and realignment {t[(lib_a, f'VibraCLIP realigned ({folds}-fold, out of fold)')]:.1f} % "

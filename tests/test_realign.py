@@ -6,7 +6,7 @@ from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.experimental import MeasuredIR
 from vibraclip_core.molecules import canonical_identity
-from vibraclip_core.realign import (kfold_splits, library_ranks, measured_data, realign,
+from vibraclip_core.realign import (embed_library, kfold_splits, library_ranks, measured_data, realign,
                                     with_splits)
 from vibraclip_core.spectra import Spectrum
 from vibraclip_core.train import load_model, model_state, train
@@ -95,13 +95,13 @@ def test_measured_data_and_library_ranks(pretrained):
     assert fold.key.endswith("fold0")
     model = load_model(pre.best_checkpoint)
     rows = torch.arange(len(measured))
-    ranks = library_ranks(model, measured, rows, [(measured, torch.tensor([0, 1, 2, 3])),
-                                                  (data, data.splits["test"])], cfg.build_dir)
+    library = embed_library(model, [(measured, torch.tensor([0, 1, 2, 3])),
+                                    (data, data.splits["test"])], cfg.build_dir)
+    assert len(library[1]) == 4 + len(data.splits["test"]) == len(library[0])
+    ranks = library_ranks(model, measured, rows, library, cfg.build_dir)
     n_lib = 4 + len(data.splits["test"])
     assert ranks.shape == (5,) and ((ranks >= 0) & (ranks < n_lib)).all()
-    filtered = library_ranks(model, measured, rows, [(measured, torch.tensor([0, 1, 2, 3])),
-                                                     (data, data.splits["test"])],
-                             cfg.build_dir, mass_tol_da=0.5)
+    filtered = library_ranks(model, measured, rows, library, cfg.build_dir, mass_tol_da=0.5)
     assert (filtered <= ranks).all()
 
 

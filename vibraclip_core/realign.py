@@ -106,27 +106,31 @@ def with_splits(data: PreparedData, splits: dict[str, torch.Tensor], key: str) -
     return dataclasses.replace(data, splits=splits, key=f"{data.key}-{key}")
 
 
-def library_ranks(model: VibraCLIP, queries: PreparedData, query_rows: torch.Tensor,
-                  library: Sequence[tuple[PreparedData, torch.Tensor]], build_dir: str,
-                  mass_tol_da: float | None = None) -> torch.Tensor:
-    """(q,) IR-query ranks of the truth against the union of several data sets' molecules.
+Library = tuple[torch.Tensor, list[str], torch.Tensor]  # graph embeddings, identities, masses
 
-    Query masses and candidate masses are standardized with each PreparedData's own statistics
-    (give all of them the pretrained ones, see `with_mass_stats`); duplicates across the parts
-    are kept and counted once (see `rank_of_truth_scored`).
-    """
+
+def embed_library(model: VibraCLIP, parts: Sequence[tuple[PreparedData, torch.Tensor]],
+                  build_dir: str) -> Library:
+    """Graph embeddings, identities and masses (Da) of the union of several data sets' rows.
+    Masses are standardized with each PreparedData's own statistics: give all of them the
+    pretrained ones (see `with_mass_stats`). Duplicates across parts are kept."""
+    emb = [embed_rows(model, part, rows, build_dir)["graph"] for part, rows in parts]
+    ids = [part.identity[int(i)] for part, rows in parts for i in rows]
+    return torch.cat(emb), ids, torch.cat([part.mass_da[rows] for part, rows in parts])
+
+
+def library_ranks(model: VibraCLIP, queries: PreparedData, query_rows: torch.Tensor,
+                  library: Library, build_dir: str, mass_tol_da: float | None = None
+                  ) -> torch.Tensor:
+    """(q,) IR-query ranks of the truth against an `embed_library` library of the same model;
+    duplicates of the truth count once (see `rank_of_truth_scored`)."""
     q = embed_rows(model, queries, query_rows, build_dir)["ir"]
-    lib_emb, lib_ids, lib_mass = [], [], []
-    for part, rows in library:
-        lib_emb.append(embed_rows(model, part, rows, build_dir)["graph"])
-        lib_ids += [part.identity[int(i)] for i in rows]
-        lib_mass.append(part.mass_da[rows])
+    emb, lib_ids, lib_mass = library
     ids = [queries.identity[int(i)] for i in query_rows]
     mask = None
     if mass_tol_da is not None:
-        mask = R.mass_filter(queries.mass_da[query_rows], torch.cat(lib_mass), mass_tol_da)
-    return R.rank_of_truth(q, torch.cat(lib_emb), ids, lib_ids, mask=mask)
-
+        mask = R.mass_filter(queries.mass_da[query_rows], lib_mass, mass_tol_da)
+    return R.rank_of_truth(q, emb, ids, lib_ids, mask=mask)
 
 
 def unique_rows(data: PreparedData, exclude: set[str] | frozenset = frozenset()) -> torch.Tensor:
