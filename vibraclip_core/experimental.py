@@ -173,55 +173,50 @@ def load_measured_ir(folder: str | Path) -> tuple[list[MeasuredIR], Counter]:
 GFN2_DIR = MAPPING_CSV.parent / "gfn2"
 
 
+def qm9_index_of(smiles: list[str]) -> dict[str, int]:
+    """QM9 index of each SMILES whose canonical identity is in QM9 (qm9pack), others absent."""
+    from .generate import qm9pack_csv_paths
+
+    wanted = {canonical_identity(s): s for s in smiles}
+    found = {}
+    for path in qm9pack_csv_paths():
+        df = pd.read_csv(path, usecols=["Index", "SMILES"])
+        for index, smi in zip(df.Index, df.SMILES):
+            try:
+                ident = canonical_identity(smi)
+            except Exception:  # a QM9 SMILES RDKit cannot parse is simply not a match
+                continue
+            if ident in wanted:
+                found[wanted[ident]] = int(index)
+    return found
+
+
 def simulate_mapped(out_dir: str | Path = GFN2_DIR, workers: int = 1) -> list[Path]:
     """GFN2-xTB IR + Raman of every distinct mapped molecule (one shard, index = row of the
     unique-SMILES list in table order), for the domain-gap figure and the library-search
-    baseline. Our own simulation, so it is committed like the QM9 shards."""
+    baseline. Molecules in QM9 start from QM9's B3LYP geometry, like the embedded set; the others
+    from an ETKDG + MMFF conformer. Our own simulation, so it is committed."""
+    import dataclasses
+
     import numpy as np
 
-    from .generate import generate
+    from .generate import generate, load_qm9_source
     from .ood import candidates_source
 
     table = load_mapping()
     unique = pd.DataFrame({"smiles": list(dict.fromkeys(s for s in table.smiles if s))})
-    return generate(Path(out_dir), np.arange(len(unique)), candidates_source(unique), 1,
-                    workers=workers, shard_size=len(unique))
+    in_qm9 = qm9_index_of(list(unique.smiles))
+    log.info("%d of %d measured molecules are in QM9", len(in_qm9), len(unique))
+    qm9 = load_qm9_source(set(in_qm9.values()))
+    from_smiles = candidates_source(unique)
 
+    def load(indices: set[int]) -> dict:
+        out = from_smiles({i for i in indices if unique.smiles[i] not in in_qm9})
+        for i in indices:
+            smi = unique.smiles[i]
+            if smi in in_qm9:  # QM9 geometry, our SMILES and row index
+                out[i] = dataclasses.replace(qm9[in_qm9[smi]], index=i, smiles=smi)
+        return out
 
-def load_paired(folder: str | Path, seed: int = 0) -> "PreparedData":
-    """A user's paired measured spectra as PreparedData: `molecules.csv` (name, smiles) and per
-    name `<name>_ir.<ext>` and `<name>_raman.<ext>` (.jdx/.dx/.jcamp/.csv/.txt). Missing or
-    unreadable files raise an error naming them."""
-    import numpy as np
-    import torch
-
-    from .datasets import PreparedData, pack_graphs
-    from .molecules import featurize_many
-    from .spectra import spectrum_to_model_input
-
-    folder = Path(folder)
-    table = pd.read_csv(folder / "molecules.csv", dtype=str)
-    if not {"name", "smiles"} <= set(table.columns):
-        raise ValueError(f"{folder / 'molecules.csv'}: needs columns name, smiles")
-
-    def find(name: str, kind: str) -> Path:
-        hits = [p for p in folder.glob(f"{name}_{kind}.*") if p.is_file()]
-        if not hits:
-            raise FileNotFoundError(f"{folder}: no {name}_{kind}.jdx/.csv for molecule {name!r}")
-        return hits[0]
-
-    ir = [spectrum_to_model_input(read_spectrum(find(n, "ir"))) for n in table.name]
-    raman = [spectrum_to_model_input(read_spectrum(find(n, "raman"))) for n in table.name]
-    graphs, failures = featurize_many(list(table.smiles), seed=seed, workers=1, progress=False)
-    bad = [n for n, g in zip(table.name, graphs) if g is None]
-    if bad:
-        raise ValueError(f"{folder}: no 3-D structure for {bad} ({dict(failures)})")
-    mass = np.array([g.mass_da for g in graphs], dtype=np.float32)
-    empty = torch.zeros(0, dtype=torch.long)
-    return PreparedData(
-        smiles=list(table.smiles), identity=[canonical_identity(s) for s in table.smiles],
-        index=torch.arange(len(table)), ir=torch.from_numpy(np.stack(ir)),
-        raman=torch.from_numpy(np.stack(raman)), mass_da=torch.from_numpy(mass),
-        graphs=pack_graphs(graphs), splits={"train": empty, "val": empty, "test": empty},
-        mass_mean=float(mass.mean()), mass_std=float(mass.std() + 1e-6),
-        report={"pairs": len(table)}, key=f"paired-{folder.name}")
+    return generate(Path(out_dir), np.arange(len(unique)), load, 1, workers=workers,
+                    shard_size=len(unique))
