@@ -78,7 +78,10 @@ def _identify(args: argparse.Namespace) -> None:
                       formula=args.formula, top=args.top)
         for spectrum in (ir, raman):
             for note in spectrum.notes if spectrum is not None else ():
-                log.info("%s: %s", spectrum.source, note)
+                if "zero-filled" in note:  # changes what the model sees: always say it
+                    print(f"note: {spectrum.source}: {note}")
+                else:
+                    log.info("%s: %s", spectrum.source, note)
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(library.skipped.items())) or "none"
         print(f"library: {len(library)} candidates from {args.candidates} "
               f"(skipped {sum(library.skipped.values())}: {skipped})")

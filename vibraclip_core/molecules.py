@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -243,8 +244,10 @@ def featurize_many(
     result is identical for any `workers`. workers > 1 uses a process pool with chunked map.
     """
     jobs = [(s, seed) for s in smiles]
-    # disable=None leaves the decision to tqdm (and to TQDM_DISABLE, which batch runs set)
-    bar = dict(total=len(jobs), disable=None if progress else True, desc="featurize", unit="mol")
+    # an explicit disable= overrides tqdm's own TQDM_DISABLE handling, so honour it here (batch
+    # runs such as the book set it); None leaves the decision to tqdm (off without a terminal)
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    bar = dict(total=len(jobs), disable=True if quiet else None, desc="featurize", unit="mol")
     if workers > 1 and len(jobs) > 1:
         # spawn, not fork: forking a process whose OpenMP runtime (torch, tblite) is already
         # running can deadlock the child

@@ -328,5 +328,5 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
     if gaps:
         msg = f"zero-filled {' and '.join(gaps)} (outside the measured range)"
         spectrum.notes.append(msg)
-        log.warning("%s: %s", spectrum.source, msg)
+        log.info("%s: %s", spectrum.source, msg)  # routine for measured data: a note, not a warning
     return minmax_scale(values)
