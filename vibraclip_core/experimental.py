@@ -21,12 +21,16 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .config import REPO_ROOT
 from .molecules import canonical_identity, mol_from_smiles, molecular_formula
 from .spectra import Spectrum, SpectrumError, read_spectrum
+
+if TYPE_CHECKING:
+    from .datasets import PreparedData
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +224,42 @@ def simulate_mapped(out_dir: str | Path = GFN2_DIR, workers: int = 1) -> list[Pa
 
     return generate(Path(out_dir), np.arange(len(unique)), load, 1, workers=workers,
                     shard_size=len(unique))
+
+
+def load_paired(folder: str | Path, seed: int = 0) -> PreparedData:
+    """A user's paired measured spectra as PreparedData: `molecules.csv` (name, smiles) and per
+    name `<name>_ir.<ext>` and `<name>_raman.<ext>` (.jdx/.dx/.jcamp/.csv/.txt). Missing or
+    unreadable files raise an error naming them."""
+    import numpy as np
+    import torch
+
+    from .datasets import PreparedData, pack_graphs
+    from .molecules import featurize_many
+    from .spectra import spectrum_to_model_input
+
+    folder = Path(folder)
+    table = pd.read_csv(folder / "molecules.csv", dtype=str)
+    if not {"name", "smiles"} <= set(table.columns):
+        raise ValueError(f"{folder / 'molecules.csv'}: needs columns name, smiles")
+
+    def find(name: str, kind: str) -> Path:
+        hits = [p for p in folder.glob(f"{name}_{kind}.*") if p.is_file()]
+        if not hits:
+            raise FileNotFoundError(f"{folder}: no {name}_{kind}.jdx/.csv for molecule {name!r}")
+        return hits[0]
+
+    ir = [spectrum_to_model_input(read_spectrum(find(n, "ir"))) for n in table.name]
+    raman = [spectrum_to_model_input(read_spectrum(find(n, "raman"))) for n in table.name]
+    graphs, failures = featurize_many(list(table.smiles), seed=seed, workers=1, progress=False)
+    bad = [n for n, g in zip(table.name, graphs) if g is None]
+    if bad:
+        raise ValueError(f"{folder}: no 3-D structure for {bad} ({dict(failures)})")
+    mass = np.array([g.mass_da for g in graphs], dtype=np.float32)
+    empty = torch.zeros(0, dtype=torch.long)
+    return PreparedData(
+        smiles=list(table.smiles), identity=[canonical_identity(s) for s in table.smiles],
+        index=torch.arange(len(table)), ir=torch.from_numpy(np.stack(ir)),
+        raman=torch.from_numpy(np.stack(raman)), mass_da=torch.from_numpy(mass),
+        graphs=pack_graphs(graphs), splits={"train": empty, "val": empty, "test": empty},
+        mass_mean=float(mass.mean()), mass_std=float(mass.std() + 1e-6),
+        report={"pairs": len(table)}, key=f"paired-{folder.name}")
