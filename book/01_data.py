@@ -19,7 +19,7 @@
 # it computes itself with the semi-empirical GFN2-xTB method, so that every chapter runs offline on
 # a laptop. Users who have QM9S point `data_dir` at it and get the paper's setting.
 #
-# **Prerequisites.** None beyond the [introduction](intro.md).
+# **Prerequisites.** None beyond the [introduction](intro.ipynb).
 #
 # **What you will see.** How the set was made and what failed; a carbonyl, a nitrile and an
 # alcohol with their characteristic bands; the composition of the set; how far GFN2-xTB

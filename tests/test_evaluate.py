@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 
@@ -5,7 +7,8 @@ from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 import torch
 
-from vibraclip_core.evaluate import cca_evaluation, embed_split, evaluate
+from vibraclip_core import evaluate as E
+from vibraclip_core.evaluate import cca_evaluation, embed_rows, embed_split, evaluate
 from vibraclip_core.train import load_model, train
 
 
@@ -36,7 +39,9 @@ def test_evaluate_table_matches_curves_and_split(trained):
 
 def test_embeddings_are_deterministic_in_eval_mode(trained):
     cfg, data, model = trained
+    E._GRAPH_FEATURES.clear()  # both batch sizes run the encoder
     a = embed_split(model, data, "val", cfg.build_dir, batch_size=4)
+    E._GRAPH_FEATURES.clear()
     b = embed_split(model, data, "val", cfg.build_dir, batch_size=64)
     for k in a:
         assert a[k].shape == (len(data.splits["val"]), cfg.latent_dim)
@@ -79,3 +84,42 @@ def test_cca_baseline_evaluation_on_the_split(trained):
     assert list(ev.table.index) == ["CCA ir", "CCA raman", "CCA ir+raman"]
     assert (ev.table["n"] == n).all()
     assert all(((r >= 0) & (r < n)).all() for r in ev.ranks.values())
+
+
+def test_embed_rows_matches_the_full_forward_and_reuses_frozen_encoder_features(trained):
+    from torch_geometric.loader import DataLoader
+
+    from vibraclip_core.train import MoleculeDataset, geometry_cache
+
+    cfg, data, model = trained
+    rows = data.splits["test"]
+    geo = geometry_cache(data, cfg.cutoff_ang, cfg.build_dir)
+    batch = next(iter(DataLoader(MoleculeDataset(data, rows, geo), batch_size=len(rows))))
+
+    def full(m):
+        m.eval()
+        with torch.no_grad():
+            return m(batch)
+
+    E._GRAPH_FEATURES.clear()
+    emb = embed_rows(model, data, rows, cfg.build_dir, batch_size=7)
+    for k, v in full(model).items():
+        np.testing.assert_allclose(emb[k].numpy(), v.numpy(), atol=1e-5)
+    # a realigned copy: new head weights, same frozen encoder -> the encoder is not run again
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.graph_head.fc.weight.mul_(-1.0)
+    expected = full(other)["graph"]
+
+    def no_encoder(_batch):
+        raise AssertionError("graph encoder ran again")
+
+    other.graph_features = no_encoder
+    got = embed_rows(other, data, rows, cfg.build_dir)["graph"]
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    assert not torch.allclose(got, emb["graph"])
+    # a changed encoder is recomputed
+    with torch.no_grad():
+        next(other.graph_encoder.parameters()).add_(0.1)
+    with pytest.raises(AssertionError, match="ran again"):
+        embed_rows(other, data, rows, cfg.build_dir)

@@ -261,16 +261,24 @@ class VibraCLIP(nn.Module):
                 raise ValueError(f"VibraCLIP.forward: the batch has no field {key!r}; expected "
                                  "z, pos (Å), batch, ir (n, 1750), raman (n, 1750), mass (n,)")
         mass = batch.mass.reshape(n) if self.use_mass else None
+        return {
+            "graph": self.graph_head(self._anchor(self.graph_features(batch), mass, "graph")),
+            "ir": self.encode_ir(batch.ir.reshape(n, -1), mass),
+            "raman": self.encode_raman(batch.raman.reshape(n, -1), mass),
+        }
+
+    def graph_features(self, batch: Any) -> Tensor:
+        """(n, out_channels) graph-encoder outputs (before the head) of a PyG Batch, using the
+        batch's precomputed radius edges and triplets when it carries them."""
+        pos = getattr(batch, "pos", None)
+        pos = getattr(batch, "pos_ang", None) if pos is None else pos
         edge_index = getattr(batch, RADIUS_EDGE_KEY, None)
         trip = None
         if edge_index is not None and all(getattr(batch, k, None) is not None
                                           for k in TRIPLET_EDGE_KEYS):
             trip = expand_triplets(edge_index, *(getattr(batch, k) for k in TRIPLET_EDGE_KEYS))
-        return {
-            "graph": self.encode_graph(batch.z, pos, batch.batch, mass, edge_index, trip, n),
-            "ir": self.encode_ir(batch.ir.reshape(n, -1), mass),
-            "raman": self.encode_raman(batch.raman.reshape(n, -1), mass),
-        }
+        return self.graph_encoder(batch.z, pos, batch.batch, edge_index, trip,
+                                  int(batch.num_graphs))
 
     def freeze_for_realignment(self) -> None:
         """Freeze everything except the last Linear (`fc`) of each projection head."""
