@@ -31,7 +31,8 @@ from vibraclip_core.summary import chapter_timings, headline_table
 
 # %%
 table, missing = headline_table(build_dir)
-display(table.set_index(["chapter", "result"]).round(1).fillna("—"))
+shown = table.set_index(["chapter", "result"]).round(1)
+display(shown.astype(object).where(shown.notna(), "—"))  # "—": not measured / not published
 if missing:
     display(Markdown("Not run yet in this build folder: " + ", ".join(missing) + "."))
 

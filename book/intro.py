@@ -21,7 +21,7 @@
 # Every number and figure in these pages is computed by the run that rendered them. Rerun the book
 # and you get your own numbers; change a parameter and the text follows.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 build_dir = "build"
 

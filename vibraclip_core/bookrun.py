@@ -50,7 +50,21 @@ def run_chapter(src: Path, out: Path, parameters: dict, prepare_only: bool = Fal
                                    prepare_only=prepare_only, progress_bar=False, kernel_name="python3")
     finally:
         staged.unlink(missing_ok=True)
+    hide_injected_parameters(out)
     return out
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell `remove-cell`: the rendered page shows the
+    chapter's own parameters cell, not the machine-specific values a run passed in."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, path)
 
 
 def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
