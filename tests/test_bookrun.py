@@ -1,23 +1,40 @@
-import nbformat
+from pathlib import Path
 
-from vibraclip_core.bookrun import hide_injected_parameters, toc_chapters
+from vibraclip_core.bookrun import chapter_parameters, toc_chapters
+from vibraclip_core.config import REPO_ROOT
 
 
-def test_injected_parameters_cell_is_hidden_and_the_rest_untouched(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("profile = 'cpu'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("profile = 'tiny'",
-                                          metadata={"tags": ["injected-parameters"]}),
-                nbformat.v4.new_code_cell("x = 1")]
-    path = tmp_path / "ch.ipynb"
-    nbformat.write(nb, path)
-    hide_injected_parameters(path)
-    hide_injected_parameters(path)  # idempotent
-    tags = [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
-    assert tags == [["parameters"], ["injected-parameters", "remove-cell"], []]
+def test_build_dir_is_shown_relative_inside_the_repository_and_absolute_outside(tmp_path):
+    assert chapter_parameters("cpu", REPO_ROOT / "build") == {"profile": "cpu",
+                                                              "build_dir": "build"}
+    assert chapter_parameters("tiny", REPO_ROOT / "build" / "tiny")["build_dir"] == "build/tiny"
+    assert chapter_parameters("tiny", REPO_ROOT / "build", relative=False)["build_dir"] == str(
+        (REPO_ROOT / "build").resolve())
+    outside = chapter_parameters("paper", tmp_path / "scratch")["build_dir"]
+    assert Path(outside).is_absolute() and outside.endswith("scratch")
 
 
 def test_toc_chapters_are_the_book_sources_in_reading_order():
     names = [p.stem for p in toc_chapters()]
     assert names[0] == "intro" and names.index("01_data") < names.index("07_gallery")
     assert "gpu" not in names  # markdown pages are rendered, not executed
+
+
+def test_injected_parameters_follow_the_visibility_of_the_parameters_cell(tmp_path):
+    import nbformat
+
+    from vibraclip_core.bookrun import match_parameter_visibility
+
+    def tags_after(param_tags):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("p = 1", metadata={"tags": param_tags}),
+                    nbformat.v4.new_code_cell("p = 2", metadata={"tags": ["injected-parameters"]}),
+                    nbformat.v4.new_code_cell("x = p")]
+        path = tmp_path / "ch.ipynb"
+        nbformat.write(nb, path)
+        match_parameter_visibility(path)
+        return [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
+
+    assert tags_after(["parameters"])[1] == ["injected-parameters"]
+    assert tags_after(["parameters", "remove-cell"]) == [
+        ["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]

@@ -50,21 +50,34 @@ def run_chapter(src: Path, out: Path, parameters: dict, prepare_only: bool = Fal
                                    prepare_only=prepare_only, progress_bar=False, kernel_name="python3")
     finally:
         staged.unlink(missing_ok=True)
-    hide_injected_parameters(out)
+    match_parameter_visibility(out)
     return out
 
 
-def hide_injected_parameters(path: Path) -> None:
-    """Tag papermill's injected-parameters cell `remove-cell`: the rendered page shows the
-    chapter's own parameters cell, not the machine-specific values a run passed in."""
+def match_parameter_visibility(path: Path) -> None:
+    """Give papermill's injected-parameters cell the `remove-cell` tag when the chapter hides
+    its own parameters cell (the introduction): the page then shows neither."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-    nbformat.write(nb, path)
+    tags = [cell.metadata.setdefault("tags", []) for cell in nb.cells]
+    if any("parameters" in t and "remove-cell" in t for t in tags):
+        for t in tags:
+            if "injected-parameters" in t and "remove-cell" not in t:
+                t.append("remove-cell")
+        nbformat.write(nb, path)
+
+
+def chapter_parameters(profile: str, build_dir: Path, relative: bool = True) -> dict[str, str]:
+    """Parameters papermill injects. With `relative`, a build folder inside the repository is
+    given relative to it (papermill runs chapters there), so rendered pages show `build`, not a
+    machine's path; notebooks executed elsewhere later (nbval) need `relative=False`."""
+    build = build_dir.resolve()
+    try:
+        shown = str(build.relative_to(REPO_ROOT.resolve())) if relative else str(build)
+    except ValueError:
+        shown = str(build)
+    return {"profile": profile, "build_dir": shown}
 
 
 def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
@@ -78,7 +91,7 @@ def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
             log.warning("%s is up to date", out.relative_to(REPO_ROOT))
             continue
         t0 = time.perf_counter()
-        params = {"profile": profile, "build_dir": str(build_dir.resolve())}
+        params = chapter_parameters(profile, build_dir, relative=not prepare_only)
         log.warning("executing %s (profile %s)", src.name, profile)
         run_chapter(src, out, params, prepare_only=prepare_only)
         timings[src.stem] = time.perf_counter() - t0
