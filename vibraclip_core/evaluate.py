@@ -90,7 +90,7 @@ def embed_rows(model: VibraCLIP, data: PreparedData, rows: torch.Tensor, build_d
         r = rows[sl]
         m = None if mass is None else mass[sl]
         qm = None if q_mass is None else q_mass[sl]
-        out["graph"].append(model.graph_head(model._anchor(feats[sl], m, "graph")))
+        out["graph"].append(model.project_graph(feats[sl], m))
         out["ir"].append(model.encode_ir(data.ir[r], qm))
         out["raman"].append(model.encode_raman(data.raman[r], qm))
     latent = model.config.latent_dim

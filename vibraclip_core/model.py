@@ -237,6 +237,11 @@ class VibraCLIP(nn.Module):
     ) -> Tensor:
         """(n_graphs, latent_dim) graph embeddings; pos in Å, mass (n_graphs,) standardized."""
         features = self.graph_encoder(z, pos, batch, edge_index, triplet_tensors, num_graphs)
+        return self.project_graph(features, mass)
+
+    def project_graph(self, features: Tensor, mass: Tensor | None = None) -> Tensor:
+        """(n, latent_dim) from graph-encoder outputs (n, out_channels): the graph head, with the
+        standardized mass appended first when mass anchoring is on."""
         return self.graph_head(self._anchor(features, mass, "graph"))
 
     def encode_ir(self, ir: Tensor, mass: Tensor | None = None) -> Tensor:
@@ -262,7 +267,7 @@ class VibraCLIP(nn.Module):
                                  "z, pos (Å), batch, ir (n, 1750), raman (n, 1750), mass (n,)")
         mass = batch.mass.reshape(n) if self.use_mass else None
         return {
-            "graph": self.graph_head(self._anchor(self.graph_features(batch), mass, "graph")),
+            "graph": self.project_graph(self.graph_features(batch), mass),
             "ir": self.encode_ir(batch.ir.reshape(n, -1), mass),
             "raman": self.encode_raman(batch.raman.reshape(n, -1), mass),
         }
