@@ -119,10 +119,9 @@ measured, dropped = RA.measured_data(records, seed=config.conformer_seed)
 measured = RA.with_mass_stats(measured, run.best_checkpoint)
 records = [r for r in records if r.file not in dropped]
 extra = RA.unique_rows(measured, set(data.identity))
-lib_graph = torch.cat([embed_rows(model, data, torch.arange(len(data)), build_dir)["graph"],
-                       embed_rows(model, measured, extra, build_dir)["graph"]])
-lib_smiles = data.smiles + [measured.smiles[int(i)] for i in extra]
-lib_ids = data.identity + [measured.identity[int(i)] for i in extra]
+parts = [(data, torch.arange(len(data))), (measured, extra)]
+lib_graph, lib_ids, _ = RA.embed_library(model, parts, build_dir)
+lib_smiles = RA.library_smiles(parts)
 q_ir = embed_rows(model, measured, torch.arange(len(measured)), build_dir)["ir"]
 mret = G.retrievals(R.cosine_scorer(q_ir, lib_graph), len(measured), measured.identity, lib_ids,
                     min(top_k, 10))

@@ -6,8 +6,8 @@ from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.experimental import MeasuredIR
 from vibraclip_core.molecules import canonical_identity
-from vibraclip_core.realign import (embed_library, kfold_splits, library_ranks, measured_data, realign,
-                                    with_splits)
+from vibraclip_core.realign import (embed_library, kfold_splits, library_ranks, library_smiles,
+                                    measured_data, realign, with_splits)
 from vibraclip_core.spectra import Spectrum
 from vibraclip_core.train import load_model, model_state, train
 
@@ -98,6 +98,11 @@ def test_measured_data_and_library_ranks(pretrained):
     library = embed_library(model, [(measured, torch.tensor([0, 1, 2, 3])),
                                     (data, data.splits["test"])], cfg.build_dir)
     assert len(library[1]) == 4 + len(data.splits["test"]) == len(library[0])
+    lib_smiles = library_smiles([(measured, torch.tensor([0, 1, 2, 3])),
+                                 (data, data.splits["test"])])
+    assert lib_smiles[:4] == measured.smiles[:4]
+    assert lib_smiles[4:] == [data.smiles[int(i)] for i in data.splits["test"]]
+    assert [canonical_identity(s) for s in lib_smiles] == library[1]
     ranks = library_ranks(model, measured, rows, library, cfg.build_dir)
     n_lib = 4 + len(data.splits["test"])
     assert ranks.shape == (5,) and ((ranks >= 0) & (ranks < n_lib)).all()

@@ -119,6 +119,11 @@ def embed_library(model: VibraCLIP, parts: Sequence[tuple[PreparedData, torch.Te
     return torch.cat(emb), ids, torch.cat([part.mass_da[rows] for part, rows in parts])
 
 
+def library_smiles(parts: Sequence[tuple[PreparedData, torch.Tensor]]) -> list[str]:
+    """SMILES of an `embed_library` library's candidates, in its order (for drawings)."""
+    return [part.smiles[int(i)] for part, rows in parts for i in rows]
+
+
 def library_ranks(model: VibraCLIP, queries: PreparedData, query_rows: torch.Tensor,
                   library: Library, build_dir: str, mass_tol_da: float | None = None
                   ) -> torch.Tensor:
