@@ -37,6 +37,34 @@ def test_realignment_changes_only_the_last_head_layers(pretrained):
     assert model.config.trainable == "last_layer"
 
 
+def test_frozen_encoder_runs_once_and_trains_as_if_it_ran_every_batch(pretrained, monkeypatch):
+    import vibraclip_core.train as T
+    from vibraclip_core.model import GraphEncoder
+
+    cfg, data, pre = pretrained
+    calls = []
+    original = GraphEncoder.forward
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GraphEncoder, "forward", counting)
+    fast = realign(cfg, pre.best_checkpoint, data, tag="re-fast", epochs=2, lr=1e-2,
+                   trainer_kwargs=QUIET)
+    n_fast = len(calls)
+    # one pass over train and val (batches of 256), not 2 epochs x (train + val) batches
+    assert 1 <= n_fast <= 2
+    monkeypatch.setattr(T, "frozen_graph_features", lambda *a, **k: {})
+    calls.clear()
+    slow = realign(cfg, pre.best_checkpoint, data, tag="re-slow", epochs=2, lr=1e-2,
+                   trainer_kwargs=QUIET)
+    assert len(calls) > 2 * n_fast
+    a, b = model_state(fast.run_dir / "last.ckpt"), model_state(slow.run_dir / "last.ckpt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5, msg=k)
+
+
 def test_unfreezing_the_heads_moves_more(pretrained):
     cfg, data, pre = pretrained
     result = realign(cfg, pre.best_checkpoint, data, tag="re-heads", epochs=1, lr=1e-2,

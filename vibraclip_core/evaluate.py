@@ -40,7 +40,7 @@ def embed_split(model: VibraCLIP, data: PreparedData, split: str, build_dir: str
 # graphs: realignment freezes the encoder, so every fold and variant of Chapter 6 reuses the
 # library's features and only reruns the heads. Kept in memory, a few entries at most.
 _GRAPH_FEATURES: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-_GRAPH_FEATURES_MAX = 4
+_GRAPH_FEATURES_MAX = 8
 
 
 def _digest(tensors: Sequence[torch.Tensor]) -> str:

@@ -266,8 +266,10 @@ class VibraCLIP(nn.Module):
                 raise ValueError(f"VibraCLIP.forward: the batch has no field {key!r}; expected "
                                  "z, pos (Å), batch, ir (n, 1750), raman (n, 1750), mass (n,)")
         mass = batch.mass.reshape(n) if self.use_mass else None
+        feats = getattr(batch, "graph_feat", None)  # a frozen encoder's precomputed outputs
         return {
-            "graph": self.project_graph(self.graph_features(batch), mass),
+            "graph": self.project_graph(self.graph_features(batch) if feats is None else feats,
+                                        mass),
             "ir": self.encode_ir(batch.ir.reshape(n, -1), mass),
             "raman": self.encode_raman(batch.raman.reshape(n, -1), mass),
         }

@@ -61,11 +61,16 @@ def geometry_cache(data: PreparedData, cutoff_ang: float, build_dir: str) -> dic
 
 
 class MoleculeDataset(torch.utils.data.Dataset):
-    """Rows of a PreparedData as MoleculeData; `drop_ir`/`drop_raman` mark missing spectra."""
+    """Rows of a PreparedData as MoleculeData; `has_ir`/`has_raman` mark missing spectra;
+    `graph_feat` (len(rows), out_channels), when given, holds precomputed graph-encoder outputs
+    (a frozen encoder's) that the model uses instead of running the encoder."""
 
     def __init__(self, data: PreparedData, rows: torch.Tensor, geometry: dict[str, torch.Tensor],
-                 has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None) -> None:
-        self.data, self.rows, self.geo = data, rows, geometry
+                 has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None,
+                 graph_feat: torch.Tensor | None = None) -> None:
+        if graph_feat is not None and len(graph_feat) != len(rows):
+            raise ValueError(f"graph_feat has {len(graph_feat)} rows for {len(rows)} molecules")
+        self.data, self.rows, self.geo, self.graph_feat = data, rows, geometry, graph_feat
         self.mass = data.standardized_mass()
         n = len(data)
         self.has_ir = torch.ones(n, dtype=torch.bool) if has_ir is None else has_ir
@@ -80,7 +85,8 @@ class MoleculeDataset(torch.utils.data.Dataset):
         a, b = g["node_offsets"][m], g["node_offsets"][m + 1]
         e0, e1 = geo["edge_offsets"][m], geo["edge_offsets"][m + 1]
         t0, t1 = geo["triplet_offsets"][m], geo["triplet_offsets"][m + 1]
-        return MoleculeData(
+        extra = {} if self.graph_feat is None else {"graph_feat": self.graph_feat[k:k + 1]}
+        return MoleculeData(**extra,
             z=g["z"][a:b], pos=g["pos"][a:b], num_nodes=int(b - a),
             rg_edge_index=geo["edge_index"][:, e0:e1],
             rg_idx_kj=geo["idx_kj"][t0:t1], rg_idx_ji=geo["idx_ji"][t0:t1],
@@ -99,12 +105,13 @@ class VibraDataModule(L.LightningDataModule):
         self.data = data if data is not None else prepare(config)
         self.geometry = geometry_cache(self.data, config.cutoff_ang, config.build_dir)
         self.has_ir, self.has_raman = has_ir, has_raman
+        self.graph_features: dict[str, torch.Tensor] = {}  # split -> frozen encoder outputs
 
     def dataset(self, split: str) -> MoleculeDataset:
         # masks cover every row: missing-data runs mark training rows only, measured data
         # without Raman marks all of them (so the validation loss ignores the absent spectra)
         return MoleculeDataset(self.data, self.data.splits[split], self.geometry,
-                               self.has_ir, self.has_raman)
+                               self.has_ir, self.has_raman, self.graph_features.get(split))
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         gen = torch.Generator().manual_seed(self.config.seed)
@@ -293,6 +300,7 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
     trainer = L.Trainer(**kwargs)
     last = out / "last.ckpt"
     module = VibraCLIPModule(config.to_dict())
+    dm.graph_features = frozen_graph_features(module, dm.data, config.build_dir)
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
     if trainer.global_rank == 0:
@@ -301,6 +309,24 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
         write_mass_stats(out, dm.data)  # what `vibraclip identify` needs to standardize masses
         done.write_text(json.dumps({"best": best.name, "epochs": trainer.current_epoch}))
     return TrainResult(out, best, read_history(out / "metrics.jsonl"), config)
+
+
+def frozen_graph_features(module: VibraCLIPModule, data: PreparedData, build_dir: str
+                          ) -> dict[str, torch.Tensor]:
+    """{"train", "val"}: graph-encoder outputs of those rows when the module's encoder is frozen
+    (realignment), else {}. A frozen encoder gives the same outputs every epoch, so they are
+    computed once (memoized, see `evaluate.graph_features`) instead of once per batch."""
+    if "graph_encoder" not in module.model.frozen_parts():
+        return {}
+    from .evaluate import graph_features  # evaluate imports this module
+
+    # fork_rng: the loaders here draw from the global generator; training's dropout masks and
+    # shuffling must not depend on whether the features were precomputed
+    with torch.no_grad(), torch.random.fork_rng():
+        out = {s: graph_features(module.model, data, data.splits[s], build_dir)
+               for s in ("train", "val")}
+    module.model.train()  # graph_features leaves the model in eval mode
+    return out
 
 
 def model_state(checkpoint: str | Path) -> dict[str, torch.Tensor]:
