@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from vibraclip_core.bookrun import chapter_parameters, toc_chapters
+import pytest
+
+from vibraclip_core.bookrun import chapter_parameters, select_chapters, toc_chapters
 from vibraclip_core.config import REPO_ROOT
 
 
@@ -38,3 +40,10 @@ def test_injected_parameters_follow_the_visibility_of_the_parameters_cell(tmp_pa
     assert tags_after(["parameters"])[1] == ["injected-parameters"]
     assert tags_after(["parameters", "remove-cell"]) == [
         ["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
+
+
+def test_only_selects_chapters_by_prefix_in_book_order_and_rejects_unknown_names():
+    assert [c.stem for c in select_chapters(["07", "06"])] == ["06_realignment", "07_gallery"]
+    assert select_chapters(None) == toc_chapters()
+    with pytest.raises(ValueError, match="99.*no such chapter"):
+        select_chapters(["06", "99"])

@@ -80,11 +80,26 @@ def chapter_parameters(profile: str, build_dir: Path, relative: bool = True) -> 
     return {"profile": profile, "build_dir": shown}
 
 
+def select_chapters(only: list[str] | None = None) -> list[Path]:
+    """The `_toc.yml` chapters, or those whose name starts with one of `only` (e.g. "06")."""
+    chapters = toc_chapters()
+    if not only:
+        return chapters
+    chosen = [c for c in chapters if any(c.stem.startswith(o) for o in only)]
+    unknown = [o for o in only if not any(c.stem.startswith(o) for c in chapters)]
+    if unknown:
+        raise ValueError(f"--only {' '.join(unknown)}: no such chapter; the book has "
+                         + ", ".join(c.stem for c in chapters))
+    return chosen
+
+
 def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
-             prepare_only: bool = False) -> dict[str, float]:
-    """Execute every chapter in `_toc.yml`; returns wall seconds per executed chapter."""
+             prepare_only: bool = False, only: list[str] | None = None) -> dict[str, float]:
+    """Execute the chapters in `_toc.yml` (or the `only` ones); returns wall seconds per
+    executed chapter. A chapter reads what earlier ones cached (e.g. Chapter 2's model) and
+    trains or computes it itself when it is missing."""
     timings: dict[str, float] = {}
-    for src in toc_chapters():
+    for src in select_chapters(only):
         out = out_dir / f"{src.stem}.ipynb"
         if (not force and not prepare_only and out.exists()
                 and out.stat().st_mtime > _inputs_mtime(src)):
@@ -120,9 +135,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--force", action="store_true", help="execute even if up to date")
     p.add_argument("--prepare-only", action="store_true",
                    help="inject parameters without executing (for nbval)")
+    p.add_argument("--only", nargs="+", metavar="CHAPTER",
+                   help="execute only these chapters (name prefixes, e.g. 06 07)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    run_book(args.profile, Path(args.out), Path(args.build_dir), args.force, args.prepare_only)
+    try:
+        select_chapters(args.only)  # an unknown name fails before anything runs
+    except ValueError as err:
+        p.error(str(err))
+    run_book(args.profile, Path(args.out), Path(args.build_dir), args.force, args.prepare_only,
+             args.only)
 
 
 if __name__ == "__main__":
