@@ -53,13 +53,15 @@ def test_frozen_encoder_runs_once_and_trains_as_if_it_ran_every_batch(pretrained
     fast = realign(cfg, pre.best_checkpoint, data, tag="re-fast", epochs=2, lr=1e-2,
                    trainer_kwargs=QUIET)
     n_fast = len(calls)
-    # one pass over train and val (batches of 256), not 2 epochs x (train + val) batches
-    assert 1 <= n_fast <= 2
+    # at most one pass over train and val (batches of 256; none when an earlier test already
+    # memoized the same encoder on the same rows), not 2 epochs x (train + val) batches
+    assert n_fast <= 2
     monkeypatch.setattr(T, "frozen_graph_features", lambda *a, **k: {})
     calls.clear()
     slow = realign(cfg, pre.best_checkpoint, data, tag="re-slow", epochs=2, lr=1e-2,
                    trainer_kwargs=QUIET)
-    assert len(calls) > 2 * n_fast
+    n_batches = 2 * (len(data.splits["train"]) // cfg.batch_size + 1)  # 2 epochs, at least
+    assert len(calls) >= n_batches > 2
     a, b = model_state(fast.run_dir / "last.ckpt"), model_state(slow.run_dir / "last.ckpt")
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5, msg=k)
