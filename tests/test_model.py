@@ -54,6 +54,22 @@ def test_forward_equals_parent_forward(graphs, monkeypatch):
     torch.testing.assert_close(given, parent, rtol=0, atol=0)
 
 
+def test_fused_silu_gives_pygs_swish_values(graphs):
+    enc = _encoder()
+    z, pos, batch = _cat(graphs)
+    fused = enc(z, pos, batch)
+    acts = [m for m in enc.modules() if isinstance(getattr(m, "act", None), torch.nn.SiLU)]
+    assert len(acts) >= 3  # embedding, interaction and output blocks all use it
+
+    class Swish(torch.nn.Module):  # PyG's default activation, spelled x * sigmoid(x)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return pyg_dimenet.activation_resolver("swish")(x)
+
+    for m in acts:
+        m.act = Swish()
+    torch.testing.assert_close(enc(z, pos, batch), fused, rtol=1e-5, atol=1e-6)
+
+
 def test_pure_torch_basis_equals_sympy_basis(graphs):
     # small basis: PyG's sympy construction costs ~1 s here but 10-30 s at the paper's 7 x 6
     fast = _encoder(num_spherical=3, num_radial=2).double()

@@ -108,6 +108,10 @@ class GraphEncoder(DimeNetPlusPlus):
                 num_spherical=config.num_spherical, num_radial=config.num_radial,
                 cutoff=config.cutoff_ang, envelope_exponent=5, num_before_skip=1,
                 num_after_skip=2, num_output_layers=3, output_initializer=output_initializer,
+                # swish is x * sigmoid(x); PyG's default spells it out in two ops, torch's SiLU
+                # is one fused op with a fused backward: same values, training step 1.1-1.3x faster
+                # on CPU (benchmarks/activation.py)
+                act="silu",
             )
         self.out_channels = config.out_channels
 
