@@ -64,7 +64,10 @@ def graph_features(model: VibraCLIP, data: PreparedData, rows: torch.Tensor, bui
         _GRAPH_FEATURES.move_to_end(key)
         return _GRAPH_FEATURES[key]
     geo = geometry_cache(data, model.config.cutoff_ang, build_dir)
-    loader = DataLoader(MoleculeDataset(data, rows, geo), batch_size=batch_size)
+    # a private generator: iterating a loader draws a seed, and embedding (or a memo hit) must
+    # not move the global RNG that training's shuffling and dropout use afterwards
+    loader = DataLoader(MoleculeDataset(data, rows, geo), batch_size=batch_size,
+                        generator=torch.Generator())
     parts = []
     for batch in loader:
         parts.append(model.graph_features(batch))

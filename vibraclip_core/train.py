@@ -320,11 +320,8 @@ def frozen_graph_features(module: VibraCLIPModule, data: PreparedData, build_dir
         return {}
     from .evaluate import graph_features  # evaluate imports this module
 
-    # fork_rng: the loaders here draw from the global generator; training's dropout masks and
-    # shuffling must not depend on whether the features were precomputed
-    with torch.no_grad(), torch.random.fork_rng():
-        out = {s: graph_features(module.model, data, data.splits[s], build_dir)
-               for s in ("train", "val")}
+    out = {s: graph_features(module.model, data, data.splits[s], build_dir)
+           for s in ("train", "val")}
     module.model.train()  # graph_features leaves the model in eval mode
     return out
 
