@@ -38,3 +38,12 @@ def test_for_ablation_uses_the_profile_budget():
     paper = get_config("paper")
     assert paper.ablation_epochs is None and paper.for_ablation().max_epochs == paper.max_epochs
     assert get_config("cpu", ablation_epochs=2).for_ablation().max_epochs == 2
+
+
+def test_cpu_book_skips_the_reference_loss_comparison_but_tests_keep_it():
+    from vibraclip_core.ablations import default_compare_reference_loss
+
+    assert default_compare_reference_loss("cpu") is False
+    assert default_compare_reference_loss("tiny") is True  # nbval still executes the comparison
+    assert default_compare_reference_loss("paper") is True
+    assert default_compare_reference_loss("my-gpu-profile") is True  # unknown: as the paper
