@@ -48,6 +48,10 @@ def test_batched_precomputed_geometry_equals_direct(small):
     assert as_set(ours) == as_set(ref) and len(ours[0]) == len(ref[0])
 
 
+# no progress bars: the bar of the run killed mid-training would stay open and print at exit
+QUIET = {"enable_progress_bar": False}
+
+
 class _Crash(L.Callback):
     def on_train_epoch_start(self, trainer, module):
         if trainer.current_epoch == 2:
@@ -58,10 +62,10 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     cfg, data = small
     cfg = cfg.replace(max_epochs=3)
     with pytest.raises(RuntimeError, match="simulated kill"):
-        train(cfg, data, tag="resume", extra_callbacks=[_Crash()])
+        train(cfg, data, tag="resume", extra_callbacks=[_Crash()], trainer_kwargs=QUIET)
     run = next(p for p in (Path(cfg.build_dir) / "runs").iterdir() if p.name.startswith("resume"))
     assert [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1]
-    result = train(cfg, data, tag="resume")  # resumes at epoch 2 from last.ckpt
+    result = train(cfg, data, tag="resume", trainer_kwargs=QUIET)  # resumes at epoch 2 from last.ckpt
     assert [r["epoch"] for r in result.history] == [0, 1, 2]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3  # epochs 0-1 not redone
     assert "val_top1_ir" in result.history[-1] and 0 <= result.history[-1]["val_top1_ir"] <= 1
@@ -81,15 +85,15 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     stats = mass_stats_for(result.best_checkpoint)
     assert stats.mean_da == pytest.approx(data.mass_mean) and stats.std_da == pytest.approx(data.mass_std)
     # a finished run is loaded, not retrained
-    assert train(cfg, data, tag="resume").best_checkpoint == result.best_checkpoint
+    assert train(cfg, data, tag="resume", trainer_kwargs=QUIET).best_checkpoint == result.best_checkpoint
 
 
 def test_ddp_two_cpu_processes(small):
     cfg, data = small
     cfg = cfg.replace(max_epochs=1)
-    single = train(cfg, data, tag="single")
-    ddp = train(cfg, data, tag="ddp", trainer_kwargs=dict(strategy="ddp_spawn", accelerator="cpu",
-                                                          devices=2))
+    single = train(cfg, data, tag="single", trainer_kwargs=QUIET)
+    ddp = train(cfg, data, tag="ddp",
+                trainer_kwargs=dict(QUIET, strategy="ddp_spawn", accelerator="cpu", devices=2))
     m1, m2 = load_model(single.best_checkpoint), load_model(ddp.best_checkpoint)
     assert m1.parameter_table() == m2.parameter_table()
     assert ddp.history and set(ddp.history[-1]) == set(single.history[-1])
