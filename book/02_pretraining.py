@@ -160,8 +160,9 @@ fig = plots.plot_topk_curves(evaluation.curves, f"test split, {len(data.splits['
 # divided by a fixed temperature of 141, against "soft" targets built from the softmax of the
 # intra-modal similarity matrices, which in practice are nearly one-hot. This book's default is
 # the cosine loss with a learnable temperature. The comparison below (`compare_reference_loss`; its
-# default depends on the profile) trains both variants with the same data, model and the shorter epoch budget of the ablation chapters (the default-loss run is
-# the one Chapter 4 reuses), so the choice rests on a measurement.
+# default depends on the profile) trains both variants with the same data, model and the shorter
+# epoch budget of the ablation chapters (the default-loss run is the one Chapter 4 reuses), so the
+# choice rests on a measurement.
 
 # %%
 if compare_reference_loss:
