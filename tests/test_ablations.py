@@ -3,8 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, PUBLISHED, published_table,
-                                      ranked_text, save_results, variant_table, with_rows)
+from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
+                                      VariantRun, baseline_rows, default_missing_fractions,
+                                      library_table, published_table, ranked_text, save_results,
+                                      top1, variant_table, with_published)
+from vibraclip_core import config as C
 from vibraclip_core.evaluate import Evaluation
 
 
@@ -22,21 +25,47 @@ def fake_evaluation(modes, top1):
 ALL = ["ir", "raman", "ir+raman library", "ir+raman paper"]
 
 
-def test_variant_table_keeps_only_the_query_modes_that_apply():
+def _run(variant, test, library):
+    return VariantRun(variant, None, test, library)
+
+
+LABELS = ("test split: 10 candidates", "12,739 candidates (the paper's size)")
+
+
+def test_variant_table_keeps_only_the_query_modes_that_apply_at_both_libraries():
     ir_only, tri = LOSS_VARIANTS[0], LOSS_VARIANTS[2]
-    table = variant_table({"a": (ir_only, fake_evaluation(ALL, [10, 20, 30, 40])),
-                           "b": (tri, fake_evaluation(ALL, [11, 21, 31, 41]))})
+    lib_modes = ALL[:3]  # no paper score beyond the test split: it needs candidates' spectra
+    table = variant_table({"a": _run(ir_only, fake_evaluation(ALL, [10, 20, 30, 40]),
+                                     fake_evaluation(lib_modes, [1, 2, 3])),
+                           "b": _run(tri, fake_evaluation(ALL, [11, 21, 31, 41]),
+                                     fake_evaluation(lib_modes, [4, 5, 6]))}, LABELS)
     assert list(table.index) == [("a", "ir"), ("b", "ir+raman library"),
                                  ("b", "ir+raman paper"), ("b", "ir")]
-    assert table.loc[("b", "ir+raman paper"), "top1 %"] == 41
-    assert table.loc[("a", "ir"), "top25 %"] == 13
+    assert table.loc[("b", "ir+raman paper"), (LABELS[0], "top1 %")] == 41
+    assert np.isnan(table.loc[("b", "ir+raman paper"), (LABELS[1], "top1 %")])
+    assert table.loc[("b", "ir+raman library"), (LABELS[1], "top1 %")] == 6
+    assert table.loc[("a", "ir"), (LABELS[0], "top25 %")] == 13
+    assert table.loc[("a", "ir"), (LABELS[1], "top1 %")] == 1
+    assert top1(table, "b", "ir", library=1) == 4 and top1(table, "b", "ir") == 11
 
 
-def test_with_rows_appends_a_baseline_with_stripped_mode_names():
-    table = variant_table({"a": (LOSS_VARIANTS[0], fake_evaluation(ALL, [10, 20, 30, 40]))})
-    out = with_rows(table, "CCA", fake_evaluation(["CCA ir", "CCA ir+raman"], [1.0, 2.0]), "CCA ")
-    assert out.loc[("CCA", "ir+raman"), "top1 %"] == 2.0
-    assert list(out.columns) == list(table.columns)
+def test_baseline_rows_strip_the_prefix_and_published_values_sit_on_the_paper_mode():
+    ir_only, tri = LOSS_VARIANTS[0], LOSS_VARIANTS[2]
+    table = variant_table({ir_only.label: _run(ir_only, fake_evaluation(ALL, [10, 20, 30, 40]),
+                                               fake_evaluation(ALL[:3], [1, 2, 3])),
+                           tri.label: _run(tri, fake_evaluation(ALL, [10, 20, 30, 40]),
+                                           fake_evaluation(ALL[:3], [1, 2, 3]))}, LABELS)
+    modes = ["CCA ir", "CCA ir+raman library"]
+    rows = baseline_rows("CCA", fake_evaluation(modes, [1.0, 2.0]),
+                         fake_evaluation(modes, [0.5, 0.7]), "CCA ")
+    out = library_table(rows, LABELS)
+    assert out.loc[("CCA", "ir+raman library"), (LABELS[1], "top1 %")] == 0.7
+    pub = with_published(table, {v.label: v.key for v in (ir_only, tri)})
+    assert pub.loc[(ir_only.label, "ir"), (PUBLISHED_LABEL, "top1 %")] == PUBLISHED["graph_ir"][
+        "top1"]
+    assert pub.loc[(tri.label, "ir+raman paper"), (PUBLISHED_LABEL, "top25 %")] == PUBLISHED[
+        "all_pairs"]["top25"]
+    assert np.isnan(pub.loc[(tri.label, "ir+raman library"), (PUBLISHED_LABEL, "top1 %")])
 
 
 def test_published_figures_stay_in_their_own_labelled_columns():
@@ -56,3 +85,12 @@ def test_save_results_writes_csv_and_meta(tmp_path):
     path = save_results(pd.DataFrame({"x": [1]}), tmp_path, "ch", {"profile": "tiny"})
     assert pd.read_csv(path)["x"].tolist() == [1]
     assert '"tiny"' in path.with_suffix(".json").read_text()
+
+
+def test_default_missing_fractions_read_the_profile_config(monkeypatch):
+    assert default_missing_fractions("paper") == [0.0, 0.05, 0.10, 0.15, 0.20, 0.50]
+    assert default_missing_fractions("cpu") == [0.0, 0.5]
+    assert default_missing_fractions("my-gpu-profile") == default_missing_fractions("paper")
+    # the chapter's answer follows the profile's field, not a table of its own
+    monkeypatch.setitem(C.PROFILES, "cpu", {**C.PROFILES["cpu"], "missing_fractions": [0, 0.3]})
+    assert default_missing_fractions("cpu") == [0.0, 0.3]

@@ -8,7 +8,11 @@ from vibraclip_core.datasets import prepare
 import torch
 
 from vibraclip_core import evaluate as E
-from vibraclip_core.evaluate import cca_evaluation, embed_rows, embed_split, evaluate
+from vibraclip_core.baselines import CCABaseline, RandomProjectionBaseline
+from vibraclip_core.evaluate import (cca_evaluation, embed_rows, embed_split, evaluate,
+                                     random_projection_evaluation)
+from vibraclip_core.molecules import morgan_fingerprints
+from vibraclip_core.retrieval import library_scorer, rank_of_truth, rank_of_truth_scored
 from vibraclip_core.train import load_model, train
 
 
@@ -81,9 +85,33 @@ def test_cca_baseline_evaluation_on_the_split(trained):
     cfg, data, _ = trained
     ev = cca_evaluation(data, "test", dim=8, n_boot=50)
     n = len(data.splits["test"])
-    assert list(ev.table.index) == ["CCA ir", "CCA raman", "CCA ir+raman"]
+    assert list(ev.table.index) == ["CCA ir", "CCA raman", "CCA ir+raman library"]
     assert (ev.table["n"] == n).all()
     assert all(((r >= 0) & (r < n)).all() for r in ev.ranks.values())
+    # the one-view modes are plain CCA fitted on the train split (manual twin)
+    tr, te = data.splits["train"], data.splits["test"]
+    smiles = [[data.smiles[int(i)] for i in rows] for rows in (tr, te)]
+    cca = CCABaseline.fit_features(morgan_fingerprints(smiles[0]), {"raman": data.raman[tr]}, 8)
+    ids = [data.identity[int(i)] for i in te]
+    manual = rank_of_truth(cca.embed_raman(data.raman[te]), cca.embed_structures(smiles[1]), ids, ids)
+    assert torch.equal(ev.ranks["CCA raman"], manual)
+
+
+def test_random_projection_evaluation_is_seeded_and_scored_like_the_model(trained):
+    cfg, data, _ = trained
+    ev = random_projection_evaluation(data, "test", dim=32, seed=3, n_boot=50)
+    n = len(data.splits["test"])
+    assert list(ev.table.index) == ["random ir", "random raman", "random ir+raman library"]
+    assert (ev.table["n"] == n).all()
+    again = random_projection_evaluation(data, "test", dim=32, seed=3, n_boot=50)
+    assert all(torch.equal(ev.ranks[m], again.ranks[m]) for m in ev.ranks)
+    te = data.splits["test"]
+    rp = RandomProjectionBaseline(dim=32, seed=3)
+    lib = rp.embed_structures([data.smiles[int(i)] for i in te])
+    ids = [data.identity[int(i)] for i in te]
+    manual = rank_of_truth_scored(library_scorer(lib, rp.embed_ir(data.ir[te]),
+                                                 rp.embed_raman(data.raman[te])), ids, ids)
+    assert torch.equal(ev.ranks["random ir+raman library"], manual)
 
 
 def test_embed_rows_matches_the_full_forward_and_reuses_frozen_encoder_features(trained):

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from vibraclip_core.losses import (
-    MODE_TERMS, VibraCLIPLoss, clip_loss, get_logits, reference_clip_loss, reference_targets,
+    MODE_TERMS, REFERENCE_TARGET_SIMILARITIES, REFERENCE_WEIGHTS, VibraCLIPLoss, clip_loss,
+    get_logits, reference_clip_loss, reference_loss_terms, reference_target_logits,
+    reference_targets,
 )
 
 
@@ -113,6 +115,11 @@ def test_modes_are_the_stated_averages():
                 "all_pairs": (g_ir + g_r + ir_r) / 3}
     for mode, value in expected.items():
         assert VibraCLIPLoss(mode)(emb, s).item() == pytest.approx(value.item(), abs=1e-6)
+        # pair_loss="clip" is bit-for-bit the equal-weight mean of the terms it always was
+        pairs = {"graph_ir": (emb["graph"], emb["ir"]), "graph_raman": (emb["graph"], emb["raman"]),
+                 "ir_raman": (emb["ir"], emb["raman"])}
+        old = torch.stack([clip_loss(*pairs[t], s) for t in MODE_TERMS[mode]]).mean()
+        assert torch.equal(VibraCLIPLoss(mode, pair_loss="clip")(emb, s), old)
     terms = VibraCLIPLoss("all_pairs")(emb, s, output_dict=True)
     assert set(terms) == {"graph_ir", "graph_raman", "ir_raman", "total"}
     assert terms["ir_raman"].item() == pytest.approx(ir_r.item(), abs=1e-6)
@@ -157,7 +164,10 @@ def _layer_norm_embeddings(n: int, d: int, seed: int) -> tuple[torch.Tensor, tor
 
 def test_reference_targets_are_nearly_one_hot():
     a, b = _layer_norm_embeddings(128, 861, seed=4)  # the paper's batch and latent sizes
-    targets = reference_targets([a @ a.T, b @ b.T], 1.0 / 141.0)
+    logits = reference_target_logits({"graph": a, "ir": b},
+                                     REFERENCE_TARGET_SIMILARITIES["graph_ir"])
+    torch.testing.assert_close(logits, (a @ a.T + b @ b.T) / 2)
+    targets = reference_targets(logits, 141.0)
     assert torch.allclose(targets.sum(-1), torch.ones(128))
     assert targets.diagonal().min() > 0.9
 
@@ -168,10 +178,163 @@ def test_reference_loss_is_clip_on_dot_products_when_targets_are_one_hot():
     labels = torch.arange(32)
     expected = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
     assert reference_clip_loss(a, b).item() == pytest.approx(expected.item(), rel=1e-5)
-    soft = reference_clip_loss(a, b, target_temperature=141.0)  # divided: softer targets
-    assert soft.item() > expected.item()
     mask = torch.arange(32) % 3 != 0
     assert reference_clip_loss(a, b, mask=mask).item() == pytest.approx(
         reference_clip_loss(a[mask], b[mask]).item(), rel=1e-6)
     via_module = VibraCLIPLoss("graph_ir", pair_loss="reference")({"graph": a, "ir": b}, 1.0)
     assert via_module.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# The released code's loss by hand (temperature 1): graph G, IR I, Raman R, two molecules
+HAND = {"graph": [[1.0, 0.0], [0.0, 1.0]], "ir": [[1.0, 0.0], [1.0, 1.0]],
+        "raman": [[0.0, 1.0], [1.0, 0.0]]}
+
+
+def _h(targets: list[float], logits: list[float]) -> float:
+    """-sum_j t_j log softmax(z)_j for one row."""
+    lse = math.log(sum(math.exp(z) for z in logits))
+    return -sum(t * (z - lse) for t, z in zip(targets, logits))
+
+
+def test_reference_shared_targets_by_hand():
+    emb = {m: torch.tensor(v) for m, v in HAND.items()}
+    # G G.T = [[1,0],[0,1]], I I.T = [[1,1],[1,2]], R R.T = [[1,0],[0,1]], I R.T = [[0,1],[1,1]]
+    expected = {"graph_ir": [[2 / 2, 1 / 2], [1 / 2, 3 / 2]],
+                "graph_centred": [[3 / 3, 1 / 3], [1 / 3, 4 / 3]],
+                "all_pairs": [[3 / 4, 2 / 4], [2 / 4, 5 / 4]]}  # + the IR-Raman cross term
+    for mode, matrix in expected.items():
+        got = reference_target_logits(emb, REFERENCE_TARGET_SIMILARITIES[mode])
+        torch.testing.assert_close(got, torch.tensor(matrix))
+    # the temperature multiplies the mean similarity before the row softmax
+    targets = reference_targets(torch.tensor(expected["all_pairs"]), 2.0)
+    t00 = 1 / (1 + math.exp(-2 * 0.25))
+    torch.testing.assert_close(targets, torch.tensor([[t00, 1 - t00], [1 / (1 + math.exp(1.5)),
+                                                      1 - 1 / (1 + math.exp(1.5))]]))
+
+
+def test_reference_all_pairs_by_hand_weights_and_one_way_ir_raman():
+    emb = {m: torch.tensor(v) for m, v in HAND.items()}
+    # one target matrix: row-softmax of [[3, 2], [2, 5]] / 4
+    t0 = (1 / (1 + math.exp(-0.25)), 1 - 1 / (1 + math.exp(-0.25)))
+    t1 = (1 / (1 + math.exp(0.75)), 1 - 1 / (1 + math.exp(0.75)))
+    tt0, tt1 = (t0[0], t1[0]), (t0[1], t1[1])  # rows of its transpose
+    # spectrum->graph rows take the targets, graph->spectrum rows their transpose
+    g_ir = ((_h(t0, [1, 0]) + _h(t1, [1, 1])) / 2 + (_h(tt0, [1, 1]) + _h(tt1, [0, 1])) / 2) / 2
+    g_r = ((_h(t0, [0, 1]) + _h(t1, [1, 0])) / 2 + (_h(tt0, [0, 1]) + _h(tt1, [1, 0])) / 2) / 2
+    ir_r = (_h(t0, [0, 1]) + _h(t1, [1, 1])) / 2  # I R.T = [[0, 1], [1, 1]], IR rows only
+    terms = VibraCLIPLoss("all_pairs", "reference", temperature=1.0)(emb, 1.0, output_dict=True)
+    assert terms["graph_ir"].item() == pytest.approx(g_ir, abs=1e-6)
+    assert terms["graph_raman"].item() == pytest.approx(g_r, abs=1e-6)
+    assert terms["ir_raman"].item() == pytest.approx(ir_r, abs=1e-6)
+    ir_r_both_ways = (ir_r + (_h(tt0, [1, 1]) + _h(tt1, [0, 1])) / 2) / 2
+    assert ir_r_both_ways != pytest.approx(ir_r, abs=1e-3)  # one direction is a real choice
+    assert terms["total"].item() == pytest.approx(0.4 * g_ir + 0.4 * g_r + 0.2 * ir_r, abs=1e-6)
+    assert terms["total"].item() == pytest.approx(0.8148360, abs=1e-6)
+    assert terms["total"].item() != pytest.approx((g_ir + g_r + ir_r) / 3, abs=1e-3)
+    assert REFERENCE_WEIGHTS["all_pairs"] == {"graph_ir": 0.4, "graph_raman": 0.4,
+                                              "ir_raman": 0.2}
+
+
+def naive_reference(emb: dict[str, torch.Tensor], mode: str, temperature: float,
+                    has_ir: torch.Tensor | None = None,
+                    has_raman: torch.Tensor | None = None) -> dict[str, float]:
+    """Entry-by-entry python twin of VibraCLIPLoss(mode, "reference") with masks."""
+    n = len(emb["graph"])
+    have = {"graph": [True] * n,
+            "ir": [True] * n if has_ir is None else has_ir.tolist(),
+            "raman": [True] * n if has_raman is None else has_raman.tolist()}
+    e = {m: v.double().tolist() for m, v in emb.items()}
+    dot = lambda u, v: sum(x * y for x, y in zip(u, v))
+    pairs = REFERENCE_TARGET_SIMILARITIES[mode]
+    sim = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(n):
+            vals = [dot(e[x][i], e[y][j]) for x, y in pairs if have[x][i] and have[y][j]]
+            sim[i][j] = sum(vals) / len(vals)
+    directions = {"graph_ir": ("ir", "graph", True), "graph_raman": ("raman", "graph", True),
+                  "ir_raman": ("ir", "raman", False)}
+    terms = {}
+    for term in MODE_TERMS[mode]:
+        q, k, both = directions[term]
+        idx = [i for i in range(n) if have[q][i] and have[k][i]]
+        if len(idx) < 2:
+            terms[term] = 0.0
+            continue
+        targets = []
+        for i in idx:
+            row = [temperature * sim[i][j] for j in idx]
+            top = max(row)
+            w = [math.exp(v - top) for v in row]
+            targets.append([v / sum(w) for v in w])
+        transposed = [list(col) for col in zip(*targets)]
+
+        def ce(a: str, b: str, tg: list[list[float]]) -> float:
+            return sum(_h(tg[r], [dot(e[a][i], e[b][j]) / temperature for j in idx])
+                       for r, i in enumerate(idx)) / len(idx)
+
+        loss = ce(q, k, targets)
+        terms[term] = (loss + ce(k, q, transposed)) / 2 if both else loss
+    terms["total"] = sum(REFERENCE_WEIGHTS[mode][t] * terms[t] for t in MODE_TERMS[mode])
+    return terms
+
+
+@pytest.mark.parametrize("mode", list(MODE_TERMS))
+def test_reference_matches_naive_twin_with_masks(mode):
+    g = torch.Generator().manual_seed(6)
+    emb = {m: torch.randn(7, 3, generator=g, dtype=torch.float64) for m in ("graph", "ir", "raman")}
+    has_ir = torch.tensor([1, 1, 0, 1, 1, 1, 1], dtype=torch.bool)
+    has_raman = torch.tensor([1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)
+    for masks in ((None, None), (has_ir, None), (None, has_raman), (has_ir, has_raman)):
+        ours = VibraCLIPLoss(mode, "reference", temperature=2.0)(emb, 1.0, *masks,
+                                                                  output_dict=True)
+        twin = naive_reference(emb, mode, 2.0, *masks)
+        assert set(ours) == set(twin)
+        for name, value in twin.items():
+            assert ours[name].item() == pytest.approx(value, rel=1e-9, abs=1e-12), (masks, name)
+
+
+def test_reference_missing_rows_reach_no_term_nor_the_targets():
+    g = torch.Generator().manual_seed(7)
+    emb = {m: torch.randn(6, 4, generator=g) for m in ("graph", "ir", "raman")}
+    has_raman = torch.tensor([1, 1, 0, 1, 1, 1], dtype=torch.bool)
+    loss = VibraCLIPLoss("all_pairs", "reference", temperature=3.0)
+    base = loss(emb, 1.0, has_raman=has_raman, output_dict=True)
+    for placeholder in (0.0, 1e3, float("nan")):
+        raman = emb["raman"].clone()
+        raman[2] = placeholder
+        raman.requires_grad_(True)
+        other = loss({**emb, "raman": raman}, 1.0, has_raman=has_raman, output_dict=True)
+        for name in base:
+            assert torch.equal(other[name], base[name]), (placeholder, name)
+        other["total"].backward()
+        assert torch.isfinite(raman.grad).all() and raman.grad[2].abs().sum() == 0
+    # the Raman terms equal those of the batch without molecule 2; the graph-IR term keeps it
+    keep = has_raman
+    sub = loss({m: v[keep] for m, v in emb.items()}, 1.0, output_dict=True)
+    for name in ("graph_raman", "ir_raman"):
+        assert base[name].item() == pytest.approx(sub[name].item(), rel=1e-5)
+    assert base["graph_ir"].item() != pytest.approx(sub["graph_ir"].item(), rel=1e-3)
+    # shared target logits: (2, j) and (i, 2) average only the similarities molecule 2 has
+    s = reference_target_logits(emb, REFERENCE_TARGET_SIMILARITIES["all_pairs"],
+                                {"raman": has_raman})
+    gr, ir, ra = emb["graph"], emb["ir"], emb["raman"]
+    torch.testing.assert_close(s[2, 0], (gr[2] @ gr[0] + ir[2] @ ir[0] + ir[2] @ ra[0]) / 3)
+    torch.testing.assert_close(s[0, 2], (gr[0] @ gr[2] + ir[0] @ ir[2]) / 2)
+    torch.testing.assert_close(s[0, 1], (gr[0] @ gr[1] + ir[0] @ ir[1] + ra[0] @ ra[1]
+                                         + ir[0] @ ra[1]) / 4)
+
+
+def test_reference_too_few_molecules_and_bad_masks():
+    emb = {m: torch.randn(4, 3, requires_grad=True) for m in ("graph", "ir", "raman")}
+    one_raman = torch.tensor([0, 0, 1, 0], dtype=torch.bool)
+    terms = reference_loss_terms(emb, "all_pairs", 2.0, has_raman=one_raman)
+    assert terms["graph_raman"].item() == 0.0 and terms["ir_raman"].item() == 0.0
+    assert terms["graph_ir"].item() > 0
+    VibraCLIPLoss("all_pairs", "reference", 2.0)(emb, 1.0, has_raman=one_raman).backward()
+    # the lone Raman spectrum still shapes the graph-IR term's targets; the absent ones do not
+    assert emb["raman"].grad[~one_raman].abs().sum() == 0
+    assert emb["raman"].grad[2].abs().sum() > 0 and emb["graph"].grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="has_ir: mask must be a bool"):
+        reference_loss_terms(emb, "all_pairs", has_ir=torch.ones(4))
+    with pytest.raises(ValueError, match="raman"):
+        VibraCLIPLoss("graph_centred", "reference")({"graph": emb["graph"], "ir": emb["ir"]}, 1.0)

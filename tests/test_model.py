@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -226,3 +227,92 @@ def test_logit_scale():
     model = VibraCLIP(get_config("tiny", temperature=0.1))
     assert model.logit_scale().item() == pytest.approx(10.0, rel=1e-6)
     assert model.parameter_table()[-2] == ("logit_scale", 0, 0)
+
+
+def _masked_batch(graphs, config, has_raman: torch.Tensor) -> Batch:
+    b = _batch(graphs, config)
+    b.has_ir = torch.ones(b.num_graphs, dtype=torch.bool)
+    b.has_raman = has_raman
+    return b
+
+
+def _one_step(model: VibraCLIP, emb_of, b: Batch, pair_loss: str) -> None:
+    """One AdamW step of `model` on the all-pairs loss of emb_of(model), masked by b's has_*."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    loss = VibraCLIPLoss("all_pairs", pair_loss, temperature=2.0)
+    loss(emb_of(model), model.logit_scale(), b.has_ir, b.has_raman).backward()
+    opt.step()
+
+
+@pytest.mark.parametrize("pair_loss", ["clip", "reference"])
+def test_missing_spectrum_never_reaches_its_encoder(graphs, pair_loss):
+    config = get_config("tiny", head_dropout=0.0)  # no dropout: the two steps draw no randoms
+    torch.manual_seed(0)
+    model = VibraCLIP(config, graph_output_initializer="glorot_orthogonal").train()
+    by_hand, legacy = copy.deepcopy(model), copy.deepcopy(model)
+    r = 2
+    has_raman = torch.ones(len(graphs), dtype=torch.bool)
+    has_raman[r] = False
+    b = _masked_batch(graphs, config, has_raman)
+    _one_step(model, lambda m: m(b), b, pair_loss)
+
+    def without_row_r(m: VibraCLIP) -> dict[str, torch.Tensor]:
+        # the same batch, with row r cut from the Raman encoder's input before it runs
+        raman = torch.zeros(b.num_graphs, config.latent_dim)
+        raman[has_raman] = m.encode_raman(b.raman[has_raman], b.mass[has_raman])
+        return {"graph": m.project_graph(m.graph_features(b), b.mass),
+                "ir": m.encode_ir(b.ir, b.mass), "raman": raman}
+
+    _one_step(by_hand, without_row_r, b, pair_loss)
+    ours, theirs = model.state_dict(), by_hand.state_dict()
+    assert any(k.startswith("raman_encoder.1.running") for k in ours)
+    for key in ours:  # weights, BatchNorm running_mean / running_var / num_batches_tracked
+        assert torch.equal(ours[key], theirs[key]), key
+    # the check has teeth: feeding row r (the old forward, loss-masked only) moves the encoder
+    old_b = _batch(graphs, config)
+    _one_step(legacy, lambda m: m(old_b), b, pair_loss)
+    assert not torch.equal(legacy.raman_encoder[1].running_mean,
+                           model.raman_encoder[1].running_mean)
+    assert not torch.equal(legacy.raman_encoder[0].weight, model.raman_encoder[0].weight)
+
+
+def test_all_present_rows_take_the_unmasked_path(graphs):
+    config = get_config("tiny")
+    torch.manual_seed(0)
+    model = VibraCLIP(config, graph_output_initializer="glorot_orthogonal").eval()
+    plain = model(_batch(graphs, config))  # evaluation: no has_* fields
+    everything = model(_masked_batch(graphs, config, torch.ones(len(graphs), dtype=torch.bool)))
+    for key in plain:
+        assert torch.equal(plain[key], everything[key]), key
+    # at evaluation a missing row is a zero row; the others keep their embeddings
+    has_raman = torch.tensor([1, 1, 0, 1, 1, 1], dtype=torch.bool)
+    masked = model(_masked_batch(graphs, config, has_raman))
+    assert torch.equal(masked["raman"][2], torch.zeros(config.latent_dim))
+    torch.testing.assert_close(masked["raman"][has_raman], plain["raman"][has_raman])
+    assert torch.equal(masked["ir"], plain["ir"]) and torch.equal(masked["graph"], plain["graph"])
+
+
+@pytest.mark.parametrize("present", [0, 1])
+def test_zero_or_one_present_spectrum_in_training(graphs, present):
+    config = get_config("tiny", head_dropout=0.0)
+    torch.manual_seed(0)
+    model = VibraCLIP(config, graph_output_initializer="glorot_orthogonal").train()
+    bn = model.raman_encoder[1]
+    before = {k: v.clone() for k, v in bn.state_dict().items()}
+    has_raman = torch.zeros(len(graphs), dtype=torch.bool)
+    has_raman[:present] = True
+    b = _masked_batch(graphs, config, has_raman)
+    out = model(b)  # BatchNorm would raise on a single training row
+    assert bn.training and out["raman"].shape == (len(graphs), config.latent_dim)
+    for key, value in bn.state_dict().items():  # statistics untouched: no row updated them
+        assert torch.equal(value, before[key]), key
+    assert torch.equal(out["raman"][present:], torch.zeros(len(graphs) - present,
+                                                            config.latent_dim))
+    if present:  # the lone row is encoded with the running statistics, as at evaluation
+        reference = copy.deepcopy(model).eval().encode_raman(b.raman[:1], b.mass[:1])
+        torch.testing.assert_close(out["raman"][:1], reference)
+        # (a plain sum would do nothing: LayerNorm rows sum to a constant)
+        (out["raman"] * torch.linspace(-1.0, 1.0, config.latent_dim)).sum().backward()
+        assert model.raman_encoder[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="'ir' or 'raman'"):
+        model.encode_present("uv", b.raman, b.mass, has_raman)

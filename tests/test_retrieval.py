@@ -121,22 +121,56 @@ def _embed_cosines(c_g_ir: list[float], c_g_ra: list[float], c_ir_ra: list[float
     return g_lib, ir_q, raman_q, ir_lib
 
 
-def test_paper_score_formula_and_negative_cosines_keep_order_without_nan():
-    # candidate 0 has two strongly negative cosines, candidate 1 is uniformly mediocre
+def _naive_eq6(g_lib, ir_q, raman_q, ir_lib) -> list[list[float]]:
+    """Eq. 6 per element in plain Python: signed cube root of the three cosines' product."""
+    def cos(u, v):
+        u, v = u.tolist(), v.tolist()
+        return sum(x * y for x, y in zip(u, v)) / math.sqrt(sum(x * x for x in u) * sum(
+            y * y for y in v))
+
+    out = []
+    for i in range(len(ir_q)):
+        row = []
+        for j in range(len(g_lib)):
+            p = cos(g_lib[j], ir_q[i]) * cos(g_lib[j], raman_q[i]) * cos(ir_lib[j], raman_q[i])
+            row.append(math.copysign(abs(p) ** (1 / 3), p))
+        out.append(row)
+    return out
+
+
+def test_paper_score_is_eq6_and_equals_naive_loop():
+    g = torch.Generator().manual_seed(5)
+    g_lib, ir_lib = torch.randn(9, 5, generator=g), 3 * torch.randn(9, 5, generator=g)
+    ir_q, raman_q = torch.randn(4, 5, generator=g), 0.2 * torch.randn(4, 5, generator=g)
+    s = R.score_paper(g_lib, ir_q, raman_q, ir_lib)
+    assert s.shape == (4, 9) and not torch.isnan(s).any()
+    assert (s < 0).any() and (s > 0).any()  # both signs occur, so the signed root is exercised
+    np.testing.assert_allclose(s.numpy(), _naive_eq6(g_lib, ir_q, raman_q, ir_lib), atol=1e-5)
+    # the third term reads the candidates' IR against the query's Raman, not the other way round
+    swapped = R.score_paper(g_lib, raman_q, ir_q, ir_lib)
+    assert not torch.allclose(s, swapped, atol=1e-3)
+
+
+def test_paper_score_quirk_two_negative_cosines_outrank_and_geomean_variant_does_not():
+    # candidate 0 has two negative cosines, candidate 1 is uniformly mediocre
     g_lib, ir_q, raman_q, ir_lib = _embed_cosines([-0.9, 0.3], [-0.1, 0.3], [0.5, 0.3])
-    ours = R.score_paper(g_lib, ir_q, raman_q, ir_lib)[0]
-    expected = [(0.05 * 0.45 * 0.75) ** (1 / 3), 0.65]
-    assert ours.tolist() == pytest.approx(expected, abs=1e-5)
-    ref = R.score_paper(g_lib, ir_q, raman_q, ir_lib, reference_cbrt=True)[0]
-    assert ref.tolist() == pytest.approx([0.045 ** (1 / 3), 0.3], abs=1e-5)
-    assert ref[0] > ref[1] and ours[0] < ours[1]  # the reference's signed product misorders them
-    # monotone in each cosine: raise one cosine at a time from the same starting point
+    eq6 = R.score_paper(g_lib, ir_q, raman_q, ir_lib)[0]
+    assert eq6.tolist() == pytest.approx([0.045 ** (1 / 3), 0.3], abs=1e-5)
+    assert eq6[0] > eq6[1]  # the published quirk: (-0.9) * (-0.1) * 0.5 > 0.3 ** 3
+    ours = R.score_paper_terms_geomean(g_lib, ir_q, raman_q, ir_lib)[0]
+    assert ours.tolist() == pytest.approx([(0.05 * 0.45 * 0.75) ** (1 / 3), 0.65], abs=1e-5)
+    assert ours[0] < ours[1]
+    # an odd number of negative cosines: the real cube root, negative and NaN-free
+    g_lib, ir_q, raman_q, ir_lib = _embed_cosines([-0.5], [0.5], [0.5])
+    assert R.score_paper(g_lib, ir_q, raman_q, ir_lib)[0].tolist() == pytest.approx([-0.5],
+                                                                                    abs=1e-5)
+    # the geomean variant is monotone in each cosine: raise one at a time from the same point
     base = [-0.9, -0.1, 0.5]
     for term in range(3):
         cols = [[v] * 5 for v in base]
         cols[term] = list(np.linspace(-0.95, 0.95, 5)) if term == 2 else list(
             np.linspace(-0.4, 0.4, 5))
-        s = R.score_paper(*_embed_cosines(*cols))[0]
+        s = R.score_paper_terms_geomean(*_embed_cosines(*cols))[0]
         assert not torch.isnan(s).any() and (torch.diff(s) > 0).all(), (term, s)
 
 
@@ -162,6 +196,8 @@ def test_scorers_chunked_equal_full_matrix():
     ir_q, raman_q = torch.randn(21, 12, generator=g), torch.randn(21, 12, generator=g)
     for full, fn in [(R.score_paper(g_lib, ir_q, raman_q, ir_lib),
                       R.paper_scorer(g_lib, ir_q, raman_q, ir_lib)),
+                     (R.score_paper_terms_geomean(g_lib, ir_q, raman_q, ir_lib),
+                      R.paper_terms_geomean_scorer(g_lib, ir_q, raman_q, ir_lib)),
                      (R.score_library(g_lib, ir_q, raman_q),
                       R.library_scorer(g_lib, ir_q, raman_q))]:
         ids = [str(j % 45) for j in range(50)]
@@ -170,6 +206,21 @@ def test_scorers_chunked_equal_full_matrix():
         assert ranks.tolist() == _naive_rank(full.numpy(), q_ids, ids)
         _, idx = R.topk_scored(fn, 21, k=7, chunk=4)
         assert torch.equal(idx, torch.argsort(full, dim=1, descending=True, stable=True)[:, :7])
+        np.testing.assert_allclose(torch.cat([fn(a, min(a + 4, 21)) for a in range(0, 21, 4)]),
+                                   full.numpy(), atol=1e-6)
+
+
+def test_mode_scorers_are_the_cosine_and_library_scores():
+    g = torch.Generator().manual_seed(4)
+    g_lib, ir_q, raman_q = (torch.randn(n, 6, generator=g) for n in (11, 3, 3))
+    fns = R.mode_scorers(g_lib, {"ir": ir_q, "raman": raman_q})
+    assert list(fns) == ["ir", "raman", "ir+raman library"]
+    torch.testing.assert_close(fns["ir"](0, 3), R.score_single(g_lib, ir_q))
+    torch.testing.assert_close(fns["raman"](0, 3), R.score_single(g_lib, raman_q))
+    torch.testing.assert_close(fns["ir+raman library"](0, 3), R.score_library(g_lib, ir_q, raman_q))
+    assert list(R.mode_scorers(g_lib, {"raman": raman_q})) == ["raman"]
+    with pytest.raises(ValueError, match="'ir' and/or 'raman'"):
+        R.mode_scorers(g_lib, {"graph": ir_q})
 
 
 def test_mass_filter_excludes_and_changes_ranking():
@@ -217,18 +268,3 @@ def test_bootstrap_ci_contains_estimate_and_is_seeded():
     assert low < R.mean_reciprocal_rank(ranks) < high
     with pytest.raises(ValueError, match="reduce the last axis"):
         R.bootstrap_ci(ranks, lambda r: r, n_boot=10)
-
-
-def test_cca_baseline_shapes_and_beats_chance():
-    rng = np.random.default_rng(0)
-    n_train, n_test = 400, 100
-    z = rng.normal(size=(n_train + n_test, 6))
-    fp = z @ rng.normal(size=(6, 40)) + 0.5 * rng.normal(size=(n_train + n_test, 40))
-    spec = z @ rng.normal(size=(6, 30)) + 0.5 * rng.normal(size=(n_train + n_test, 30))
-    lib, query = R.cca_baseline(fp[:n_train], spec[:n_train], fp[n_train:], spec[n_train:], dim=6)
-    assert lib.shape == (n_test, 6) and query.shape == (n_test, 6) and lib.dtype == torch.float32
-    ids = [str(j) for j in range(n_test)]
-    ranks = R.rank_of_truth(query, lib, ids, ids)
-    assert R.topk_accuracy(ranks, 1) > 0.3  # chance is 0.01
-    with pytest.raises(ValueError, match="dim=50"):
-        R.cca_baseline(fp[:n_train], spec[:n_train], fp[n_train:], spec[n_train:], dim=50)

@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 
 import lightning as L
@@ -125,3 +126,35 @@ def test_missing_fraction_gets_its_own_run_folder(small):
 
     cfg, data = small
     assert run_dir(cfg, data.key) != run_dir(cfg.replace(missing_raman=0.1), data.key)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},  # the tiny profile's book values: factor 0.5, patience 1, no floor
+    {"plateau_factor": 0.1, "plateau_patience": 5, "min_lr": 1e-6, "lr_graph": 4e-4,
+     "lr_spectra": 4e-4, "lr_heads": 4e-4, "weight_decay": 0.1},  # the paper's
+])
+def test_optimiser_and_scheduler_take_the_config_fields(overrides):
+    from vibraclip_core.train import VibraCLIPModule
+
+    cfg = get_config("tiny", **overrides)
+    setup = VibraCLIPModule(cfg.to_dict()).configure_optimizers()
+    sched, opt = setup["lr_scheduler"]["scheduler"], setup["optimizer"]
+    assert isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert sched.factor == cfg.plateau_factor and sched.patience == cfg.plateau_patience
+    assert sched.min_lrs == [cfg.min_lr] * len(opt.param_groups) == [cfg.min_lr] * 3
+    assert [g["lr"] for g in opt.param_groups] == [cfg.lr_graph, cfg.lr_spectra, cfg.lr_heads]
+    assert all(g["weight_decay"] == cfg.weight_decay for g in opt.param_groups)
+    assert setup["lr_scheduler"]["monitor"] == "val_loss"
+    # the plateau rule drives the learning rate: one epoch past patience cuts it by factor
+    for loss in [1.0] + [2.0] * (cfg.plateau_patience + 1):
+        sched.step(loss)
+    assert opt.param_groups[0]["lr"] == pytest.approx(max(cfg.lr_graph * cfg.plateau_factor,
+                                                          cfg.min_lr))
+
+
+def test_training_with_withheld_spectra_runs_through_the_masks(small):
+    cfg, data = small
+    cfg = cfg.replace(max_epochs=1, missing_ir=0.25, missing_raman=0.5)
+    result = train(cfg, data, tag="withheld", trainer_kwargs=QUIET)
+    row = result.history[-1]
+    assert all(math.isfinite(row[k]) for k in ("train_loss", "train_graph_raman", "val_loss"))

@@ -17,6 +17,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from . import retrieval as R
+from .baselines import CCABaseline, RandomProjectionBaseline, embed_baseline
 from .datasets import PreparedData
 from .model import VibraCLIP
 from .molecules import morgan_fingerprints
@@ -162,19 +163,51 @@ def evaluate_ranks(ranks: dict[str, torch.Tensor], kmax: int = 25, n_boot: int =
     return Evaluation(pd.DataFrame(rows).set_index("query"), curves, ranks)
 
 
+def _split_smiles(data: PreparedData, split: str) -> list[str]:
+    return [data.smiles[int(i)] for i in data.splits[split]]
+
+
+def cca_baselines(data: PreparedData, dim: int = 128, n_bits: int = 2048
+                  ) -> dict[str, CCABaseline]:
+    """The fitted CCA of each mode: "ir" and "raman" plain one-view CCAs, "ir+raman library"
+    one fit of both views into a shared structure space; fitted on the train split."""
+    tr = data.splits["train"]
+    fp = morgan_fingerprints(_split_smiles(data, "train"), n_bits)
+    spectra = {"ir": data.ir, "raman": data.raman}
+    out = {view: CCABaseline.fit_features(fp, {view: spec[tr]}, dim)
+           for view, spec in spectra.items()}
+    out["ir+raman library"] = CCABaseline.fit_features(
+        fp, {v: spec[tr] for v, spec in spectra.items()}, dim)
+    return out
+
+
 def cca_evaluation(data: PreparedData, split: str = "test", dim: int = 128, n_bits: int = 2048,
                    kmax: int = 25, n_boot: int = 1000, seed: int = 0) -> Evaluation:
-    """The non-learned baseline (paper SI S-2) on the same split as the model.
+    """CCA, a learned linear baseline (fitted on the train split), scored like the model.
 
-    Linear CCA between Morgan fingerprints (radius 2, `n_bits`) and spectra, fitted on the train
-    split; queries: IR, Raman, and the two concatenated (IR+Raman), each its own CCA.
+    Morgan fingerprints (radius 2, `n_bits`) vs spectra (`baselines.CCABaseline`): "CCA ir" and
+    "CCA raman" each from a plain one-view CCA, "CCA ir+raman library" from one fit of both views
+    into a shared structure space, scored with `retrieval.library_scorer` (`cca_baselines`).
     """
-    tr, te = data.splits["train"], data.splits[split]
-    fp = morgan_fingerprints(data.smiles, n_bits)
-    views = {"ir": data.ir, "raman": data.raman,
-             "ir+raman": torch.cat([data.ir, data.raman], dim=1)}
+    te = data.splits[split]
     scorers = {}
-    for mode, spec in views.items():
-        lib, query = R.cca_baseline(fp[tr], spec[tr].numpy(), fp[te], spec[te].numpy(), dim=dim)
-        scorers[f"CCA {mode}"] = R.cosine_scorer(query, lib)
+    for mode, cca in cca_baselines(data, dim, n_bits).items():
+        lib, queries = embed_baseline(cca, _split_smiles(data, split), data.ir[te],
+                                      data.raman[te]) if mode.startswith("ir+raman") else (
+            cca.embed_structures(_split_smiles(data, split)),
+            {mode: cca.embed_spectra(mode, getattr(data, mode)[te])})
+        scorers[f"CCA {mode}"] = R.mode_scorers(lib, queries)[mode]
+    return evaluate_scorers(scorers, data, split, kmax, n_boot, seed)
+
+
+def random_projection_evaluation(data: PreparedData, split: str = "test", dim: int = 861,
+                                 seed: int = 0, n_bits: int = 2048, kmax: int = 25,
+                                 n_boot: int = 1000) -> Evaluation:
+    """The paper's non-learned baseline (SI S-2): fixed random projections seeded by `seed`
+    (which also seeds the bootstrap); modes "random ir", "random raman", "random ir+raman library".
+    """
+    rows = data.splits[split]
+    lib, queries = embed_baseline(RandomProjectionBaseline(dim=dim, seed=seed, n_bits=n_bits),
+                                  _split_smiles(data, split), data.ir[rows], data.raman[rows])
+    scorers = {f"random {mode}": fn for mode, fn in R.mode_scorers(lib, queries).items()}
     return evaluate_scorers(scorers, data, split, kmax, n_boot, seed)

@@ -88,6 +88,20 @@ def _pure_torch_spherical_basis() -> Iterator[None]:
         pyg_dimenet.SphericalBasisLayer = original
 
 
+@contextmanager
+def _running_batch_norm(module: nn.Module) -> Iterator[None]:
+    """While inside, the BatchNorm layers of `module` that train use (and keep) running stats."""
+    training = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                and m.training]
+    for m in training:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in training:
+            m.train()
+
+
 class GraphEncoder(DimeNetPlusPlus):
     """DimeNet++ whose forward takes a precomputed radius graph and triplets (pure torch).
 
@@ -257,7 +271,8 @@ class VibraCLIP(nn.Module):
         return self.raman_head(self._anchor(self.raman_encoder(raman), mass, "raman"))
 
     def forward(self, batch: Any) -> dict[str, Tensor]:
-        """{"graph", "ir", "raman"}: each (n, latent_dim), from a PyG Batch of n molecules."""
+        """{"graph", "ir", "raman"}: each (n, latent_dim), from a PyG Batch of n molecules; rows
+        whose batch.has_ir / has_raman (n,) bool is False get zeros (see `encode_present`)."""
         n = int(batch.num_graphs)
         pos = getattr(batch, "pos", None)
         pos = getattr(batch, "pos_ang", None) if pos is None else pos
@@ -274,9 +289,36 @@ class VibraCLIP(nn.Module):
         return {
             "graph": self.project_graph(self.graph_features(batch) if feats is None else feats,
                                         mass),
-            "ir": self.encode_ir(batch.ir.reshape(n, -1), mass),
-            "raman": self.encode_raman(batch.raman.reshape(n, -1), mass),
+            "ir": self.encode_present("ir", batch.ir.reshape(n, -1), mass,
+                                      getattr(batch, "has_ir", None)),
+            "raman": self.encode_present("raman", batch.raman.reshape(n, -1), mass,
+                                         getattr(batch, "has_raman", None)),
         }
+
+    def encode_present(self, spectrum: str, spectra: Tensor, mass: Tensor | None = None,
+                       present: Tensor | None = None) -> Tensor:
+        """(n, latent_dim) encode_<spectrum>("ir" | "raman") of the rows of spectra (n, 1750)
+        whose present (n,) bool is True (None: all); the other rows are zeros that never saw
+        the encoder or its head.
+
+        The paper freezes a spectrum encoder against missing spectra: here they are not its
+        input at all, so they move neither its weights nor its BatchNorm statistics (the loss
+        masks their placeholder rows). With no row present the encoder is not called; with one,
+        in training, BatchNorm has no batch statistics (it raises for 1 row), so that call uses
+        the running statistics and leaves them unchanged, as at evaluation.
+        """
+        if spectrum not in ("ir", "raman"):
+            raise ValueError(f"encode_present: spectrum {spectrum!r} unknown; use 'ir' or 'raman'")
+        encode = getattr(self, f"encode_{spectrum}")
+        if present is None or bool(present.all()):
+            return encode(spectra, mass)
+        rows = present.reshape(-1).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return spectra.new_zeros(spectra.size(0), self.config.latent_dim)
+        encoder = getattr(self, f"{spectrum}_encoder")
+        with _running_batch_norm(encoder) if rows.numel() == 1 else nullcontext():
+            encoded = encode(spectra[rows], None if mass is None else mass[rows])
+        return encoded.new_zeros(spectra.size(0), encoded.size(1)).index_copy(0, rows, encoded)
 
     def graph_features(self, batch: Any) -> Tensor:
         """(n, out_channels) graph-encoder outputs (before the head) of a PyG Batch, using the

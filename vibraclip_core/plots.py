@@ -172,6 +172,39 @@ def plot_metric_lines(frame, xlabel: str, ylabel: str, title: str = "") -> plt.F
     return fig
 
 
+def plot_library_size(frame, paper_size: int | None = None, title: str = "") -> plt.Figure:
+    """Top-1/5/10/25 (%) against library size (log axis): one panel per K, one colour per query
+    mode, solid without and dashed with the mass filter. `frame` is `library_size.size_frame`
+    output with settings "no filter" and one other (the filter)."""
+    ks = [c for c in frame.columns if c.startswith("top")]
+    modes = list(dict.fromkeys(frame["query"]))
+    settings = list(dict.fromkeys(frame["setting"]))
+    fig, axes = plt.subplots(1, len(ks), figsize=(3.2 * len(ks), 3.6), sharey=True, squeeze=False)
+    colours = dict(zip(modes, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for ax, k in zip(axes[0], ks):
+        for setting, style in zip(settings, ("-", "--", ":")):
+            for mode in modes:
+                part = frame[(frame["setting"] == setting) & (frame["query"] == mode)]
+                part = part.sort_values("library size")
+                ax.plot(part["library size"], part[k], style, marker="o", ms=3,
+                        color=colours[mode], label=f"{mode}, {setting}")
+        if paper_size:
+            ax.axvline(paper_size, color="0.5", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_title(k.replace(" %", ""), fontsize=10)
+        ax.set_xlabel("candidates in the library")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].set_ylabel("accuracy / %")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(3, len(labels)),
+               bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 3)))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_measured_vs_simulated(measured: np.ndarray, simulated: np.ndarray,
                                title: str = "") -> plt.Figure:
     """A measured and a simulated (1750,) model-input spectrum on the model grid, overlaid."""

@@ -36,7 +36,8 @@ def realign_config(pretrained: Config, checkpoint: str | Path, epochs: int = PAP
     """The pretrained config set up to continue from `checkpoint` with only `trainable` free."""
     return pretrained.replace(init_checkpoint=str(checkpoint), trainable=trainable,
                               max_epochs=epochs, patience=epochs, lr_graph=lr, lr_spectra=lr,
-                              lr_heads=lr, missing_ir=0.0, missing_raman=0.0)
+                              lr_heads=lr, missing_ir=0.0, missing_raman=0.0,
+                              plateau_patience=max(1, epochs // 3))
 
 
 def with_mass_stats(data: PreparedData, checkpoint: str | Path) -> PreparedData:

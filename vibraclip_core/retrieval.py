@@ -57,26 +57,48 @@ def _shifted_geomean(*cosines: Tensor) -> Tensor:
     return out.pow_(1.0 / len(cosines))
 
 
-def paper_scorer(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike, ir_lib: ArrayLike,
-                 reference_cbrt: bool = False) -> ScoreFn:
-    """Chunked paper score (q, n) of sim(G_cand, IR_q), sim(G_cand, Raman_q), sim(IR_cand, Raman_q).
+def _signed_cbrt(p: Tensor) -> Tensor:
+    """Real cube root sign(p) * |p|^(1/3), in place: NaN-free for finite p (numpy's np.cbrt)."""
+    return p.abs().pow_(1.0 / 3.0).mul_(torch.sign(p))
 
-    As in the reference code the third term compares the query's Raman embedding with each
-    CANDIDATE's IR embedding, i.e. it needs spectra of the candidates, which a real structure
-    library does not have. Default: geometric mean of (1 + c) / 2 (see `_shifted_geomean`).
-    `reference_cbrt=True` reproduces the reference's signed cube root of the raw product, which
-    is NaN-free but misorders candidates: two negative cosines give a positive product.
-    """
+
+def _paper_terms(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike, ir_lib: ArrayLike
+                 ) -> Callable[[int, int], tuple[Tensor, Tensor, Tensor]]:
+    """(a, b) -> the three (b - a, n) cosines of eq. 6: (G_cand, IR_q), (G_cand, Raman_q),
+    (IR_cand, Raman_q)."""
     g, ir, ra, irl = _unit_rows("(g_lib, ir_q, raman_q, ir_lib)", g_lib, ir_q, raman_q, ir_lib,
                                 paired=((0, 3), (1, 2)))
+    return lambda a, b: (ir[a:b] @ g.T, ra[a:b] @ g.T, ra[a:b] @ irl.T)
+
+
+def paper_scorer(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike, ir_lib: ArrayLike
+                 ) -> ScoreFn:
+    """Chunked paper score (q, n) in [-1, 1]: eq. 6, as published and as the released code does.
+
+    score = cbrt(cos(G_cand, IR_q) * cos(G_cand, Raman_q) * cos(IR_cand, Raman_q)), the real
+    (signed) cube root. The third term reads each CANDIDATE's IR embedding (`ir_lib`, rows paired
+    with `g_lib`) against the query's Raman embedding, so it needs spectra of the candidates,
+    which a structure library does not have. Known quirk, kept as published: two negative
+    cosines give a positive product, which can outrank uniformly positive candidates.
+    """
+    terms = _paper_terms(g_lib, ir_q, raman_q, ir_lib)
 
     def score(a: int, b: int) -> Tensor:
-        c_g_ir, c_g_ra, c_ir_ra = ir[a:b] @ g.T, ra[a:b] @ g.T, ra[a:b] @ irl.T
-        if not reference_cbrt:
-            return _shifted_geomean(c_g_ir, c_g_ra, c_ir_ra)
-        p = c_g_ir.mul_(c_g_ra).mul_(c_ir_ra)
-        return p.abs().pow_(1.0 / 3.0).mul_(torch.sign(p))
+        c_g_ir, c_g_ra, c_ir_ra = terms(a, b)
+        return _signed_cbrt(c_g_ir.mul_(c_g_ra).mul_(c_ir_ra))
     return score
+
+
+def paper_terms_geomean_scorer(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike,
+                               ir_lib: ArrayLike) -> ScoreFn:
+    """Chunked (q, n) in [0, 1]: OUR variant of eq. 6, the geometric mean of (1 + c) / 2 of its
+    three cosines; not the published score.
+
+    Same terms as `paper_scorer`, but non-decreasing in every cosine, so two negative cosines
+    can no longer outrank positive ones.
+    """
+    terms = _paper_terms(g_lib, ir_q, raman_q, ir_lib)
+    return lambda a, b: _shifted_geomean(*terms(a, b))
 
 
 def library_scorer(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike) -> ScoreFn:
@@ -89,10 +111,29 @@ def library_scorer(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike) -> Sco
     return lambda a, b: _shifted_geomean(ir[a:b] @ g.T, ra[a:b] @ g.T)
 
 
-def score_paper(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike, ir_lib: ArrayLike,
-                reference_cbrt: bool = False) -> Tensor:
-    """(q, n) paper score in [0, 1] ([-1, 1] if reference_cbrt), full matrix; see `paper_scorer`."""
-    return paper_scorer(g_lib, ir_q, raman_q, ir_lib, reference_cbrt)(0, len(ir_q))
+def mode_scorers(g_lib: ArrayLike, queries: dict[str, ArrayLike]) -> dict[str, ScoreFn]:
+    """Scorers "ir", "raman" (cosine) and "ir+raman library" (`library_scorer`) of query
+    embeddings {"ir": (q, d), "raman": (q, d)} (either may be absent) against a structure
+    library (n, d): the one scoring path of the model and the baselines."""
+    unknown = set(queries) - {"ir", "raman"}
+    if unknown or not queries:
+        raise ValueError(f"queries has keys {sorted(queries)}; give 'ir' and/or 'raman' only")
+    out = {view: cosine_scorer(q, g_lib) for view, q in queries.items()}
+    if len(queries) == 2:
+        out["ir+raman library"] = library_scorer(g_lib, queries["ir"], queries["raman"])
+    return out
+
+
+def score_paper(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike, ir_lib: ArrayLike
+                ) -> Tensor:
+    """(q, n) paper score (eq. 6) in [-1, 1], full matrix; see `paper_scorer`."""
+    return paper_scorer(g_lib, ir_q, raman_q, ir_lib)(0, len(ir_q))
+
+
+def score_paper_terms_geomean(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike,
+                              ir_lib: ArrayLike) -> Tensor:
+    """(q, n) in [0, 1], full matrix of OUR NaN-free variant; see `paper_terms_geomean_scorer`."""
+    return paper_terms_geomean_scorer(g_lib, ir_q, raman_q, ir_lib)(0, len(ir_q))
 
 
 def score_library(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike) -> Tensor:
@@ -309,34 +350,3 @@ def retrieval_summary(ranks: ArrayLike, ks: Sequence[int] = (1, 5, 10, 25)) -> d
     r = _to_numpy(ranks).ravel()
     return {"n_queries": r.size, "n_ranked": int((r >= 0).sum()), "n_missing": int((r < 0).sum()),
             **{f"top{k}": topk_accuracy(r, k) for k in ks}, "mrr": mean_reciprocal_rank(r)}
-
-
-def _inv_sqrt(cov: np.ndarray, ridge: float) -> np.ndarray:
-    cov = cov + ridge * np.trace(cov) / len(cov) * np.eye(len(cov))
-    w, v = np.linalg.eigh(cov)
-    return (v / np.sqrt(np.maximum(w, 1e-12))) @ v.T
-
-
-def cca_baseline(fp_train: ArrayLike, spec_train: ArrayLike, fp_test: ArrayLike,
-                 spec_test: ArrayLike, dim: int, ridge: float = 1e-2) -> tuple[Tensor, Tensor]:
-    """(library (n_test, dim), query (n_test, dim)) float32 from ridge-regularised linear CCA.
-
-    Non-learned baseline (paper SI S-2), fitted on the train pairs: centre, whiten with
-    covariance + ridge * mean variance * I, project on the top `dim` singular vectors of the
-    whitened cross-covariance, scale each axis by sqrt(canonical correlation).
-    """
-    x, y, xt, yt = (_to_numpy(t).astype(np.float64)
-                    for t in (fp_train, spec_train, fp_test, spec_test))
-    if (len(x), len(xt), x.shape[1:], y.shape[1:]) != (len(y), len(yt), xt.shape[1:], yt.shape[1:]):
-        raise ValueError(f"cca_baseline: shapes fp_train {x.shape}, spec_train {y.shape}, "
-                         f"fp_test {xt.shape}, spec_test {yt.shape} do not pair up")
-    if not 0 < dim <= min(x.shape[1], y.shape[1]):
-        raise ValueError(f"dim={dim} must lie in 1..{min(x.shape[1], y.shape[1])}")
-    mx, my = x.mean(0), y.mean(0)
-    xc, yc = x - mx, y - my
-    wx, wy = _inv_sqrt(xc.T @ xc / len(x), ridge), _inv_sqrt(yc.T @ yc / len(y), ridge)
-    u, corr, vt = np.linalg.svd(wx @ (xc.T @ yc / len(x)) @ wy, full_matrices=False)
-    scale = np.sqrt(corr[:dim])
-    a, b = wx @ u[:, :dim] * scale, wy @ vt[:dim].T * scale
-    return (torch.as_tensor((xt - mx) @ a, dtype=torch.float32),
-            torch.as_tensor((yt - my) @ b, dtype=torch.float32))

@@ -206,8 +206,8 @@ class VibraCLIPModule(L.LightningModule):
         ]
         groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
         opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=c.weight_decay)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(
-            1, c.patience // 3))
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, factor=c.plateau_factor, patience=c.plateau_patience, min_lr=c.min_lr)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
 
 

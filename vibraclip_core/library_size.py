@@ -1,0 +1,280 @@
+"""Retrieval against libraries larger than the test split: the test structures plus QM9 distractors.
+
+The structure-only scores (one spectrum, or the IR + Raman library score) need no spectra for the
+candidates, so a test query can be ranked against the test split's structures plus any number of
+QM9 molecules outside the prepared data (`qm9_candidates.distractor_positions`). Libraries are
+nested: the library of size N is the test split followed by the first N - n_test distractors, so
+accuracy against N is a curve. Scores that need candidates' spectra (the paper's eq. 6) exist only
+for the test split itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import retrieval as R
+from .config import Config
+from .datasets import PreparedData
+from .evaluate import Evaluation, embed_split, evaluate_ranks
+from .baselines import Baseline
+from .identify import MassStats, embed_graphs, model_digest
+from .model import VibraCLIP
+from .molecules import MoleculeError, MoleculeGraph, morgan_fingerprints
+from .qm9_candidates import (PAPER_LIBRARY_SIZE, Structures, distractor_positions,
+                             load_positions)
+
+log = logging.getLogger(__name__)
+
+EMBED_CACHE_VERSION = 1
+
+
+@dataclass
+class Distractors:
+    """The first n distractors of a prepared data set (structures in library order)."""
+
+    structures: Structures
+    n_test: int
+
+    def __len__(self) -> int:
+        return len(self.structures)
+
+    def route_counts(self) -> dict[str, int]:
+        """Geometry route -> count over these distractors (ETKDG or QM9's B3LYP geometry)."""
+        return dict(sorted(self.structures.routes().items()))
+
+
+def max_library_size(data: PreparedData) -> int:
+    """Largest library: the test split plus every other QM9 molecule (130,831 in all)."""
+    return len(data.splits["test"]) + len(distractor_positions(
+        data.index.numpy(), data.index[data.splits["test"]].numpy()))
+
+
+def load_distractors(data: PreparedData, n: int, build_dir: str | Path, conformer_seed: int,
+                     workers: int = 1, progress: bool = True) -> Distractors:
+    """The first `n` distractors of `data` with cached conformers (computed when missing)."""
+    test_index = data.index[data.splits["test"]].numpy()
+    order = distractor_positions(data.index.numpy(), test_index)
+    if n > len(order):
+        raise ValueError(f"{n} distractors asked for, but QM9 holds only {len(order)} molecules "
+                         "outside this test split")
+    s = load_positions(order[:n], Path(build_dir) / "cache" / "qm9-conformers", conformer_seed,
+                       workers, progress)
+    return Distractors(s, len(test_index))
+
+
+def _graphs(s: Structures) -> list[MoleculeGraph]:
+    """MoleculeGraphs carrying only what the graph encoder reads (z, positions, mass)."""
+    out = []
+    for m in range(len(s)):
+        a, b = s.atom_offsets[m], s.atom_offsets[m + 1]
+        out.append(MoleculeGraph(z=s.z[a:b], pos_ang=s.pos_ang[a:b],
+                                 x=np.zeros((b - a, 0), np.float32),
+                                 edge_index=np.zeros((2, 0), np.int64),
+                                 edge_attr=np.zeros((0, 0), np.float32),
+                                 mass_da=float(s.mass_da[m]), smiles=s.smiles[m]))
+    return out
+
+
+def embed_distractors(model: VibraCLIP, data: PreparedData, distractors: Distractors,
+                      build_dir: str | Path, conformer_seed: int, batch_size: int = 256,
+                      progress: bool = True) -> tuple[torch.Tensor, int]:
+    """(n, latent_dim) graph embeddings of the distractors, cached on disk per model and data,
+    and how many of them this call embedded (the rest came from the cache).
+
+    The cache holds the longest prefix embedded so far and is extended when a larger library
+    asks for more (distractor order does not depend on the library size).
+    """
+    key = hashlib.sha256(json.dumps([EMBED_CACHE_VERSION, model_digest(model), data.key,
+                                     conformer_seed]).encode()).hexdigest()[:24]
+    path = Path(build_dir) / "cache" / "distractor-embeddings" / f"{key}.safetensors"
+    have = load_file(path)["emb"] if path.is_file() else torch.zeros(0, model.config.latent_dim)
+    n, n_cached = len(distractors), len(have)
+    if len(have) < n:
+        stats = MassStats(data.mass_mean, data.mass_std) if model.use_mass else None
+        rest = distractors.structures.take(np.arange(len(have), n))
+        new = embed_graphs(model, _graphs(rest), stats, batch_size, progress)
+        have = torch.cat([have, new])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        save_file({"emb": have.contiguous()}, tmp)
+        tmp.replace(path)
+    return have[:n], max(0, n - n_cached)
+
+
+def library_evaluations(library_emb: torch.Tensor, queries: dict[str, torch.Tensor],
+                        library_ids: Sequence[str], query_ids: Sequence[str],
+                        sizes: Sequence[int], library_mass_da: np.ndarray | None = None,
+                        query_mass_da: np.ndarray | None = None,
+                        mass_tol_da: float | None = None, kmax: int = 25, n_boot: int = 1000,
+                        seed: int = 0) -> dict[int, Evaluation]:
+    """Evaluation per library size N: queries ranked against the first N library rows.
+
+    library_emb (N_max, d) structure embeddings (the query molecules first); queries maps "ir"
+    and/or "raman" to (q, d). Modes: "ir", "raman", and "ir+raman library" when both are given.
+    With `mass_tol_da`, candidates outside ±mass_tol_da of the query's mass are masked out.
+    """
+    if len(library_ids) != len(library_emb):
+        raise ValueError(f"{len(library_ids)} library ids for {len(library_emb)} embeddings")
+    out = {}
+    for n in sizes:
+        if not len(query_ids) <= n <= len(library_emb):
+            raise ValueError(f"library size {n} must lie in {len(query_ids)}.."
+                             f"{len(library_emb)} (the queries' own structures come first)")
+        lib = library_emb[:n]
+        scorers = R.mode_scorers(lib, queries)
+        mask = None
+        if mass_tol_da is not None:
+            if library_mass_da is None or query_mass_da is None:
+                raise ValueError("mass_tol_da needs library_mass_da and query_mass_da")
+            mask = R.mass_filter(np.asarray(query_mass_da), np.asarray(library_mass_da)[:n],
+                                 mass_tol_da)
+        ranks = {mode: R.rank_of_truth_scored(fn, list(query_ids), list(library_ids[:n]),
+                                              mask=mask) for mode, fn in scorers.items()}
+        out[n] = evaluate_ranks(ranks, kmax, n_boot, seed)
+    return out
+
+
+@dataclass
+class LibraryRun:
+    """A model's test queries and library embeddings (test structures first, then distractors)."""
+
+    library_emb: torch.Tensor
+    queries: dict[str, torch.Tensor]
+    library_ids: list[str]
+    query_ids: list[str]
+    library_mass_da: np.ndarray
+    query_mass_da: np.ndarray
+    distractors: Distractors
+    # wall seconds this call spent on conformers (computing missing cache shards) and on embedding
+    # distractors not in the embedding cache, and how many it embedded
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def evaluate(self, sizes: Sequence[int], mass_tol_da: float | None = None,
+                 n_boot: int = 1000, seed: int = 0) -> dict[int, Evaluation]:
+        """`library_evaluations` of this run at `sizes`."""
+        return library_evaluations(self.library_emb, self.queries, self.library_ids,
+                                   self.query_ids, sizes, self.library_mass_da,
+                                   self.query_mass_da, mass_tol_da, n_boot=n_boot, seed=seed)
+
+
+def library_run(model: VibraCLIP, data: PreparedData, max_size: int, build_dir: str | Path,
+                conformer_seed: int, workers: int = 1, progress: bool = True,
+                query_mass_offset_da: float = 0.0) -> LibraryRun:
+    """Embed the test split's queries and a library of up to `max_size` structures."""
+    test = data.splits["test"]
+    n_test = len(test)
+    max_size = min(max_size, max_library_size(data))
+    t0 = time.perf_counter()
+    distractors = load_distractors(data, max(0, max_size - n_test), build_dir, conformer_seed,
+                                   workers, progress)
+    t1 = time.perf_counter()
+    emb = embed_split(model, data, "test", str(build_dir),
+                      query_mass_offset_da=query_mass_offset_da)
+    t2 = time.perf_counter()
+    d_emb, n_new = embed_distractors(model, data, distractors, build_dir, conformer_seed,
+                                     progress=progress)
+    seconds = {"conformers": t1 - t0, "embedding": time.perf_counter() - t2,
+               "n_embedded": float(n_new)}
+    query_ids = [data.identity[int(i)] for i in test]
+    s = distractors.structures
+    return LibraryRun(
+        torch.cat([emb["graph"], d_emb]),
+        {"ir": emb["ir"], "raman": emb["raman"]} if model.config.loss != "graph_ir"
+        else {"ir": emb["ir"]},
+        query_ids + list(s.identity), query_ids,
+        np.concatenate([data.mass_da[test].numpy().astype(np.float64), s.mass_da]),
+        data.mass_da[test].numpy().astype(np.float64), distractors, seconds)
+
+
+def cost_of(run: LibraryRun, size: int, workers: int) -> dict[str, float]:
+    """Estimated wall minutes to extend `run` to a library of `size`: conformers (the mean
+    one-core seconds per cached geometry, over `workers` processes) and embedding (this run's
+    seconds per embedded distractor; NaN when it embedded none)."""
+    extra = max(0, size - len(run.library_ids))
+    sec = run.distractors.structures.seconds
+    per_conf = float(sec.mean()) if sec is not None and len(sec) else float("nan")
+    n_new = run.seconds.get("n_embedded", 0.0)
+    per_emb = run.seconds["embedding"] / n_new if n_new else float("nan")
+    return {"molecules": float(extra), "conformers_min": extra * per_conf / max(1, workers) / 60,
+            "embedding_min": extra * per_emb / 60}
+
+
+def size_label(n: int, n_test: int) -> str:
+    """Column label of a library size: the test split, the paper's 12,739, or all of QM9."""
+    if n == n_test:
+        return f"test split ({n:,})"
+    if n == PAPER_LIBRARY_SIZE:
+        return f"{n:,} (paper's size)"
+    return f"{n:,}"
+
+
+def size_frame(evaluations: dict[str, dict[int, Evaluation]],
+               ks: Sequence[int] = (1, 5, 10, 25)) -> pd.DataFrame:
+    """Tidy table: one row per (setting, library size, query mode) with top-k in %."""
+    rows = []
+    for setting, by_size in evaluations.items():
+        for n, ev in by_size.items():
+            for mode, r in ev.table.iterrows():
+                rows.append({"setting": setting, "library size": n, "query": mode,
+                             **{f"top{k} %": round(float(r[f"top{k}"]), 1) for k in ks}})
+    return pd.DataFrame(rows)
+
+
+def evaluate_library(model: VibraCLIP, data: PreparedData, config: Config,
+                     size: int | None = None, mass_tol_da: float | None = None,
+                     query_mass_offset_da: float = 0.0, n_boot: int = 1000) -> Evaluation:
+    """The test split's queries ranked against `size` candidates (default `config.library_size`,
+    capped at all of QM9): the structure-only modes of `evaluate`, same bootstrap."""
+    size = min(size or config.library_size, max_library_size(data))
+    run = library_run(model, data, size, config.build_dir, config.conformer_seed, config.workers,
+                      progress=False, query_mass_offset_da=query_mass_offset_da)
+    return run.evaluate([max(size, len(run.query_ids))], mass_tol_da, n_boot,
+                        config.seed)[max(size, len(run.query_ids))]
+
+
+def _fingerprints(smiles: Sequence[str], n_bits: int) -> np.ndarray:
+    """(n, n_bits) float32 Morgan bits; all-zero rows for SMILES RDKit cannot read (they stay in
+    the library as candidates that match nothing)."""
+    out = np.zeros((len(smiles), n_bits), dtype=np.float32)
+    for i, s in enumerate(smiles):
+        try:
+            out[i] = morgan_fingerprints([s], n_bits)[0]
+        except MoleculeError:
+            pass
+    return out
+
+
+def evaluate_baselines_library(baselines: dict[str, Baseline], data: PreparedData,
+                               config: Config, prefix: str, size: int | None = None,
+                               n_bits: int = 2048) -> Evaluation:
+    """Baselines ranked against `size` candidates (default `config.library_size`): `baselines`
+    maps a mode ("ir", "raman", "ir+raman library") to the fitted or seeded baseline scoring it;
+    the Evaluation's modes are named prefix + mode."""
+    test = data.splits["test"]
+    size = max(min(size or config.library_size, max_library_size(data)), len(test))
+    distractors = load_distractors(data, size - len(test), config.build_dir,
+                                   config.conformer_seed, config.workers, progress=False)
+    query_ids = [data.identity[int(i)] for i in test]
+    fp = _fingerprints([data.smiles[int(i)] for i in test] + distractors.structures.smiles,
+                       n_bits)
+    ranks = {}
+    for mode, baseline in baselines.items():
+        lib = baseline.embed_fingerprints(fp)
+        queries = {"ir": baseline.embed_ir(data.ir[test]),
+                   "raman": baseline.embed_raman(data.raman[test])} if mode.startswith(
+            "ir+raman") else {mode: getattr(baseline, f"embed_{mode}")(getattr(data, mode)[test])}
+        ev = library_evaluations(lib, queries, query_ids + distractors.structures.identity,
+                                 query_ids, [size], n_boot=10)[size]
+        ranks[prefix + mode] = ev.ranks[mode]
+    return evaluate_ranks(ranks, seed=config.seed)
