@@ -5,8 +5,8 @@ import torch
 
 from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
                                       VariantRun, baseline_rows, default_missing_fractions,
-                                      library_table, published_table, ranked_text, save_results,
-                                      top1, variant_table, with_published)
+                                      library_table, ranked_text, save_results,
+                                      paper_rows, top1, variant_table, with_published)
 from vibraclip_core import config as C
 from vibraclip_core.evaluate import Evaluation
 
@@ -60,19 +60,12 @@ def test_baseline_rows_strip_the_prefix_and_published_values_sit_on_the_paper_mo
                          fake_evaluation(modes, [0.5, 0.7]), "CCA ")
     out = library_table(rows, LABELS)
     assert out.loc[("CCA", "ir+raman library"), (LABELS[1], "top1 %")] == 0.7
-    pub = with_published(table, {v.label: v.key for v in (ir_only, tri)})
+    pub = with_published(table, paper_rows((ir_only, tri)))
     assert pub.loc[(ir_only.label, "ir"), (PUBLISHED_LABEL, "top1 %")] == PUBLISHED["graph_ir"][
         "top1"]
     assert pub.loc[(tri.label, "ir+raman paper"), (PUBLISHED_LABEL, "top25 %")] == PUBLISHED[
         "all_pairs"]["top25"]
     assert np.isnan(pub.loc[(tri.label, "ir+raman library"), (PUBLISHED_LABEL, "top1 %")])
-
-
-def test_published_figures_stay_in_their_own_labelled_columns():
-    pub = published_table(LOSS_VARIANTS + MASS_VARIANTS)
-    assert all(c.startswith("published") for c in pub.columns)
-    assert pub.loc["all pairs + mass", "published top1 % (QM9S, paper)"] == PUBLISHED[
-        "all_pairs+mass"]["top1"]
 
 
 def test_ranked_text_orders_and_marks_ties():

@@ -105,11 +105,16 @@ def run_variant(config: Config, data: PreparedData, variant: Variant,
                 trainer_kwargs: dict[str, Any] | None = None, **eval_kwargs: Any) -> VariantRun:
     """Train (or load) `config` with the variant's overrides and evaluate it on the test split
     and against `config.library_size` candidates."""
-    cfg = config.replace(**variant.overrides)
+    result = train_variant(config, data, variant, trainer_kwargs)
+    return VariantRun(variant, result, *reevaluate_model(result, data, **eval_kwargs))
+
+
+def train_variant(config: Config, data: PreparedData, variant: Variant,
+                  trainer_kwargs: dict[str, Any] | None = None) -> TrainResult:
+    """Train (or load) `config` with the variant's overrides, without evaluating it."""
     tag = "ablation-" + variant.key.replace("+", "-")
-    result = train(cfg, data, tag=tag, trainer_kwargs=trainer_kwargs)
-    run = VariantRun(variant, result, *reevaluate_model(result, data, **eval_kwargs))
-    return run
+    return train(config.replace(**variant.overrides), data, tag=tag,
+                 trainer_kwargs=trainer_kwargs)
 
 
 def reevaluate_model(result: TrainResult, data: PreparedData, mass_tol_da: float | None = None,
@@ -161,11 +166,16 @@ def library_table(rows: list[tuple[str, str, str, Sequence[Evaluation | None]]],
     return pd.DataFrame(values, index=index, columns=columns)
 
 
+def variant_rows(runs: dict[str, VariantRun]
+                 ) -> list[tuple[str, str, str, tuple[Evaluation, Evaluation]]]:
+    """`library_table` rows of each run in every query mode that applies to its variant."""
+    return [(name, mode, mode, (run.evaluation, run.library))
+            for name, run in runs.items() for mode in run.variant.query_modes]
+
+
 def variant_table(runs: dict[str, VariantRun], labels: tuple[str, str]) -> pd.DataFrame:
-    """`library_table` of each run in every query mode that applies to its variant."""
-    return library_table([(name, mode, mode, (run.evaluation, run.library))
-                          for name, run in runs.items() for mode in run.variant.query_modes],
-                         labels)
+    """`library_table` of `variant_rows(runs)`."""
+    return library_table(variant_rows(runs), labels)
 
 
 def baseline_rows(name: str, test: Evaluation, library: Evaluation, prefix: str
@@ -183,26 +193,24 @@ def top1(table: pd.DataFrame, model: str, query: str, library: int = 0) -> float
 PUBLISHED_LABEL = "published (QM9S, 12,739 candidates)"
 
 
-def with_published(table: pd.DataFrame, keys: dict[str, str]) -> pd.DataFrame:
-    """`table` plus the paper's top-1 / top-25 (columns under PUBLISHED_LABEL) on the row of
-    each model (`keys`: model name -> PUBLISHED key) in the query mode the paper scored it with:
-    IR for IR-only models, its eq. 6 ("ir+raman paper") for the tri-modal ones."""
+def paper_rows(variants: Sequence[Variant]) -> dict[tuple[str, str], str]:
+    """{(variant label, query mode the paper scored it with): PUBLISHED key}: IR for the IR-only
+    models, eq. 6 ("ir+raman paper") for the tri-modal ones."""
+    return {(v.label, "ir" if v.key.startswith("graph_ir") else "ir+raman paper"): v.key
+            for v in variants}
+
+
+def with_published(table: pd.DataFrame, rows: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """`table` plus the paper's top-1 / top-25 in columns under PUBLISHED_LABEL, on the rows
+    named in `rows` ((model, query) -> PUBLISHED key); NaN elsewhere."""
     out = table.copy()
     for metric in ("top1 %", "top25 %"):
         out[(PUBLISHED_LABEL, metric)] = float("nan")
-    for model, key in keys.items():
-        mode = "ir" if key.startswith("graph_ir") else "ir+raman paper"
+    for row, key in rows.items():
         for metric, k in (("top1 %", "top1"), ("top25 %", "top25")):
-            if (model, mode) in out.index and k in PUBLISHED.get(key, {}):
-                out.loc[(model, mode), (PUBLISHED_LABEL, metric)] = PUBLISHED[key][k]
+            if row in out.index and k in PUBLISHED.get(key, {}):
+                out.loc[row, (PUBLISHED_LABEL, metric)] = PUBLISHED[key][k]
     return out
-
-
-def published_table(variants: tuple[Variant, ...]) -> pd.DataFrame:
-    """The paper's figures for these variants, in their own clearly labelled frame."""
-    rows = {v.label: {f"published {k} % (QM9S, paper)": val
-                      for k, val in PUBLISHED.get(v.key, {}).items()} for v in variants}
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def save_results(table: pd.DataFrame, build_dir: str | Path, name: str,

@@ -278,3 +278,20 @@ def evaluate_baselines_library(baselines: dict[str, Baseline], data: PreparedDat
                                  query_ids, [size], n_boot=10)[size]
         ranks[prefix + mode] = ev.ranks[mode]
     return evaluate_ranks(ranks, seed=config.seed)
+
+
+def curve_sizes(run: LibraryRun, sizes: Sequence[int]) -> list[int]:
+    """The test split's size, then each of `sizes` that this run's library can hold, ascending."""
+    n_test, n_max = len(run.query_ids), len(run.library_ids)
+    return sorted({n_test, *(n for n in sizes if n_test < n <= n_max)})
+
+
+def library_curve(run: LibraryRun, sizes: Sequence[int], mass_tol_da: float,
+                  n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """(tidy top-k table, {setting: {size: Evaluation}}) at `curve_sizes(run, sizes)`, without
+    and with the ±mass_tol_da filter (settings "no filter", "±<tol> Da mass filter")."""
+    ns = curve_sizes(run, sizes)
+    evaluations = {"no filter": run.evaluate(ns, None, n_boot, seed),
+                   f"±{mass_tol_da:g} Da mass filter": run.evaluate(ns, mass_tol_da, n_boot,
+                                                                     seed)}
+    return size_frame(evaluations), evaluations

@@ -3,7 +3,7 @@
 A candidate library larger than the test split needs structures that have no spectra: QM9
 molecules outside the prepared data ("distractors"). Their conformers do not depend on any model,
 so they are computed once per conformer seed and cached as npz shards along the dataset's own
-seeded QM9 order (`generate.qm9_order`), 4,096 positions per shard, computed only when a library
+seeded QM9 order (`generate.qm9_order`), 1,024 positions per shard, computed only when a library
 first needs them. Every molecule gets a geometry: ETKDGv3 with RDKit's default attempt budget (no
 retries: it fails fast), else QM9's own B3LYP geometry from `qm9pack`; each shard records the
 route each molecule took.
@@ -31,7 +31,7 @@ from .molecules import MoleculeError, canonical_identity, mol_from_smiles
 
 log = logging.getLogger(__name__)
 
-SHARD_SIZE = 4096
+SHARD_SIZE = 1024
 FORMAT_VERSION = 2
 ROUTE_ETKDG = "etkdg"
 ROUTE_B3LYP = "b3lyp"  # ETKDG failed: QM9's B3LYP geometry
