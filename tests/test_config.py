@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vibraclip_core.config import (PAPER_COMPARED_FIELDS, PROFILES, Config,
+from vibraclip_core.config import (ANALYSIS_FIELDS, PAPER_COMPARED_FIELDS, PROFILES, Config,
                                    departures_from_paper, get_config)
 
 
@@ -97,6 +97,18 @@ def test_fraction_fields_take_lists_and_survive_json():
                              split_fractions=(0.7, 0.2, 0.1))
     back = Config(**json.loads(json.dumps(cfg.to_dict())))  # config.json gives lists
     assert back == cfg and back.digest() == cfg.digest()
-    assert cfg.digest() != cfg.replace(missing_fractions=[0.0, 0.5]).digest()
+    assert cfg.digest() != cfg.replace(split_fractions=[0.8, 0.1, 0.1]).digest()
     with pytest.raises(ValueError, match="missing_fractions=0.5: give a sequence"):
         cfg.replace(missing_fractions=0.5)
+
+
+def test_analysis_fields_never_change_the_run_digest():
+    """Choosing what a chapter evaluates must not retrain its models."""
+    cfg = get_config("cpu")
+    for name, value in (("missing_fractions", (0.0, 0.1)), ("compare_reference_loss", False),
+                        ("library_size", 3000), ("library_curve_sizes", (2000, 5000))):
+        assert name in ANALYSIS_FIELDS
+        assert cfg.replace(**{name: value}).digest() == cfg.digest()
+    assert cfg.replace(missing_raman=0.5).digest() != cfg.digest()
+    assert cfg.replace(library_size=3000).digest("library_size") != cfg.digest("library_size")
+

@@ -65,7 +65,8 @@ def test_prepare_builds_cache_and_reuses_it(tiny_shards, tmp_path):
     where = {k: set(v.tolist()) for k, v in data.splits.items()}
     assert len({k for k, v in where.items() for r in rows if r in v}) == 1
     g = data.graphs
-    assert g["node_offsets"][-1] == len(g["z"]) and g["edge_offsets"][-1] == g["edge_index"].shape[1]
+    assert set(g) == {"z", "pos", "node_offsets"}  # what the graph encoder reads
+    assert g["node_offsets"][-1] == len(g["z"]) == len(g["pos"])
     train_mass = data.mass_da[data.splits["train"]]
     assert abs(float(data.standardized_mass()[data.splits["train"]].mean())) < 1e-4
     assert data.mass_mean == pytest.approx(float(train_mass.mean()), rel=1e-5)

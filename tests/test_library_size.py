@@ -132,6 +132,15 @@ def test_library_run_embeds_distractors_like_the_test_split(tmp_path, monkeypatc
                       progress=False)
     assert len(run.library_emb) == n_test + 40 == len(run.library_ids)
     assert run.library_ids[:n_test] == run.query_ids
+    # the prepared data's molecules have the geometry the shared QM9 conformer cache gives them
+    assert sum(v for k, v in data.report.items() if k.startswith("conformer_")) >= len(data)
+    rows = data.splits["test"][:5].numpy()
+    cached = Q.load_positions(Q.qm9_positions(data.index[rows].numpy()),
+                              tmp_path / "cache" / "qm9-conformers", cfg.conformer_seed)
+    for k, r in enumerate(rows):
+        a, b = data.graphs["node_offsets"][r], data.graphs["node_offsets"][r + 1]
+        np.testing.assert_array_equal(data.graphs["pos"][a:b].numpy(),
+                                      cached.pos_ang[cached.atom_offsets[k]:cached.atom_offsets[k + 1]])
     test_index = set(data.index[data.splits["test"]].tolist())
     assert not test_index & set(run.distractors.structures.index.tolist())
     assert sum(run.distractors.route_counts().values()) == 40

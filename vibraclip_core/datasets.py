@@ -12,16 +12,18 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from .config import Config
+from .config import EMBEDDED_DATA_DIR, Config
+from .qm9_candidates import ROUTE_B3LYP_UNPARSED, load_positions, qm9_positions
 from .simulate import STATUS_OK
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 SPLITS = ("train", "val", "test")
 
 
@@ -206,18 +208,34 @@ def cache_key(config: Config) -> str:
 
 
 def pack_graphs(graphs: list) -> dict[str, torch.Tensor]:
-    """Concatenate per-molecule graphs; node_offsets/edge_offsets are (n + 1,)."""
+    """What the graph encoder reads of each molecule, concatenated: "z" (atoms,) long, "pos"
+    (atoms, 3) float32 Å, "node_offsets" (n + 1,) long."""
     n_nodes = [len(g.z) for g in graphs]
-    n_edges = [g.edge_index.shape[1] for g in graphs]
     return {
         "z": torch.from_numpy(np.concatenate([g.z for g in graphs])).long(),
         "pos": torch.from_numpy(np.concatenate([g.pos_ang for g in graphs])).float(),
-        "x": torch.from_numpy(np.concatenate([g.x for g in graphs])).float(),
-        "edge_index": torch.from_numpy(np.concatenate([g.edge_index for g in graphs], axis=1)).long(),
-        "edge_attr": torch.from_numpy(np.concatenate([g.edge_attr for g in graphs])).float(),
         "node_offsets": torch.tensor(np.concatenate([[0], np.cumsum(n_nodes)]), dtype=torch.long),
-        "edge_offsets": torch.tensor(np.concatenate([[0], np.cumsum(n_edges)]), dtype=torch.long),
     }
+
+
+def is_qm9_source(config: Config) -> bool:
+    """True when the data's source index is QM9's: the embedded set or a QM9S release."""
+    return (is_qm9s_folder(config.data_path)
+            or config.data_path.resolve() == EMBEDDED_DATA_DIR.resolve())
+
+
+def qm9_geometries(index: np.ndarray, config: Config) -> tuple[list, Counter]:
+    """Per QM9 index: a graph of z / pos_ang / mass_da from the shared QM9 conformer cache
+    (ETKDG, else QM9's B3LYP geometry; the same geometry any candidate library uses), None where
+    RDKit cannot read the SMILES; and the count of each geometry route."""
+    s = load_positions(qm9_positions(index), Path(config.build_dir) / "cache" / "qm9-conformers",
+                       config.conformer_seed, config.workers)
+    graphs = []
+    for m in range(len(s)):
+        a, b = s.atom_offsets[m], s.atom_offsets[m + 1]
+        graphs.append(None if s.route[m] == ROUTE_B3LYP_UNPARSED else
+                      SimpleNamespace(z=s.z[a:b], pos_ang=s.pos_ang[a:b], mass_da=s.mass_da[m]))
+    return graphs, Counter(s.route)
 
 
 def prepare(config: Config, refresh: bool = False) -> PreparedData:
@@ -253,8 +271,13 @@ def prepare(config: Config, refresh: bool = False) -> PreparedData:
                                        config.fwhm_cm1)
         raman_all = sticks_to_model_input(sticks.freqs_cm1, sticks.raman_a4_amu, sticks.offsets,
                                           config.fwhm_cm1)
-    graphs, failures = featurize_many(smiles, seed=config.conformer_seed, workers=config.workers)
-    report.update({f"conformer_{k}": v for k, v in failures.items()})
+    if is_qm9_source(config):
+        graphs, routes = qm9_geometries(np.asarray(index), config)
+        report.update({f"conformer_{k}": v for k, v in routes.items()})
+    else:
+        graphs, failures = featurize_many(smiles, seed=config.conformer_seed,
+                                          workers=config.workers)
+        report.update({f"conformer_{k}": v for k, v in failures.items()})
     keep = np.flatnonzero([g is not None for g in graphs])
     graphs = [graphs[i] for i in keep]
     smiles, index = [smiles[i] for i in keep], np.asarray(index)[keep]
