@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 experimental: $(STAMP)
 	$(PY) -c "from vibraclip_core.experimental import fetch_jcamp_spectra as f; print(f())"
 
-# Execute every chapter of _toc.yml under the cpu profile (skips up-to-date ones), then render.
+# Execute every chapter of _toc.yml under the cpu profile (skips up-to-date ones; two chapters
+# side by side where they do not depend on each other: one thread each does more work), render.
 book: $(STAMP) experimental
-	$(PY) -m vibraclip_core.bookrun --profile cpu
+	$(PY) -m vibraclip_core.bookrun --profile cpu --jobs 2
 	.venv/bin/jupyter-book build . --quiet
 	@echo "Book: _build/html/index.html"
 

@@ -32,7 +32,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from vibraclip_core.qm9_candidates import PAPER_LIBRARY_SIZE
-from vibraclip_core.summary import chapter_timings, headline_table
+from vibraclip_core.summary import book_run, chapter_timings, headline_table
 
 # %%
 table, missing = headline_table(build_dir)
@@ -63,5 +63,10 @@ display(Markdown(
 # %%
 timings = chapter_timings(build_dir, profile)
 display(timings.to_frame().assign(**{"minutes": (timings / 60).round(1)}))
+run = book_run(build_dir, profile)
 if len(timings):
-    display(Markdown(f"Total: {timings.sum() / 60:.1f} min over {len(timings)} chapters."))
+    display(Markdown(
+        f"Sum over {len(timings)} chapters: {timings.sum() / 60:.1f} min. "
+        + (f"The latest run executed up to {run[1]} chapters side by side (`bookrun --jobs "
+           f"{run[1]}`), so chapters overlap; from its start to this page it took "
+           f"**{run[0] / 60:.1f} min** of wall time." if run else "")))

@@ -1,3 +1,5 @@
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,53 @@ def test_only_selects_chapters_by_prefix_in_book_order_and_rejects_unknown_names
     assert select_chapters(None) == toc_chapters()
     with pytest.raises(ValueError, match="99.*no such chapter"):
         select_chapters(["06", "99"])
+
+
+def test_parallel_chapters_start_only_after_their_prerequisites(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from vibraclip_core import bookrun as B
+
+    events, lock = [], threading.Lock()
+
+    def fake_run(src, out, params, prepare_only=False):
+        with lock:
+            events.append(("start", src.stem))
+        time.sleep(0.05 if src.stem.startswith(("02", "03")) else 0.01)
+        with lock:
+            events.append(("end", src.stem))
+        return out
+
+    monkeypatch.setattr(B, "run_chapter", fake_run)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # run_book sets them; undo afterwards
+        monkeypatch.setenv(var, "0")
+    timings = B.run_book("tiny", tmp_path / "nb", tmp_path / "build", force=True, jobs=2)
+    stems = [c.stem for c in toc_chapters()]
+    assert set(timings) == set(stems)
+    order = {(kind, stem): k for k, (kind, stem) in enumerate(events)}
+    waits = B.prerequisites(toc_chapters())
+    for stem, before in waits.items():
+        for b in before:
+            assert order[("end", b)] < order[("start", stem)], (b, stem)
+    # 02 and 03 only need 01: they overlap
+    assert order[("start", "03_loss_ablations")] < order[("end", "02_pretraining")]
+    assert waits["08_summary"] == set(stems[:-1])  # unlisted chapters wait for all earlier ones
+    assert int(os.environ["OMP_NUM_THREADS"]) >= 1
+    run = json.loads((tmp_path / "build" / "book-timings.json").read_text())["tiny"]["_run"]
+    assert run["jobs"] == 2 and run["started"] <= time.time()
+
+
+def test_a_failing_chapter_stops_the_book(tmp_path, monkeypatch):
+    from vibraclip_core import bookrun as B
+
+    def fake_run(src, out, params, prepare_only=False):
+        if src.stem.startswith("01"):
+            raise RuntimeError("cell error")
+        return out
+
+    monkeypatch.setattr(B, "run_chapter", fake_run)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, "0")
+    with pytest.raises(RuntimeError, match="chapter 01_data failed"):
+        B.run_book("tiny", tmp_path / "nb", tmp_path / "build", force=True, jobs=2)

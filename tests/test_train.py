@@ -158,3 +158,35 @@ def test_training_with_withheld_spectra_runs_through_the_masks(small):
     result = train(cfg, data, tag="withheld", trainer_kwargs=QUIET)
     row = result.history[-1]
     assert all(math.isfinite(row[k]) for k in ("train_loss", "train_graph_raman", "val_loss"))
+
+
+def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(tmp_path):
+    """Two processes asking for one run train it once: the second waits for the lock, then
+    loads what the first wrote instead of training again."""
+    import json
+    import threading
+    import time
+
+    from vibraclip_core.train import run_dir, run_lock
+
+    cfg = get_config("tiny", n_molecules=40, max_epochs=1, build_dir=str(tmp_path))
+    data = prepare(cfg)
+    out = run_dir(cfg, data.key, "locked")
+    out.mkdir(parents=True)
+    held, released = threading.Event(), []
+
+    def other_process():
+        with run_lock(out):
+            held.set()
+            time.sleep(0.5)
+            (out / "done.json").write_text(json.dumps({"best": "best.ckpt", "epochs": 7}))
+            released.append(time.perf_counter())
+
+    t = threading.Thread(target=other_process)
+    t.start()
+    held.wait()
+    result = train(cfg, data, tag="locked", trainer_kwargs={"enable_progress_bar": False})
+    t.join()
+    assert time.perf_counter() >= released[0]  # train returned only after the lock was free
+    assert result.best_checkpoint == out / "best.ckpt"  # loaded, not trained
+    assert not (out / "last.ckpt").exists() and result.history == []

@@ -9,6 +9,7 @@ library of the chapters' second library column (its size read from that column's
 from __future__ import annotations
 
 import json
+import time
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,5 +184,15 @@ def chapter_timings(build_dir: str | Path, profile: str) -> pd.Series:
     """Wall seconds of the latest execution of each chapter under `profile` (bookrun records)."""
     path = Path(build_dir) / "book-timings.json"
     table = json.loads(path.read_text()).get(profile, {}) if path.exists() else {}
-    return pd.Series({k: v["seconds"] for k, v in table.items()}, name="wall time / s",
-                     dtype=float)
+    return pd.Series({k: v["seconds"] for k, v in table.items() if not k.startswith("_")},
+                     name="wall time / s", dtype=float)
+
+
+def book_run(build_dir: str | Path, profile: str) -> tuple[float, int] | None:
+    """(wall seconds since the latest `bookrun` under `profile` started, its parallel jobs), or
+    None when no run was recorded."""
+    path = Path(build_dir) / "book-timings.json"
+    run = json.loads(path.read_text()).get(profile, {}).get("_run") if path.exists() else None
+    if not run or "started" not in run:
+        return None
+    return time.time() - float(run["started"]), int(run.get("jobs", 1))

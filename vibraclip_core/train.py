@@ -6,11 +6,14 @@ Lightning's DDP strategy (`strategy="ddp"`, `devices=...`, `num_nodes=...`).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import lightning as L
 import torch
@@ -282,12 +285,46 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
         has_ir, has_raman = missing_masks(config, data)
     dm = VibraDataModule(config, data, has_ir, has_raman)
     out = run_dir(config, dm.data.key, tag)
+    out.mkdir(parents=True, exist_ok=True)
+    # two processes asking for the same run (parallel chapters, papermill jobs on a cluster)
+    # train it once: the second waits here, then loads the finished run. Not for the ranks of
+    # one DDP job: they enter here together and must not wait for each other.
+    lock = nullcontext() if _distributed(trainer_kwargs) else run_lock(out)
+    with lock:
+        return _train_locked(config, dm, out, retrain, trainer_kwargs, extra_callbacks)
+
+
+def _distributed(trainer_kwargs: dict[str, Any] | None) -> bool:
+    """True inside a multi-process launch (DDP ranks, SLURM tasks) or when one is asked for."""
+    kw = trainer_kwargs or {}
+    return (any(v in os.environ for v in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "SLURM_PROCID"))
+            or "ddp" in str(kw.get("strategy", "")) or kw.get("num_nodes", 1) != 1
+            or kw.get("devices", 1) not in (1, "1", "auto"))
+
+
+@contextmanager
+def run_lock(run_folder: Path) -> Iterator[None]:
+    """Exclusive lock on a run folder (an flock on <run>/.lock), held while it trains."""
+    with (Path(run_folder) / ".lock").open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s is being trained by another process; waiting for it", run_folder)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _train_locked(config: Config, dm: "VibraDataModule", out: Path, retrain: bool,
+                  trainer_kwargs: dict[str, Any] | None,
+                  extra_callbacks: list[L.Callback] | None) -> TrainResult:
     done = out / "done.json"
     if done.exists() and not retrain:
         log.info("loading finished run %s", out)
         info = json.loads(done.read_text())
         return TrainResult(out, out / info["best"], read_history(out / "metrics.jsonl"), config)
-    out.mkdir(parents=True, exist_ok=True)
     config.write_json(out / "config.json")
     L.seed_everything(config.seed, workers=True, verbose=False)
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out, filename="best", monitor="val_loss",
