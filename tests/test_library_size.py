@@ -168,3 +168,44 @@ def test_library_run_embeds_distractors_like_the_test_split(tmp_path, monkeypatc
     evs = run.evaluate([n_test, n_test + 40], n_boot=10)
     for mode in evs[n_test].ranks:
         assert (evs[n_test + 40].ranks[mode] >= evs[n_test].ranks[mode]).all()
+
+
+def test_baselines_at_the_larger_library_match_the_generic_path(tmp_path, monkeypatch):
+    from vibraclip_core.baselines import RandomProjectionBaseline
+    from vibraclip_core.evaluate import cca_baselines
+    from vibraclip_core.library_size import _fingerprints, cost_of, evaluate_baselines_library
+
+    monkeypatch.setattr(Q, "SHARD_SIZE", 64)
+    cfg = get_config("tiny", n_molecules=60, build_dir=str(tmp_path), library_size=90)
+    data = prepare(cfg)
+    test = data.splits["test"]
+    rp = RandomProjectionBaseline(dim=16, seed=3)
+    ev = evaluate_baselines_library({"ir": rp, "ir+raman library": rp}, data, cfg, "random ")
+    assert list(ev.table.index) == ["random ir", "random ir+raman library"]
+    # by hand: the same structures, fingerprints and scores through library_evaluations
+    d = load_distractors(data, 90 - len(test), cfg.build_dir, cfg.conformer_seed)
+    qids = [data.identity[int(i)] for i in test]
+    fp = _fingerprints([data.smiles[int(i)] for i in test] + d.structures.smiles, 2048)
+    lib = rp.embed_fingerprints(fp)
+    by_hand = library_evaluations(lib, {"ir": rp.embed_ir(data.ir[test])},
+                                  qids + d.structures.identity, qids, [90], n_boot=10)[90]
+    torch.testing.assert_close(ev.ranks["random ir"], by_hand.ranks["ir"])
+    cca = evaluate_baselines_library(cca_baselines(data, dim=8), data, cfg, "CCA ")
+    assert set(cca.table.index) == {"CCA ir", "CCA raman", "CCA ir+raman library"}
+    assert (cca.table["n"] == len(test)).all()
+    # an unreadable SMILES is a zero fingerprint, not an error
+    assert _fingerprints(["C1CC", "CCO"], 64)[0].sum() == 0 < _fingerprints(["CCO"], 64).sum()
+
+
+def test_cost_of_the_rest_scales_the_measured_rates():
+    from vibraclip_core.library_size import Distractors, LibraryRun, cost_of
+
+    s = Q.Structures(np.arange(4), ["C"] * 4, ["C"] * 4, np.ones(4), ["etkdg"] * 4,
+                     np.arange(5), np.ones(4, np.int64), np.zeros((4, 3), np.float32),
+                     np.full(4, 0.01, np.float32))
+    run = LibraryRun(torch.zeros(6, 2), {}, ["x"] * 6, ["x"] * 2, np.ones(6), np.ones(2),
+                     Distractors(s, 2), {"conformers": 1.0, "embedding": 2.0, "n_embedded": 4.0})
+    cost = cost_of(run, 1206, workers=2)
+    assert cost["molecules"] == 1200
+    assert cost["conformers_min"] == pytest.approx(1200 * 0.01 / 2 / 60)
+    assert cost["embedding_min"] == pytest.approx(1200 * 0.5 / 60)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,7 +295,7 @@ def prepare(config: Config, refresh: bool = False) -> PreparedData:
         mass_mean=float(train_mass.mean()), mass_std=float(train_mass.std() + 1e-6),
         report=report, key=key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: chapters run in parallel
     torch.save(data.to_state(), tmp)
     tmp.replace(path)
     log.info("processed data written to %s", path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import math
 import re
 from collections import Counter
@@ -225,7 +226,7 @@ def build_library(model: VibraCLIP, smiles: Sequence[str], mass_stats: MassStats
     tensors_path.parent.mkdir(parents=True, exist_ok=True)
     save_file({"graph_emb": library.graph_emb.contiguous(),
                "mass_da": torch.from_numpy(library.mass_da)}, tensors_path)
-    tmp = meta_path.with_suffix(".tmp")
+    tmp = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"version": LIBRARY_FORMAT_VERSION, "n_input": len(smiles),
                                "smiles": library.smiles, "identity": library.identity,
                                "formula": library.formula, "skipped": dict(skipped)}))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +107,7 @@ def embed_distractors(model: VibraCLIP, data: PreparedData, distractors: Distrac
         new = embed_graphs(model, _graphs(rest), stats, batch_size, progress)
         have = torch.cat([have, new])
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         save_file({"emb": have.contiguous()}, tmp)
         tmp.replace(path)
     return have[:n], max(0, n - n_cached)

@@ -11,6 +11,7 @@ route each molecule took.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import os
@@ -165,6 +166,22 @@ def compute_shard(shard: int, conformer_seed: int, pool: ProcessPoolExecutor | N
 def ensure_shards(shards: Sequence[int], cache_dir: Path, conformer_seed: int,
                   workers: int = 1, progress: bool = True) -> None:
     """Compute and write (atomically) the cache shards that are not on disk yet; resumable."""
+    if all(shard_file(cache_dir, conformer_seed, s).is_file() for s in shards):
+        return
+    lock_path = shard_file(cache_dir, conformer_seed, 0).parent / ".lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    # one process computes at a time: a chapter running beside another waits for the shards
+    # the other is computing instead of computing them twice
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _compute_missing(shards, cache_dir, conformer_seed, workers, progress)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _compute_missing(shards: Sequence[int], cache_dir: Path, conformer_seed: int, workers: int,
+                     progress: bool) -> None:
     todo = [s for s in shards if not shard_file(cache_dir, conformer_seed, s).is_file()]
     if not todo:
         return

@@ -58,8 +58,9 @@ def geometry_cache(data: PreparedData, cutoff_ang: float, build_dir: str) -> dic
     out = {"edge_index": torch.cat(edges, 1), "idx_kj": torch.cat(kj), "idx_ji": torch.cat(ji),
            "edge_offsets": torch.tensor(e_off), "triplet_offsets": torch.tensor(t_off)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: chapters run in parallel
+    torch.save(out, tmp)
+    tmp.replace(path)
     return out
 
 
