@@ -36,6 +36,7 @@ build_dir = "build"
 
 # %% tags=["remove-cell"]
 import logging
+import os
 import warnings
 
 import pandas as pd
@@ -202,8 +203,7 @@ curve, by_size = library_curve(lib_run, config.library_curve_sizes, mass_tol_da,
                                seed=config.seed)
 n_test = len(data.splits["test"])
 sizes = [n_test, *sorted({min(config.library_size, largest), largest} - {n_test})]
-labels = [size_label(n, n_test) + (" (all of QM9)" if n == max_library_size(data) else "")
-          for n in sizes]
+labels = [size_label(n, n_test, max_library_size(data)) for n in sizes]
 lib_table = library_table([("main model", m, m, [by_size["no filter"][n] for n in sizes])
                            for m in by_size["no filter"][n_test].table.index], labels)
 save_results(lib_table, config.build_dir, "02_pretraining_library",
@@ -230,16 +230,21 @@ display(Markdown(
 # %% tags=["hide-input"]
 rest = cost_of(lib_run, max_library_size(data), config.workers)
 sec = lib_run.seconds
+measured = sec["n_embedded"] > 0
 display(Markdown(
-    f"Cost in this run: {sec['conformers'] / 60:.1f} min for the distractors' conformers "
-    f"(computed once per conformer seed and cached under the build folder for every model and "
-    f"chapter; 0 when cached) and {sec['embedding'] / 60:.1f} min to embed "
-    f"{int(sec['n_embedded']):,} of them with this model. "
+    (f"Cost in this run: {sec['conformers'] / 60:.1f} min for the distractors' conformers "
+     f"(computed once per conformer seed and cached under the build folder for every model and "
+     f"chapter) and {sec['embedding'] / 60:.1f} min to embed {int(sec['n_embedded']):,} of them "
+     "with this model. " if measured else
+     "The conformers and this model's distractor embeddings came from the caches of an earlier "
+     "run; execute the chapter with an empty build folder to time them. ")
     + (f"All of QM9 ({max_library_size(data):,} structures) would add about "
-       f"{rest['conformers_min']:.0f} min of conformers and {rest['embedding_min']:.0f} min of "
-       f"embedding on this machine for the other {int(rest['molecules']):,} structures, more "
-       f"than the `{config.profile}` profile's hour allows; the `paper` profile runs every size."
-       if rest["molecules"] > 0 else "This run reached all of QM9.")))
+       f"{rest['conformers_min']:.0f} min of conformers"
+       + (f" and {rest['embedding_min']:.0f} min of embedding" if measured else "")
+       + f" on this machine for the other {int(rest['molecules']):,} structures; the "
+       f"`{config.profile}` profile stops its curve at {sizes[-1]:,} candidates to keep the "
+       "whole book well inside its hour on 2 CPU cores, and the `paper` profile runs every "
+       "size." if rest["molecules"] > 0 else "This run reached all of QM9.")))
 
 # %% [markdown]
 # ## Which contrastive loss?
@@ -284,5 +289,6 @@ else:
 
 # %%
 display(Markdown(
-    f"The main model's checkpoint is `{result.best_checkpoint}`; Chapters 3–7 load it. "
+    f"The main model's checkpoint is `{os.path.relpath(result.best_checkpoint)}`; Chapters "
+    "6 and 7 load it. "
     f"Its configuration is saved beside it as `config.json`."))

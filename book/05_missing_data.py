@@ -152,9 +152,10 @@ display(Markdown(
     f"{top1.loc[lo, ir_b]:.1f} % on the test split and {big.loc[lo, ir_b]:.1f} % among "
     f"{labels[1]}, against {top1.loc[lo, ir_a]:.1f} % and "
     f"{big.loc[lo, ir_a]:.1f} % for the model trained on graph and IR alone: "
-    + ("training with Raman helped IR-only queries in this run."
-       if top1.loc[lo, ir_b] > top1.loc[lo, ir_a]
-       else "training with Raman did not help IR-only queries in this run.")))
+    + ("training with Raman helped IR-only queries at both library sizes in this run."
+       if top1.loc[lo, ir_b] > top1.loc[lo, ir_a] and big.loc[lo, ir_b] > big.loc[lo, ir_a]
+       else "training with Raman did not help IR-only queries at both library sizes in this "
+       "run.")))
 
 # %% [markdown]
 # ## Summary

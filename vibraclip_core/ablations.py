@@ -18,8 +18,7 @@ import pandas as pd
 from .config import PROFILES, Config, get_config
 from .datasets import PreparedData
 from .evaluate import Evaluation, evaluate
-from .library_size import evaluate_library, max_library_size
-from .qm9_candidates import PAPER_LIBRARY_SIZE
+from .library_size import evaluate_library, max_library_size, size_label
 from .train import TrainResult, load_model, train
 
 # The paper's QM9S test-set figures (Rocabert-Oriols et al. 2025, Fig. 3A/3B), top-1 / top-25 in %.
@@ -140,10 +139,9 @@ TABLE_METRICS = ("top1 %", "top1 95% CI", "top5 %", "top10 %", "top25 %")
 
 def library_labels(config: Config, data: PreparedData) -> tuple[str, str]:
     """Column labels of the two libraries: the test split and `config.library_size`."""
-    n_test = len(data.splits["test"])
-    size = min(config.library_size, max_library_size(data))
-    paper = " (the paper's size)" if size == PAPER_LIBRARY_SIZE else ""
-    return f"test split: {n_test:,} candidates", f"{max(size, n_test):,} candidates{paper}"
+    n_test, n_all = len(data.splits["test"]), max_library_size(data)
+    size = max(min(config.library_size, n_all), n_test)
+    return size_label(n_test, n_test), size_label(size, n_test, n_all)
 
 
 def _cells(evaluation: Evaluation | None, mode: str) -> list[Any]:

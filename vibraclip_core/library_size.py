@@ -211,13 +211,14 @@ def cost_of(run: LibraryRun, size: int, workers: int) -> dict[str, float]:
             "embedding_min": extra * per_emb / 60}
 
 
-def size_label(n: int, n_test: int) -> str:
-    """Column label of a library size: the test split, the paper's 12,739, or all of QM9."""
+def size_label(n: int, n_test: int, n_all: int | None = None) -> str:
+    """Column label of a library size: 'test split: 1,123 candidates', '12,739 candidates (the
+    paper's size)', '130,831 candidates (all of QM9)' (n == n_all) or '40,000 candidates'."""
     if n == n_test:
-        return f"test split ({n:,})"
-    if n == PAPER_LIBRARY_SIZE:
-        return f"{n:,} (paper's size)"
-    return f"{n:,}"
+        return f"test split: {n:,} candidates"
+    extra = (" (the paper's size)" if n == PAPER_LIBRARY_SIZE else
+             " (all of QM9)" if n == n_all else "")
+    return f"{n:,} candidates{extra}"
 
 
 def size_frame(evaluations: dict[str, dict[int, Evaluation]],

@@ -179,9 +179,12 @@ def plot_library_size(frame, paper_size: int | None = None, title: str = "") -> 
     ks = [c for c in frame.columns if c.startswith("top")]
     modes = list(dict.fromkeys(frame["query"]))
     settings = list(dict.fromkeys(frame["setting"]))
-    fig, axes = plt.subplots(1, len(ks), figsize=(3.2 * len(ks), 3.6), sharey=True, squeeze=False)
+    ncol = 2 if len(ks) > 2 else len(ks)
+    nrow = -(-len(ks) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(9, 3.4 * nrow + 0.8), sharey=True,
+                             squeeze=False)
     colours = dict(zip(modes, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for ax, k in zip(axes[0], ks):
+    for ax, k in zip(axes.flat, ks):
         for setting, style in zip(settings, ("-", "--", ":")):
             for mode in modes:
                 part = frame[(frame["setting"] == setting) & (frame["query"] == mode)]
@@ -195,13 +198,14 @@ def plot_library_size(frame, paper_size: int | None = None, title: str = "") -> 
         ax.set_xlabel("candidates in the library")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3, which="both")
-    axes[0, 0].set_ylabel("accuracy / %")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy / %")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(3, len(labels)),
-               bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 3)))
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(3, len(labels)),
+               frameon=False)
     return fig
 
 
