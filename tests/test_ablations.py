@@ -66,6 +66,8 @@ def test_baseline_rows_strip_the_prefix_and_published_values_sit_on_the_paper_mo
     assert pub.loc[(tri.label, "ir+raman paper"), (PUBLISHED_LABEL, "top25 %")] == PUBLISHED[
         "all_pairs"]["top25"]
     assert np.isnan(pub.loc[(tri.label, "ir+raman library"), (PUBLISHED_LABEL, "top1 %")])
+    with pytest.raises(ValueError, match="rows must be \\(model, query\\) pairs"):
+        with_published(table, {tri.label: tri.key})  # a model alone would fill all its rows
 
 
 def test_ranked_text_orders_and_marks_ties():

@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 
 from vibraclip_core.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL, library_table,
-                                      save_results, with_published)
+                                      paper_rows, save_results, with_published)
 from vibraclip_core.evaluate import Evaluation
 from vibraclip_core.summary import (PUBLISHED_COLUMNS, chapter_timings, headline_table,
                                     library_size_text, measured_columns)
@@ -57,7 +57,7 @@ def test_library_columns_land_beside_the_test_split_and_published_stay_apart(tmp
             for v in LOSS_VARIANTS for m in (["ir"] if v.key == "graph_ir" else ALL)]
     rows.append(("CCA (learned linear baseline)", "ir+raman library", "ir+raman library",
                  (fake_evaluation(ALL, [2, 2, 2, 2]), fake_evaluation(STRUCTURE_ONLY, [.5] * 3))))
-    t3 = with_published(library_table(rows, LABELS), {v.label: v.key for v in LOSS_VARIANTS})
+    t3 = with_published(library_table(rows, LABELS), paper_rows(LOSS_VARIANTS))
     t3.loc[:, (PUBLISHED_LABEL, "top1 %")] = 99.0  # must never be read as a measured value
     save_results(t3, tmp_path, "03_loss_ablations")
     # Chapter 4
@@ -65,7 +65,11 @@ def test_library_columns_land_beside_the_test_split_and_published_stay_apart(tmp
     save_results(library_table([(key, q, "ir", (fake_evaluation(ALL, [7 + i] * 4),
                                                 fake_evaluation(STRUCTURE_ONLY, [70 + i] * 3)))
                                 for key in ("graph_ir", "all_pairs")
-                                for i, q in enumerate(queries)], LABELS),
+                                for i, q in enumerate(queries)]
+                               + [("all_pairs", "mass anchoring, paper score (eq. 6)",
+                                   "ir+raman paper", (fake_evaluation(ALL, [80] * 4),
+                                                      fake_evaluation(STRUCTURE_ONLY, [1] * 3)))],
+                               LABELS),
                  tmp_path, "04_mass_anchoring")
 
     table, missing = headline_table(tmp_path)
@@ -90,7 +94,12 @@ def test_library_columns_land_beside_the_test_split_and_published_stay_apart(tmp
     assert 99.0 not in table[[*TEST, *LIB]].to_numpy()
     anchored = r.loc["all_pairs: mass anchoring"]
     assert anchored[LIB[0]] == 72 and anchored[TEST[0]] == 9
-    assert anchored[PUBLISHED_COLUMNS[0]] == PUBLISHED["all_pairs+mass"]["top1"]
+    assert pd.isna(anchored[PUBLISHED_COLUMNS[0]])  # library score: not what the paper scored
+    eq6 = r.loc["all_pairs: mass anchoring, paper score (eq. 6)"]
+    assert eq6[PUBLISHED_COLUMNS[0]] == PUBLISHED["all_pairs+mass"]["top1"]
+    assert eq6[TEST[0]] == 80 and pd.isna(eq6[LIB[0]])
+    assert r.loc["graph_ir: mass anchoring", PUBLISHED_COLUMNS[0]] == PUBLISHED[
+        "graph_ir+mass"]["top1"]
     assert pd.isna(r.loc["all_pairs: anchoring + filter ±0.5 Da", PUBLISHED_COLUMNS[0]])
     assert r.loc["graph_ir: mass filter ±0.5 Da", LIB[0]] == 71
 

@@ -204,6 +204,10 @@ def paper_rows(variants: Sequence[Variant]) -> dict[tuple[str, str], str]:
 def with_published(table: pd.DataFrame, rows: dict[tuple[str, str], str]) -> pd.DataFrame:
     """`table` plus the paper's top-1 / top-25 in columns under PUBLISHED_LABEL, on the rows
     named in `rows` ((model, query) -> PUBLISHED key); NaN elsewhere."""
+    bad = [r for r in rows if not (isinstance(r, tuple) and len(r) == 2)]
+    if bad:
+        raise ValueError(f"with_published: rows must be (model, query) pairs, got {bad[:3]}; "
+                         "see paper_rows(variants)")
     out = table.copy()
     for metric in ("top1 %", "top25 %"):
         out[(PUBLISHED_LABEL, metric)] = float("nan")
