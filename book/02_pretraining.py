@@ -43,13 +43,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from vibraclip_core import plots
-from vibraclip_core.ablations import (MASS_VARIANTS, Variant, library_table, save_results,
-                                      train_variant)
+from vibraclip_core.ablations import library_table, reference_loss_comparison, save_results
 from vibraclip_core.config import DEPARTURE_REASONS, departures_from_paper, get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.evaluate import evaluate
-from vibraclip_core.library_size import (cost_of, library_curve, library_run, max_library_size,
-                                         size_label)
+from vibraclip_core.library_size import (cost_text, library_curve, library_run,
+                                         max_library_size, size_label)
 from vibraclip_core.model import VibraCLIP
 from vibraclip_core.qm9_candidates import PAPER_LIBRARY_SIZE
 from vibraclip_core.train import final_metrics, load_model, time_training_step, train
@@ -228,23 +227,7 @@ display(Markdown(
     "none is dropped)."))
 
 # %% tags=["hide-input"]
-rest = cost_of(lib_run, max_library_size(data), config.workers)
-sec = lib_run.seconds
-measured = sec["n_embedded"] > 0
-display(Markdown(
-    (f"Cost in this run: {sec['conformers'] / 60:.1f} min for the distractors' conformers "
-     f"(computed once per conformer seed and cached under the build folder for every model and "
-     f"chapter) and {sec['embedding'] / 60:.1f} min to embed {int(sec['n_embedded']):,} of them "
-     "with this model. " if measured else
-     "The conformers and this model's distractor embeddings came from the caches of an earlier "
-     "run; execute the chapter with an empty build folder to time them. ")
-    + (f"All of QM9 ({max_library_size(data):,} structures) would add about "
-       f"{rest['conformers_min']:.0f} min of conformers"
-       + (f" and {rest['embedding_min']:.0f} min of embedding" if measured else "")
-       + f" on this machine for the other {int(rest['molecules']):,} structures; the "
-       f"`{config.profile}` profile stops its curve at {sizes[-1]:,} candidates to keep the "
-       "whole book well inside its hour on 2 CPU cores, and the `paper` profile runs every "
-       "size." if rest["molecules"] > 0 else "This run reached all of QM9.")))
+display(Markdown(cost_text(lib_run, max_library_size(data), config.workers, config.profile)))
 
 # %% [markdown]
 # ## Which contrastive loss?
@@ -262,24 +245,12 @@ display(Markdown(
 
 # %%
 if config.compare_reference_loss:
-    short = config.for_ablation()
-    runs = {label: train_variant(short, data, Variant(key, label, {**MASS_VARIANTS[1].overrides,
-                                                                   "pair_loss": pair_loss}),
-                                 trainer_kwargs)
-            for key, label, pair_loss in (
-                ("all_pairs+mass", "cosine CLIP, learnable temperature (default)", "clip"),
-                ("all_pairs+mass+reference-loss",
-                 "released loss (dot product / 141, shared soft targets)", "reference"))}
-    keys = ["val_top1_ir", "val_top5_ir", "val_top10_ir", "val_top1_ir_raman",
-            "val_top5_ir_raman", "val_top10_ir_raman"]
-    comparison = pd.DataFrame({label: [100 * final_metrics(r)[k] for k in keys]
-                               for label, r in runs.items()},
-                              index=[k.replace("val_", "") for k in keys]).round(1)
+    comparison = reference_loss_comparison(config, data, trainer_kwargs)
     winner = comparison.columns[int(comparison.loc["top1_ir_raman"].argmax())]
     display(comparison)
     display(Markdown(f"Validation top-k accuracy in %, best epoch of each run (at most "
-                     f"{short.max_epochs} epochs). Higher IR + Raman top-1 in this run: "
-                     f"**{winner}**."))
+                     f"{config.for_ablation().max_epochs} epochs). Higher IR + Raman top-1 in "
+                     f"this run: **{winner}**."))
 else:
     display(Markdown("Not trained in this run (`compare_reference_loss=False`). Execute this "
                      "chapter with `compare_reference_loss=True` to train both variants."))

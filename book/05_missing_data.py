@@ -47,8 +47,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from vibraclip_core import plots
-from vibraclip_core.ablations import (MASS_VARIANTS, PUBLISHED_LABEL, PUBLISHED_MISSING, Variant,
-                                      library_labels, library_table, run_variant, save_results)
+from vibraclip_core.ablations import (MASS_VARIANTS, PUBLISHED_LABEL, Variant, library_labels,
+                                      missing_data_table, run_variant, save_results)
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.qm9_candidates import PAPER_LIBRARY_SIZE
@@ -107,16 +107,7 @@ runs_raman = {f: run_variant(config, data, with_missing("all_pairs+mass", "missi
 # reports no figure. The saved table also holds top-5/10/25 and the top-1 interval.
 
 # %%
-series = {"(a) IR + mass, IR query": (runs_ir, "ir", "graph_ir+mass"),
-          "(b) all pairs + mass, IR + Raman, paper score": (runs_raman, "ir+raman paper",
-                                                             "all_pairs+mass"),
-          "(b) all pairs + mass, IR + Raman, library score": (runs_raman, "ir+raman library", ""),
-          "(b) all pairs + mass, IR-only query": (runs_raman, "ir", "")}
-table = library_table([(name, round(100 * f, 4), mode, (runs[f].evaluation, runs[f].library))
-                       for name, (runs, mode, _) in series.items() for f in fractions],
-                      labels).rename_axis(["series", "spectra removed from training / %"])
-table[(PUBLISHED_LABEL, "top1 %")] = [PUBLISHED_MISSING.get(key, {}).get(f, float("nan"))
-                                      for _, _, key in series.values() for f in fractions]
+table = missing_data_table(runs_ir, runs_raman, labels)
 save_results(table, config.build_dir, "05_missing_data",
              {"profile": config.profile, "max_epochs": config.max_epochs,
               "missing_fractions": fractions, "libraries": labels})
@@ -147,7 +138,10 @@ big = shown[labels[1]].unstack(0)
 ir_a, ir_b = "(a) IR + mass, IR query", "(b) all pairs + mass, IR-only query"
 display(Markdown(
     f"Removing {hi:g} % of the spectra from training changes top-1 on the test split by "
-    + "; ".join(f"{d:+.1f} points for {name}" for name, d in change.dropna().items()) + ". "
+    + "; ".join(f"{d:+.1f} points for {name}" for name, d in change.dropna().items()) + "."))
+
+# %% tags=["hide-input"]
+display(Markdown(
     f"Queried with IR only, the tri-modal model trained on complete data reaches "
     f"{top1.loc[lo, ir_b]:.1f} % on the test split and {big.loc[lo, ir_b]:.1f} % among "
     f"{labels[1]}, against {top1.loc[lo, ir_a]:.1f} % and "

@@ -57,7 +57,7 @@ from IPython.display import Markdown, display
 
 from vibraclip_core import plots
 from vibraclip_core import realign as RA
-from vibraclip_core.ablations import PUBLISHED_REALIGNMENT, save_results
+from vibraclip_core.ablations import beside_realignment, save_results
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.evaluate import evaluate, evaluate_ranks
@@ -281,13 +281,7 @@ ours = {"Fig. 3C: larger molecules": (
         **{f"Fig. 3D: measured spectra, library {lib}": (
             "experimental", "measured IR only, realigned out of fold", len(lib0[lib][1]),
             exp_table.loc[(lib, realigned)]) for lib in libs}}
-beside = pd.DataFrame(
-    [{"our query": query, "our candidates": n, "measured top-1 %": row["top1"],
-      "measured top-25 %": row["top25"],
-      "published top-1 %": PUBLISHED_REALIGNMENT[key][0],
-      "published top-25 %": PUBLISHED_REALIGNMENT[key][1],
-      "published: set and library": PUBLISHED_REALIGNMENT[key][2]}
-     for key, query, n, row in ours.values()], index=list(ours))
+beside = beside_realignment(ours)
 beside
 
 # %% [markdown]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
-                                      VariantRun, baseline_rows, default_missing_fractions,
+                                      VariantRun, baseline_rows,
                                       library_table, ranked_text, save_results,
                                       paper_rows, top1, variant_table, with_published)
 from vibraclip_core import config as C
@@ -82,10 +82,9 @@ def test_save_results_writes_csv_and_meta(tmp_path):
     assert '"tiny"' in path.with_suffix(".json").read_text()
 
 
-def test_default_missing_fractions_read_the_profile_config(monkeypatch):
-    assert default_missing_fractions("paper") == [0.0, 0.05, 0.10, 0.15, 0.20, 0.50]
-    assert default_missing_fractions("cpu") == [0.0, 0.5]
-    assert default_missing_fractions("my-gpu-profile") == default_missing_fractions("paper")
+def test_missing_fractions_are_the_profile_config_field(monkeypatch):
+    assert C.get_config("paper").missing_fractions == (0.0, 0.05, 0.10, 0.15, 0.20, 0.50)
+    assert C.get_config("cpu").missing_fractions == (0.0, 0.5)
     # the chapter's answer follows the profile's field, not a table of its own
     monkeypatch.setitem(C.PROFILES, "cpu", {**C.PROFILES["cpu"], "missing_fractions": [0, 0.3]})
-    assert default_missing_fractions("cpu") == [0.0, 0.3]
+    assert C.get_config("cpu").missing_fractions == (0.0, 0.3)

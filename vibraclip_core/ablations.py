@@ -15,11 +15,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .config import PROFILES, Config, get_config
+from .config import Config
 from .datasets import PreparedData
 from .evaluate import Evaluation, evaluate
 from .library_size import evaluate_library, max_library_size, size_label
-from .train import TrainResult, load_model, train
+from .train import TrainResult, final_metrics, load_model, train
 
 # The paper's QM9S test-set figures (Rocabert-Oriols et al. 2025, Fig. 3A/3B), top-1 / top-25 in %.
 # Shown only in columns labelled "published"; never mixed with measured values.
@@ -30,6 +30,9 @@ PUBLISHED: dict[str, dict[str, float]] = {
     "graph_ir+mass": {"top1": 24.2},
     "all_pairs+mass": {"top1": 81.7, "top25": 98.9},
 }
+
+# The paper's non-learned baseline (SI S-2, random projections): below this top-k % at every K
+PUBLISHED_RANDOM_BASELINE_MAX_TOP_K = 0.30
 
 # The released missing-data notebook's top-1 % (QM9S) against the fraction of training spectra
 # removed: IR removed from the IR + mass model, Raman removed from the all-pairs + mass model.
@@ -74,22 +77,6 @@ MASS_VARIANTS = (
     Variant("graph_ir+mass", "IR only + mass", {"loss": "graph_ir", "mass": True}),
     Variant("all_pairs+mass", "all pairs + mass", {"loss": "all_pairs", "mass": True}),
 )
-
-
-def _profile_config(profile: str) -> Config:
-    """The named profile's config; an unknown profile name (a user's own) reads as `paper`."""
-    return get_config(profile if profile in PROFILES else "paper")
-
-
-def default_missing_fractions(profile: str) -> list[float]:
-    """Missing-spectrum fractions Chapter 5 trains at under `profile` (its `missing_fractions`)."""
-    return list(_profile_config(profile).missing_fractions)
-
-
-def default_compare_reference_loss(profile: str) -> bool:
-    """Whether Chapter 2 trains the reference-loss variant beside the default under `profile`
-    (its `compare_reference_loss`)."""
-    return _profile_config(profile).compare_reference_loss
 
 
 @dataclass
@@ -216,6 +203,79 @@ def with_published(table: pd.DataFrame, rows: dict[tuple[str, str], str]) -> pd.
             if row in out.index and k in PUBLISHED.get(key, {}):
                 out.loc[row, (PUBLISHED_LABEL, metric)] = PUBLISHED[key][k]
     return out
+
+
+REFERENCE_LOSS_LABELS = {"clip": "cosine CLIP, learnable temperature (default)",
+                         "reference": "released loss (dot product / 141, shared soft targets)"}
+
+
+def reference_loss_comparison(config: Config, data: PreparedData,
+                              trainer_kwargs: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Validation top-1/5/10 % (IR, IR + Raman; best epoch) of all pairs + mass trained with
+    this book's loss and with the released one, at the ablation budget (Chapter 2)."""
+    short = config.for_ablation()
+    runs = {REFERENCE_LOSS_LABELS[loss]: train_variant(
+                short, data, Variant(key, REFERENCE_LOSS_LABELS[loss],
+                                     {**MASS_VARIANTS[1].overrides, "pair_loss": loss}),
+                trainer_kwargs)
+            for key, loss in (("all_pairs+mass", "clip"),
+                              ("all_pairs+mass+reference-loss", "reference"))}
+    keys = [f"val_top{k}_{q}" for q in ("ir", "ir_raman") for k in (1, 5, 10)]
+    return pd.DataFrame({label: [100 * final_metrics(r)[k] for k in keys]
+                         for label, r in runs.items()},
+                        index=[k.replace("val_", "") for k in keys]).round(1)
+
+
+def mass_anchoring_table(plain: dict[str, VariantRun], filtered: dict[str, VariantRun],
+                         anchored: dict[str, VariantRun], both: dict[str, VariantRun],
+                         mass_tol_da: float, labels: tuple[str, str]
+                         ) -> tuple[pd.DataFrame, dict[str, dict[str, VariantRun]]]:
+    """Chapter 4's table: IR-only and all-pairs models (keys "graph_ir", "all_pairs"), each in
+    its own query mode, without mass, filtered, anchored, anchored + filtered; plus the anchored
+    all-pairs model under eq. 6, where the paper's Fig. 3B figure sits. Also returns the runs by
+    setting name (model key -> run)."""
+    mode = {"graph_ir": "ir", "all_pairs": "ir+raman library"}
+    unanchor = lambda runs: {k.removesuffix("+mass"): r for k, r in runs.items()}  # noqa: E731
+    settings = {"no mass": plain, f"mass filter ±{mass_tol_da} Da": filtered,
+                "mass anchoring": unanchor(anchored),
+                f"anchoring + filter ±{mass_tol_da} Da": unanchor(both)}
+    eq6 = ("all_pairs", "mass anchoring, paper score (eq. 6)", "ir+raman paper",
+           (anchored["all_pairs+mass"].evaluation, anchored["all_pairs+mass"].library))
+    table = library_table([(key, name, mode[key], (runs[key].evaluation, runs[key].library))
+                           for key in mode for name, runs in settings.items()] + [eq6], labels)
+    table = with_published(table, {("graph_ir", "mass anchoring"): "graph_ir+mass",
+                                   eq6[:2]: "all_pairs+mass"})
+    return table, settings
+
+
+def missing_data_table(runs_ir: dict[float, VariantRun], runs_raman: dict[float, VariantRun],
+                       labels: tuple[str, str]) -> pd.DataFrame:
+    """Chapter 5's table indexed by (series, % of spectra removed): (a) IR + mass with IR
+    queries (IR removed), (b) all pairs + mass (Raman removed) with eq. 6, the library score and
+    IR alone; published top-1 (PUBLISHED_MISSING) beside the rows the paper scored alike."""
+    series = {"(a) IR + mass, IR query": (runs_ir, "ir", "graph_ir+mass"),
+              "(b) all pairs + mass, IR + Raman, paper score": (runs_raman, "ir+raman paper",
+                                                                 "all_pairs+mass"),
+              "(b) all pairs + mass, IR + Raman, library score": (runs_raman,
+                                                                   "ir+raman library", ""),
+              "(b) all pairs + mass, IR-only query": (runs_raman, "ir", "")}
+    table = library_table([(name, round(100 * f, 4), mode, (runs[f].evaluation, runs[f].library))
+                           for name, (runs, mode, _) in series.items() for f in runs], labels)
+    table[(PUBLISHED_LABEL, "top1 %")] = [PUBLISHED_MISSING.get(key, {}).get(f, float("nan"))
+                                          for runs, _, key in series.values() for f in runs]
+    return table.rename_axis(["series", "spectra removed from training / %"])
+
+
+def beside_realignment(ours: dict[str, tuple[str, str, int, pd.Series]]) -> pd.DataFrame:
+    """Chapter 6's comparison: per row name, (PUBLISHED_REALIGNMENT key, our query, our number
+    of candidates, our evaluation row with top1 / top25) beside the published figures."""
+    return pd.DataFrame(
+        [{"our query": query, "our candidates": n, "measured top-1 %": row["top1"],
+          "measured top-25 %": row["top25"],
+          "published top-1 %": PUBLISHED_REALIGNMENT[key][0],
+          "published top-25 %": PUBLISHED_REALIGNMENT[key][1],
+          "published: set and library": PUBLISHED_REALIGNMENT[key][2]}
+         for key, query, n, row in ours.values()], index=list(ours))
 
 
 def save_results(table: pd.DataFrame, build_dir: str | Path, name: str,

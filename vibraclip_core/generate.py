@@ -9,6 +9,7 @@ shards, and a shard that exists on disk is never recomputed. Each shard is one c
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import multiprocessing
 import os
@@ -84,18 +85,26 @@ def load_qm9_source(indices: set[int] | None = None) -> dict[int, SourceMolecule
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def qm9_indices() -> np.ndarray:
-    """Sorted QM9 indices present in qm9pack (1-based, with gaps: QM9 dropped 3,054 of 133,885)."""
+    """Sorted QM9 indices present in qm9pack (1-based, with gaps: QM9 dropped 3,054 of 133,885);
+    read once per process, returned read-only."""
     parts = [pd.read_csv(p, usecols=["Index"])["Index"].to_numpy() for p in qm9pack_csv_paths()]
-    return np.sort(np.concatenate(parts)).astype(np.int64)
+    out = np.sort(np.concatenate(parts)).astype(np.int64)
+    out.setflags(write=False)
+    return out
 
 
+@functools.lru_cache(maxsize=4)
 def qm9_order(seed: int = QM9_SAMPLE_SEED) -> np.ndarray:
-    """Seeded permutation of all QM9 indices; the dataset grows along it."""
+    """Seeded permutation of all QM9 indices (read-only); the dataset grows along it. Libraries
+    ask for it many times, so it is computed once per process and seed."""
     indices = qm9_indices()
     if len(indices) != QM9_SIZE:
         log.warning("qm9pack holds %d molecules, expected %d", len(indices), QM9_SIZE)
-    return np.random.default_rng(seed).permutation(indices)
+    out = np.random.default_rng(seed).permutation(indices)
+    out.setflags(write=False)
+    return out
 
 
 def shard_path(out_dir: Path, shard: int) -> Path:

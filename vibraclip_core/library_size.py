@@ -211,6 +211,28 @@ def cost_of(run: LibraryRun, size: int, workers: int) -> dict[str, float]:
             "embedding_min": extra * per_emb / 60}
 
 
+def cost_text(run: LibraryRun, n_all: int, workers: int, profile: str) -> str:
+    """Chapter 2's sentence on what the distractors cost in this run and what all of QM9
+    (`n_all` structures) would add (`cost_of`)."""
+    rest, sec = cost_of(run, n_all, workers), run.seconds
+    measured = sec.get("n_embedded", 0) > 0
+    text = (f"Cost in this run: {sec['conformers'] / 60:.1f} min for the distractors' conformers "
+            "(computed once per conformer seed and cached under the build folder for every model "
+            f"and chapter) and {sec['embedding'] / 60:.1f} min to embed "
+            f"{int(sec['n_embedded']):,} of them with this model. " if measured else
+            "The conformers and this model's distractor embeddings came from the caches of an "
+            "earlier run; execute the chapter with an empty build folder to time them. ")
+    if rest["molecules"] == 0:
+        return text + "This run reached all of QM9."
+    return (text + f"All of QM9 ({n_all:,} structures) would add about "
+            f"{rest['conformers_min']:.0f} min of conformers"
+            + (f" and {rest['embedding_min']:.0f} min of embedding" if measured else "")
+            + f" on this machine for the other {int(rest['molecules']):,} structures; the "
+            f"`{profile}` profile stops its curve at {len(run.library_ids):,} candidates to keep "
+            "the whole book well inside its hour on 2 CPU cores, and the `paper` profile runs "
+            "every size.")
+
+
 def size_label(n: int, n_test: int, n_all: int | None = None) -> str:
     """Column label of a library size: 'test split: 1,123 candidates', '12,739 candidates (the
     paper's size)', '130,831 candidates (all of QM9)' (n == n_all) or '40,000 candidates'."""
