@@ -204,7 +204,7 @@ def test_cost_of_the_rest_scales_the_measured_rates():
                      np.arange(5), np.ones(4, np.int64), np.zeros((4, 3), np.float32),
                      np.full(4, 0.01, np.float32))
     run = LibraryRun(torch.zeros(6, 2), {}, ["x"] * 6, ["x"] * 2, np.ones(6), np.ones(2),
-                     Distractors(s, 2), {"conformers": 1.0, "embedding": 2.0, "n_embedded": 4.0})
+                     Distractors(s), {"conformers": 1.0, "embedding": 2.0, "n_embedded": 4.0})
     cost = cost_of(run, 1206, workers=2)
     assert cost["molecules"] == 1200
     assert cost["conformers_min"] == pytest.approx(1200 * 0.01 / 2 / 60)

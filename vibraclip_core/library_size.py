@@ -45,7 +45,6 @@ class Distractors:
     """The first n distractors of a prepared data set (structures in library order)."""
 
     structures: Structures
-    n_test: int
 
     def __len__(self) -> int:
         return len(self.structures)
@@ -71,7 +70,7 @@ def load_distractors(data: PreparedData, n: int, build_dir: str | Path, conforme
                          "outside this test split")
     s = load_positions(order[:n], Path(build_dir) / "cache" / "qm9-conformers", conformer_seed,
                        workers, progress)
-    return Distractors(s, len(test_index))
+    return Distractors(s)
 
 
 def _graphs(s: Structures) -> list[MoleculeGraph]:

@@ -93,7 +93,8 @@ def _smiles_of(mol: Chem.Mol) -> str:
 
 
 def embed_conformer(
-    mol: Chem.Mol, seed: int = 0, optimize: bool = False, retry_attempts_per_atom: int = 50
+    mol: Chem.Mol, seed: int = 0, optimize: bool = False, retry_attempts_per_atom: int = 50,
+    retry: bool = True,
 ) -> np.ndarray:
     """(n_atoms, 3) float64 Å coordinates from ETKDGv3 (deterministic in `seed`); `mol` is unchanged.
 
@@ -101,20 +102,21 @@ def embed_conformer(
     If ETKDG fails, retries from random coordinates with `retry_attempts_per_atom` * n_atoms
     attempts (~1 ms each), then once more without chirality enforcement (strained QM9 cages fail
     RDKit's tetrahedral-centre check on almost every attempt), then raises
-    MoleculeError(reason="embedding_failed").
+    MoleculeError(reason="embedding_failed"). `retry=False` fails fast after RDKit's default
+    attempts (for callers with a fallback geometry, such as QM9's own).
     """
     work = Chem.Mol(mol)
     work.RemoveAllConformers()
     params = rdDistGeom.ETKDGv3()
     params.randomSeed = int(seed)
     conf_id = _try_embed(work, params)
-    if conf_id < 0:
+    if conf_id < 0 and retry:
         # random starting coordinates rescue some strained rings; the budget is capped because
         # the remaining cages pass the tetrahedral check only about once per 10^4 attempts
         params.useRandomCoords = True
         params.maxIterations = max(1, retry_attempts_per_atom * work.GetNumAtoms())
         conf_id = _try_embed(work, params)
-    if conf_id < 0:
+    if conf_id < 0 and retry:
         # last resort for strained cages: skip the chirality/tetrahedral-centre enforcement,
         # which rejects nearly every attempt for them; the geometry is still a valid embedding
         params.enforceChirality = False

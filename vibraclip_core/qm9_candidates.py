@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from rdkit import Chem, rdBase
-from rdkit.Chem import Descriptors, rdDistGeom
+from rdkit import Chem
+from rdkit.Chem import Descriptors
 from tqdm.auto import tqdm
 
 from .generate import QM9_SIZE, load_qm9_source, qm9_order
-from .molecules import MoleculeError, canonical_identity, mol_from_smiles
+from .molecules import MoleculeError, canonical_identity, embed_conformer, mol_from_smiles
 
 log = logging.getLogger(__name__)
 
@@ -113,19 +113,14 @@ def candidate_geometry(index: int, smiles: str, numbers: np.ndarray, b3lyp_pos_a
     except MoleculeError:
         return (f"qm9:{index}", _mass_of_numbers(numbers), ROUTE_B3LYP_UNPARSED,
                 np.asarray(numbers, np.int64), np.asarray(b3lyp_pos_ang, np.float32))
-    params = rdDistGeom.ETKDGv3()
-    params.randomSeed = int(seed)
-    try:
-        with rdBase.BlockLogs():
-            conf = rdDistGeom.EmbedMolecule(mol, params)
-    except RuntimeError:
-        conf = -1
     identity, mass = canonical_identity(smiles), float(Descriptors.MolWt(mol))
-    if conf < 0:
+    try:
+        pos = embed_conformer(mol, seed=seed, retry=False)
+    except MoleculeError:
         return (identity, mass, ROUTE_B3LYP, np.asarray(numbers, np.int64),
                 np.asarray(b3lyp_pos_ang, np.float32))
     z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
-    return identity, mass, ROUTE_ETKDG, z, mol.GetConformer(conf).GetPositions().astype(np.float32)
+    return identity, mass, ROUTE_ETKDG, z, pos.astype(np.float32)
 
 
 def _geometry_job(args: tuple) -> tuple:
