@@ -44,8 +44,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from vibraclip_core import plots
-from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, library_labels,
-                                      library_table, mass_anchoring_table, reevaluate,
+from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, epoch_budget_text,
+                                      library_labels, library_table, mass_anchoring_table, reevaluate,
                                       run_variant, save_results, top1)
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
@@ -70,6 +70,7 @@ plain = {v.key: run_variant(config, data, v, trainer_kwargs)
 anchored = {v.key: run_variant(config, data, v, trainer_kwargs) for v in MASS_VARIANTS}
 filtered = {key: reevaluate(run, data, mass_tol_da=mass_tol_da) for key, run in plain.items()}
 both = {key: reevaluate(run, data, mass_tol_da=mass_tol_da) for key, run in anchored.items()}
+display(Markdown(epoch_budget_text(config, [*plain.values(), *anchored.values()])))
 
 # %% [markdown]
 # ## Anchoring against filtering

@@ -88,3 +88,17 @@ def test_missing_fractions_are_the_profile_config_field(monkeypatch):
     # the chapter's answer follows the profile's field, not a table of its own
     monkeypatch.setitem(C.PROFILES, "cpu", {**C.PROFILES["cpu"], "missing_fractions": [0, 0.3]})
     assert C.get_config("cpu").missing_fractions == (0.0, 0.3)
+
+
+def test_epoch_budget_text_states_budget_and_epochs_trained():
+    from types import SimpleNamespace
+
+    from vibraclip_core.ablations import epoch_budget_text
+
+    config = C.get_config("cpu", ablation_epochs=7).for_ablation()
+    runs = [SimpleNamespace(result=SimpleNamespace(history=[{}] * n)) for n in (7, 5, 7)]
+    text = epoch_budget_text(config, runs)
+    assert "at most **7**" in text and "trained 5–7 epochs" in text
+    assert f"trains up to {C.get_config('cpu').max_epochs}" in text
+    assert "trained 4 epochs" in epoch_budget_text(config, runs[:0] + [
+        SimpleNamespace(result=SimpleNamespace(history=[{}] * 4))])

@@ -108,3 +108,10 @@ def test_analysis_fields_never_change_the_run_digest():
     assert cfg.replace(missing_raman=0.5).digest() != cfg.digest()
     assert cfg.replace(library_size=3000).digest("library_size") != cfg.digest("library_size")
 
+
+
+def test_fast_train_is_the_default_and_its_switch_is_a_separate_run():
+    for profile in PROFILES:
+        assert get_config(profile).fast_train is True
+    exact = get_config("cpu", fast_train=False)
+    assert exact.fast_train is False and exact.digest() != get_config("cpu").digest()

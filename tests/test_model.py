@@ -16,6 +16,7 @@ from vibraclip_core.config import get_config
 from vibraclip_core.losses import VibraCLIPLoss
 from vibraclip_core.model import (
     GraphEncoder, LogitScale, ProjectionHead, SpectraEncoder, SphericalBasis, VibraCLIP,
+    training_autocast,
 )
 
 SMILES = ["O", "CO", "CC=O", "c1ccccc1", "CC(N)C(=O)O", "FC(F)F"]
@@ -316,3 +317,86 @@ def test_zero_or_one_present_spectrum_in_training(graphs, present):
         assert model.raman_encoder[0].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="'ir' or 'raman'"):
         model.encode_present("uv", b.raman, b.mass, has_raman)
+
+
+# the fast training path (config.fast_train): index_select gathers (exact) and bf16 autocast
+
+
+def _exact_and_fast(**overrides) -> tuple[VibraCLIP, VibraCLIP]:
+    config = get_config("tiny", **overrides)
+    torch.manual_seed(0)
+    exact = VibraCLIP(config.replace(fast_train=False), graph_output_initializer="glorot_orthogonal")
+    fast = VibraCLIP(config.replace(fast_train=True))
+    fast.load_state_dict(exact.state_dict())
+    assert not exact.graph_encoder.fast_blocks and fast.graph_encoder.fast_blocks
+    return exact, fast
+
+
+def _grads(model: VibraCLIP, batch: Batch, autocast: bool) -> torch.Tensor:
+    model.zero_grad()
+    torch.manual_seed(1)  # the same head-dropout masks for every model
+    with training_autocast("cpu", autocast):
+        emb = model(batch)
+    assert all(v.dtype == (torch.bfloat16 if autocast else torch.float32) for v in emb.values())
+    loss = VibraCLIPLoss("all_pairs")({k: v.float() for k, v in emb.items()}, model.logit_scale())
+    loss.backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+
+def test_fast_blocks_give_pygs_values_and_gradients(graphs):
+    exact, fast = _exact_and_fast()
+    batch = _batch(graphs, exact.config, with_geometry=True)
+    out_exact, out_fast = exact.eval()(batch), fast.eval()(batch)
+    for key in out_exact:  # index_select gathers the same rows: bit-identical forward
+        torch.testing.assert_close(out_fast[key], out_exact[key], rtol=0, atol=0)
+    g_exact, g_fast = _grads(exact.train(), batch, False), _grads(fast.train(), batch, False)
+    # index_add_ sums the backward in another order than index_put_: float32 rounding only
+    torch.testing.assert_close(g_fast, g_exact, rtol=1e-4, atol=1e-6)
+    assert g_exact.abs().sum() > 0
+
+
+def test_bf16_training_step_stays_close_to_float32(graphs):
+    exact, fast = _exact_and_fast()
+    batch = _batch(graphs, exact.config, with_geometry=True)
+    seen = []
+    hook = fast.graph_encoder.interaction_blocks[0].lin_down.register_forward_hook(
+        lambda m, i, o: seen.append(o.dtype))
+    g_low = _grads(fast.train(), batch, True)
+    hook.remove()
+    assert seen == [torch.bfloat16]  # the encoder's matmuls really ran in bf16
+    g_exact = _grads(exact.train(), batch, False)
+    assert not torch.equal(g_low, g_exact)
+    cosine = torch.nn.functional.cosine_similarity(g_low, g_exact, dim=0)
+    assert cosine > 0.99, f"bf16 gradient direction off: cosine {cosine:.4f}"
+    assert g_low.norm() == pytest.approx(float(g_exact.norm()), rel=0.05)
+    with torch.no_grad(), training_autocast("cpu", True):
+        low = fast.eval()(batch)
+    ref = exact.eval()(batch)
+    for key in ref:
+        cos = torch.nn.functional.cosine_similarity(low[key].float(), ref[key], dim=1)
+        assert cos.min() > 0.995, key
+
+
+def test_training_autocast_is_off_when_disabled_or_unsupported():
+    for device, enabled in (("cpu", False), ("mps", True), ("meta", True)):
+        with training_autocast(device, enabled):
+            assert not torch.is_autocast_enabled("cpu")
+            assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    with training_autocast("cpu", True):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+
+
+def test_spherical_basis_fast_product_is_the_same_function():
+    torch.manual_seed(0)
+    basis = SphericalBasis(7, 6, cutoff=5.0)
+    dist, angle = 0.8 + 4 * torch.rand(40), math.pi * torch.rand(300)
+    idx_kj = torch.randint(0, 40, (300,))
+    basis.fast = False
+    reference = basis(dist, angle, idx_kj)
+    basis.fast = True
+    torch.testing.assert_close(basis(dist, angle, idx_kj), reference, rtol=0, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = basis(dist, angle, idx_kj)
+    # written in bf16 directly: the rounding the next Linear's autocast cast would apply
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low, reference.to(torch.bfloat16), rtol=0, atol=0)

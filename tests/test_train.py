@@ -190,3 +190,27 @@ def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(tmp_path):
     assert time.perf_counter() >= released[0]  # train returned only after the lock was free
     assert result.best_checkpoint == out / "best.ckpt"  # loaded, not trained
     assert not (out / "last.ckpt").exists() and result.history == []
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
+@pytest.mark.parametrize("fast", [True, False])
+def test_fast_train_runs_training_steps_in_bf16_and_evaluation_in_float32(small, fast):
+    from vibraclip_core.train import VibraCLIPModule
+
+    cfg, data = small
+    module = VibraCLIPModule(cfg.replace(fast_train=fast).to_dict())
+    assert module.model.graph_encoder.fast_blocks is fast
+    ds = MoleculeDataset(data, data.splits["train"][:8], geometry_cache(data, cfg.cutoff_ang,
+                                                                         cfg.build_dir))
+    batch = next(iter(DataLoader(ds, batch_size=8)))
+    seen: list[torch.dtype] = []
+    for part in (module.model.graph_encoder.interaction_blocks[0].lin_up,
+                 module.model.ir_encoder[0], module.model.graph_head.fc):
+        part.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    loss = module._common_step(batch, "train")
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert seen == [torch.bfloat16 if fast else torch.float32] * 3
+    seen.clear()
+    module._common_step(batch, "val")
+    assert seen == [torch.float32] * 3  # validation, checkpoint choice and tests: float32
+    assert all(v.dtype == torch.float32 for v in module._val[0].values())

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .config import Config
+from .config import Config, get_config
 from .datasets import PreparedData
 from .evaluate import Evaluation, evaluate
 from .library_size import evaluate_library, max_library_size, size_label
@@ -96,6 +96,17 @@ def run_variant(config: Config, data: PreparedData, variant: Variant,
     and against `config.library_size` candidates."""
     result = train_variant(config, data, variant, trainer_kwargs)
     return VariantRun(variant, result, *reevaluate_model(result, data, **eval_kwargs))
+
+
+def epoch_budget_text(config: Config, runs: Sequence[VariantRun]) -> str:
+    """One sentence for an ablation chapter: the epoch budget it ran with (`ablation_epochs`),
+    the epochs its runs actually trained, and the main model's budget for comparison."""
+    trained = sorted({len(r.result.history) for r in runs})
+    span = f"{trained[0]}" if len(trained) == 1 else f"{trained[0]}–{trained[-1]}"
+    main = get_config(config.profile).max_epochs
+    return (f"Epoch budget of these runs: at most **{config.max_epochs}** (`ablation_epochs`; "
+            f"early stopping patience {config.patience}); they trained {span} epochs. Chapter "
+            f"2's main model, with the same `{config.profile}` profile, trains up to {main}.")
 
 
 def train_variant(config: Config, data: PreparedData, variant: Variant,

@@ -43,7 +43,8 @@ def _train(args: argparse.Namespace) -> None:
 
     config = get_config(args.profile, loss=args.loss, mass=args.mass, seed=args.seed,
                         max_epochs=args.max_epochs, data_dir=args.data_dir,
-                        build_dir=args.build_dir, pair_loss=args.pair_loss)
+                        build_dir=args.build_dir, pair_loss=args.pair_loss,
+                        fast_train=args.fast_train)
     kwargs = {"accelerator": args.accelerator, "devices": args.devices}
     if args.strategy:
         kwargs["strategy"] = args.strategy
@@ -124,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--pair-loss", default=None, choices=["clip", "reference"])
     tr.add_argument("--mass", action=argparse.BooleanOptionalAction, default=None,
                     help="mass anchoring (default: the profile's)")
+    tr.add_argument("--fast-train", action=argparse.BooleanOptionalAction, default=None,
+                    help="bf16 autocast training steps (default on); --no-fast-train trains in "
+                         "float32 through PyG's own DimeNet++ blocks")
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--max-epochs", type=int, default=None)
     tr.add_argument("--data-dir", default=None, help="stick shards or a QM9S folder")

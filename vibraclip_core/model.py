@@ -56,6 +56,7 @@ class SphericalBasis(nn.Module):
         self.register_buffer("norm", torch.tensor(norm, dtype=torch.float32), False)
         self.num_spherical, self.num_radial, self.cutoff = num_spherical, num_radial, cutoff
         self.envelope = pyg_dimenet.Envelope(envelope_exponent)
+        self.fast = True  # GraphEncoder sets it from config.fast_train
 
     def forward(self, dist: Tensor, angle: Tensor, idx_kj: Tensor) -> Tensor:
         """dist (E,) Å, angle (T,) rad, idx_kj (T,) -> (T, num_spherical * num_radial)."""
@@ -74,7 +75,18 @@ class SphericalBasis(nn.Module):
             legendre.append(((2 * l - 1) * cos_a * legendre[-1] - (l - 1) * legendre[-2]) / l)
         cbf = torch.stack([math.sqrt((2 * l + 1) / (4 * math.pi)) * legendre[l]
                            for l in range(self.num_spherical)], 1)
-        return (rbf[idx_kj] * cbf[:, :, None]).flatten(1)
+        # the (T, n * k) product is the largest tensor of the step and needs no gradient: gather
+        # by index_select and multiply in place; under autocast, write it straight in the
+        # autocast dtype (the same rounding as the cast the next Linear would do)
+        if not self.fast:
+            return (rbf[idx_kj] * cbf[:, :, None]).flatten(1)
+        n, k = self.num_spherical, self.num_radial
+        per_triplet = rbf.reshape(-1, n * k).index_select(0, idx_kj).view(-1, n, k)
+        device = per_triplet.device.type
+        if torch.is_autocast_enabled(device) and not per_triplet.requires_grad:
+            out = torch.empty_like(per_triplet, dtype=torch.get_autocast_dtype(device))
+            return torch.mul(per_triplet, cbf[:, :, None], out=out).view(-1, n * k)
+        return per_triplet.mul_(cbf[:, :, None]).view(-1, n * k)
 
 
 @contextmanager
@@ -102,13 +114,68 @@ def _running_batch_norm(module: nn.Module) -> Iterator[None]:
             m.train()
 
 
+def _gather(x: Tensor, index: Tensor) -> Tensor:
+    """x[index] along dim 0 by index_select, whose backward is one index_add_: 2-3x faster on
+    CPU than indexing's backward (index_put_ with accumulate, sort-based in deterministic mode)."""
+    return x.index_select(0, index)
+
+
+def _sum_into(x: Tensor, index: Tensor, size: int) -> Tensor:
+    """(size, C): rows of x (n, C) summed into row index[n] (scatter-sum by index_add_)."""
+    return x.new_zeros(size, x.size(1)).index_add_(0, index, x)
+
+
+def embedding_forward(block: pyg_dimenet.EmbeddingBlock, z: Tensor, rbf: Tensor, i: Tensor,
+                      j: Tensor) -> Tensor:
+    """PyG's EmbeddingBlock.forward, with its gathers by index_select (same values)."""
+    x = block.emb(z)
+    rbf = block.act(block.lin_rbf(rbf))
+    return block.act(block.lin(torch.cat([_gather(x, i), _gather(x, j), rbf], dim=-1)))
+
+
+def interaction_forward(block: pyg_dimenet.InteractionPPBlock, x: Tensor, rbf: Tensor,
+                        sbf: Tensor, idx_kj: Tensor, idx_ji: Tensor) -> Tensor:
+    """PyG's InteractionPPBlock.forward with the triplet gather and sum by index_select /
+    index_add_ (same values; the step's index work drops from ~20 % to ~8 % on CPU)."""
+    act = block.act
+    x_ji = act(block.lin_ji(x))
+    x_kj = act(block.lin_kj(x)) * block.lin_rbf2(block.lin_rbf1(rbf))
+    x_kj = act(block.lin_down(x_kj))
+    # the triplet level (k->j->i): DimeNet++'s largest tensors, T of about 12 per edge
+    triplet = _gather(x_kj, idx_kj) * block.lin_sbf2(block.lin_sbf1(sbf))
+    x_kj = act(block.lin_up(_sum_into(triplet, idx_ji, x.size(0))))
+    h = x_ji + x_kj
+    for layer in block.layers_before_skip:
+        h = layer(h)
+    h = act(block.lin(h)) + x
+    for layer in block.layers_after_skip:
+        h = layer(h)
+    return h
+
+
+def training_autocast(device_type: str, enabled: bool = True) -> Any:
+    """The fast path's autocast context for a training forward: bf16 on CPU (AVX-512 BF16 /
+    AMX kernels) and on GPUs that support it; a null context when disabled or unsupported.
+
+    Parameters, optimizer state, loss and similarity matrices stay float32 (callers cast the
+    embeddings back with `.float()`), as in standard mixed-precision training.
+    """
+    if not enabled or device_type not in ("cpu", "cuda"):
+        return nullcontext()
+    if device_type == "cuda" and not torch.cuda.is_bf16_supported():
+        return nullcontext()
+    return torch.autocast(device_type, dtype=torch.bfloat16)
+
+
 class GraphEncoder(DimeNetPlusPlus):
     """DimeNet++ whose forward takes a precomputed radius graph and triplets (pure torch).
 
     PyG's forward builds both with torch-cluster / torch-sparse; here they are arguments, and
     when absent they come from `molecules.radius_edges` / `molecules.triplets`. Everything
     else is the parent's computation: Bessel/spherical bases, embedding, interaction and
-    output blocks, sum over atoms.
+    output blocks, sum over atoms. With `fast_blocks` (config.fast_train) the embedding and
+    interaction blocks run `embedding_forward` / `interaction_forward`: the same function with
+    faster gathers; without, PyG's own block forwards.
     """
 
     def __init__(self, config: Config, output_initializer: str = "zeros",
@@ -128,6 +195,9 @@ class GraphEncoder(DimeNetPlusPlus):
                 act="silu",
             )
         self.out_channels = config.out_channels
+        self.fast_blocks = bool(config.fast_train)
+        if isinstance(self.sbf, SphericalBasis):
+            self.sbf.fast = self.fast_blocks
 
     def forward(  # type: ignore[override]
         self, z: Tensor, pos: Tensor, batch: Tensor | None = None,
@@ -145,18 +215,22 @@ class GraphEncoder(DimeNetPlusPlus):
             triplet_tensors = triplets(edge_index, z.size(0))
         i, j, idx_i, idx_j, idx_k, idx_kj, idx_ji = triplet_tensors
 
-        dist = (pos[i] - pos[j]).pow(2).sum(dim=-1).sqrt()
+        gather = _gather if self.fast_blocks else (lambda x, index: x[index])
+        dist = (gather(pos, i) - gather(pos, j)).pow(2).sum(dim=-1).sqrt()
         # DimeNet++ angle: between the bond vectors j->k and i->j of the path k->j->i
-        pos_jk, pos_ij = pos[idx_j] - pos[idx_k], pos[idx_i] - pos[idx_j]
+        pos_j = gather(pos, idx_j)
+        pos_jk, pos_ij = pos_j - gather(pos, idx_k), gather(pos, idx_i) - pos_j
         angle = torch.atan2(torch.cross(pos_ij, pos_jk, dim=1).norm(dim=-1),
                             (pos_ij * pos_jk).sum(dim=-1))
 
         rbf = self.rbf(dist)
         sbf = self.sbf(dist, angle, idx_kj)
-        x = self.emb(z, rbf, i, j)
+        fast = self.fast_blocks
+        x = embedding_forward(self.emb, z, rbf, i, j) if fast else self.emb(z, rbf, i, j)
         per_atom = self.output_blocks[0](x, rbf, i, num_nodes=pos.size(0))
         for interaction, output in zip(self.interaction_blocks, self.output_blocks[1:]):
-            x = interaction(x, rbf, sbf, idx_kj, idx_ji)
+            x = (interaction_forward(interaction, x, rbf, sbf, idx_kj, idx_ji) if fast
+                 else interaction(x, rbf, sbf, idx_kj, idx_ji))
             per_atom = per_atom + output(x, rbf, i, num_nodes=pos.size(0))
         return scatter(per_atom, batch, dim=0, dim_size=num_graphs, reduce="sum")
 
