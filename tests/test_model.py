@@ -400,3 +400,15 @@ def test_spherical_basis_fast_product_is_the_same_function():
     # written in bf16 directly: the rounding the next Linear's autocast cast would apply
     assert low.dtype == torch.bfloat16
     torch.testing.assert_close(low, reference.to(torch.bfloat16), rtol=0, atol=0)
+
+
+def test_fast_blocks_keep_gradients_with_respect_to_positions(graphs):
+    z, pos, batch = _cat(graphs)
+    grads = []
+    for fast in (False, True):
+        enc = _encoder(fast_train=fast)
+        p = pos.clone().requires_grad_(True)
+        enc(z, p, batch).sum().backward()  # forces: the basis product must stay differentiable
+        grads.append(p.grad)
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)

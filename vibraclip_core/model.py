@@ -75,15 +75,17 @@ class SphericalBasis(nn.Module):
             legendre.append(((2 * l - 1) * cos_a * legendre[-1] - (l - 1) * legendre[-2]) / l)
         cbf = torch.stack([math.sqrt((2 * l + 1) / (4 * math.pi)) * legendre[l]
                            for l in range(self.num_spherical)], 1)
-        # the (T, n * k) product is the largest tensor of the step and needs no gradient: gather
-        # by index_select and multiply in place; under autocast, write it straight in the
-        # autocast dtype (the same rounding as the cast the next Linear would do)
         if not self.fast:
             return (rbf[idx_kj] * cbf[:, :, None]).flatten(1)
+        # the (T, n * k) product is the step's largest tensor: gather by index_select and, when
+        # positions carry no gradient (always, in training), multiply in place, or under
+        # autocast write straight in its dtype (the rounding the next Linear's cast would do)
         n, k = self.num_spherical, self.num_radial
         per_triplet = rbf.reshape(-1, n * k).index_select(0, idx_kj).view(-1, n, k)
+        if per_triplet.requires_grad or cbf.requires_grad:
+            return (per_triplet * cbf[:, :, None]).view(-1, n * k)
         device = per_triplet.device.type
-        if torch.is_autocast_enabled(device) and not per_triplet.requires_grad:
+        if torch.is_autocast_enabled(device):
             out = torch.empty_like(per_triplet, dtype=torch.get_autocast_dtype(device))
             return torch.mul(per_triplet, cbf[:, :, None], out=out).view(-1, n * k)
         return per_triplet.mul_(cbf[:, :, None]).view(-1, n * k)
