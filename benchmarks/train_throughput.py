@@ -31,29 +31,16 @@ from torch_geometric.loader import DataLoader
 
 from vibraclip_core.config import Config, get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.losses import VibraCLIPLoss
 from vibraclip_core.model import VibraCLIP, training_autocast
-from vibraclip_core.train import MoleculeDataset, geometry_cache, retain_freed_memory
+from vibraclip_core.train import (MoleculeDataset, geometry_cache, make_training_step,
+                                  retain_freed_memory)
 
 
 def make_step(config: Config, state: dict, batch) -> tuple[Callable[[], None], VibraCLIP]:
     """One training step of `config`'s path, on `batch` (and its device), from `state`."""
-    device = batch.z.device
-    model = VibraCLIP(config).to(device).train()
+    model = VibraCLIP(config).to(batch.z.device).train()
     model.load_state_dict(state)
-    loss_fn = VibraCLIPLoss(config.loss, pair_loss=config.pair_loss)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step() -> None:
-        opt.zero_grad()
-        with training_autocast(device.type, config.fast_train):
-            emb = model(batch)
-        loss_fn({k: v.float() for k, v in emb.items()}, model.logit_scale()).backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    return step, model
+    return make_training_step(config, model, batch), model
 
 
 def forward_gap(exact: VibraCLIP, fast: VibraCLIP, batch) -> tuple[float, float, float]:

@@ -38,16 +38,13 @@ import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from vibraclip_core import gallery as G
-from vibraclip_core import realign as RA
 from vibraclip_core import retrieval as R
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import embed_rows, embed_split
+from vibraclip_core.evaluate import embed_split
 from vibraclip_core.experimental import fetch_jcamp_spectra, load_measured_ir
 from vibraclip_core.train import load_model, train
 
@@ -115,24 +112,10 @@ display(Markdown(
 
 # %%
 records, _ = load_measured_ir(Path(experimental_dir) if experimental_dir else fetch_jcamp_spectra())
-measured, dropped = RA.measured_data(records, seed=config.conformer_seed)
-measured = RA.with_mass_stats(measured, run.best_checkpoint)
-records = [r for r in records if r.file not in dropped]
-extra = RA.unique_rows(measured, set(data.identity))
-parts = [(data, torch.arange(len(data))), (measured, extra)]
-lib_graph, lib_ids, _ = RA.embed_library(model, parts, build_dir)
-lib_smiles = RA.library_smiles(parts)
-q_ir = embed_rows(model, measured, torch.arange(len(measured)), build_dir)["ir"]
-mret = G.retrievals(R.cosine_scorer(q_ir, lib_graph), len(measured), measured.identity, lib_ids,
-                    min(top_k, 10))
-chosen = sorted(np.random.default_rng(seed).choice(len(measured), min(n_measured, len(measured)),
-                                                   replace=False).tolist())
-for q in chosen:
-    fig = G.plot_retrieval(
-        measured.smiles[q], measured.ir[q].numpy(), None,
-        [lib_smiles[int(i)] for i in mret.index[q]], mret.score[q].tolist(),
-        mret.correct[q].tolist(),
-        f"measured: {records[q].name}, true molecule at rank {int(mret.rank[q]) + 1}")
+measured = G.measured_ir_gallery(model, data, records, run.best_checkpoint, build_dir,
+                                 min(top_k, 10), n_measured, seed, config.conformer_seed)
+for q in measured.chosen:
+    fig = measured.plot(q)
     plt.show()
 
 # %% [markdown]

@@ -55,8 +55,9 @@ class Config:
     missing_raman: float = 0.0
     batch_size: int = 128
     # the fast training path: bf16 autocast for the encoders and heads during training steps
-    # (loss, similarities, validation and every embedding stay float32) and gathers by
-    # index_select; False trains in float32 through PyG's own DimeNet++ block forwards
+    # (loss, similarities, validation and every embedding stay float32), gathers by
+    # index_select and an in-place spherical basis; False trains in float32 through PyG's own
+    # DimeNet++ block forwards (model.GraphEncoder)
     fast_train: bool = True
     max_epochs: int = 200
     patience: int = 15

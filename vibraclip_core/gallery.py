@@ -18,7 +18,12 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import Draw
 
+from . import realign as RA
 from . import retrieval as R
+from .datasets import PreparedData
+from .evaluate import embed_rows
+from .experimental import MeasuredIR
+from .model import VibraCLIP
 from .molecules import mol_from_smiles, molecular_formula
 from .spectra import model_grid
 
@@ -133,3 +138,42 @@ def plot_retrieval(target_smiles: str, ir: np.ndarray | None, raman: np.ndarray 
         a.set_title(f"{j + 1}. {s:.3f}", fontsize=8, color="tab:green" if ok else "black")
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class MeasuredGallery:
+    """Measured IR queries ranked against a library; `chosen` is the seeded sample to draw."""
+
+    names: list[str]
+    smiles: list[str]
+    ir: torch.Tensor  # (n_queries, 1750) model input
+    library_smiles: list[str]
+    ret: Retrieval
+    chosen: list[int]
+
+    def plot(self, q: int) -> plt.Figure:
+        """The `plot_retrieval` panel of query q (IR only)."""
+        return plot_retrieval(
+            self.smiles[q], self.ir[q].numpy(), None,
+            [self.library_smiles[int(i)] for i in self.ret.index[q]],
+            self.ret.score[q].tolist(), self.ret.correct[q].tolist(),
+            f"measured: {self.names[q]}, true molecule at rank {int(self.ret.rank[q]) + 1}")
+
+
+def measured_ir_gallery(model: VibraCLIP, data: PreparedData, records: Sequence[MeasuredIR],
+                        checkpoint: str, build_dir: str, k: int, n: int, seed: int = 0,
+                        conformer_seed: int = 0) -> MeasuredGallery:
+    """Each measured IR spectrum (cosine to graph embeddings) against `data`'s structures plus
+    the measured molecules not among them, top `k`; a seeded sample of `n` queries to draw.
+    Records whose molecule cannot be featurized are left out (realign.measured_data)."""
+    measured, dropped = RA.measured_data(records, seed=conformer_seed)
+    measured = RA.with_mass_stats(measured, checkpoint)
+    names = [r.name for r in records if r.file not in dropped]
+    parts = [(data, torch.arange(len(data))), (measured, RA.unique_rows(measured, set(data.identity)))]
+    lib_graph, lib_ids, _ = RA.embed_library(model, parts, build_dir)
+    q_ir = embed_rows(model, measured, torch.arange(len(measured)), build_dir)["ir"]
+    ret = retrievals(R.cosine_scorer(q_ir, lib_graph), len(measured), measured.identity, lib_ids, k)
+    chosen = sorted(np.random.default_rng(seed).choice(
+        len(measured), min(n, len(measured)), replace=False).tolist())
+    return MeasuredGallery(names, list(measured.smiles), measured.ir, RA.library_smiles(parts),
+                           ret, chosen)
