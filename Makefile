@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed-stamp
 
-.PHONY: book test notebooks html setup clean data experimental
+.PHONY: book test notebooks html setup clean data experimental model
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ test: $(STAMP) experimental
 	$(PY) -m vibraclip_core.bookrun --profile tiny --prepare-only \
 	    --out build/test-notebooks --build-dir build/tiny
 	$(PY) -m pytest tests build/test-notebooks --nbval-lax -p no:cacheprovider
+
+# The shipped default model (models/): the augmented cpu run that Chapter 6 trains (loaded
+# from build/ when the book has run, trained otherwise), exported as float16 safetensors with
+# a model card of numbers measured on the exported weights. Commit models/ afterwards.
+model: $(STAMP) experimental
+	$(PY) -m vibraclip_core.cli export-model --profile cpu --augment transfer
 
 # Extend the embedded dataset (resumable): make data SHARDS=60
 SHARDS ?= 48

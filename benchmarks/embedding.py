@@ -22,7 +22,7 @@ import torch
 
 from vibraclip_core.config import get_config
 from vibraclip_core.generate import QM9_SIZE
-from vibraclip_core.identify import MassStats, build_library, load_candidates
+from vibraclip_core.identify import MassStats, build_library, qm9_smiles
 from vibraclip_core.model import VibraCLIP
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    smiles = load_candidates("qm9")[:args.n]
+    smiles = qm9_smiles()[:args.n]
     config = get_config(args.profile)
     torch.manual_seed(0)
     model = VibraCLIP(config).eval()

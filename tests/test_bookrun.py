@@ -99,3 +99,25 @@ def test_a_failing_chapter_stops_the_book(tmp_path, monkeypatch):
         monkeypatch.setenv(var, "0")
     with pytest.raises(RuntimeError, match="chapter 01_data failed"):
         B.run_book("tiny", tmp_path / "nb", tmp_path / "build", force=True, jobs=2)
+
+
+def test_chapter_6_takes_a_free_lane_before_chapter_5(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from vibraclip_core import bookrun as B
+
+    starts, lock = [], threading.Lock()
+
+    def fake_run(src, out, params, prepare_only=False):
+        with lock:
+            starts.append(src.stem)
+        # 03 holds one lane while 02 ends: then 05 and 06 are both ready for the other lane
+        time.sleep(0.3 if src.stem.startswith("03") else 0.02)
+        return out
+
+    monkeypatch.setattr(B, "run_chapter", fake_run)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, "0")
+    B.run_book("tiny", tmp_path / "nb", tmp_path / "build", force=True, jobs=2)
+    assert starts.index("06_realignment") < starts.index("05_missing_data")

@@ -1,4 +1,5 @@
-"""Tests for vibraclip_core.identify and `vibraclip identify`: library cache, filters, errors, outputs."""
+"""Tests for vibraclip_core.identify and `vibraclip identify`: libraries (SMILES and QM9), cache,
+filters, errors, outputs."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from rdkit.Chem import Descriptors
 
 from vibraclip_core import cli
 from vibraclip_core import identify as I
+from vibraclip_core import qm9_candidates as Q
 from vibraclip_core.config import get_config
+from vibraclip_core.generate import load_qm9_source, qm9_order
+from vibraclip_core.library_size import _graphs
 from vibraclip_core.model import VibraCLIP
+from vibraclip_core.molecules import molecular_formula, mol_from_smiles
 from vibraclip_core.spectra import Spectrum, model_grid, read_spectrum
 
 # 8 candidates: 6 usable, one unparseable, one with Cl (outside H/C/N/O/F)
@@ -84,6 +89,7 @@ def test_hill_formula_and_formula_mass():
     assert I.hill_formula("OC2H6") == "C2H6O"
     assert I.hill_formula("H2O") == "H2O" and I.hill_formula("OH2") == "H2O"
     assert I.hill_formula("ClCH3") == "CH3Cl"
+    assert I.hill_formula("OFH") == "HFO"  # RDKit's order: H first also without carbon
     mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
     assert I.formula_mass_da("C2H6O") == pytest.approx(Descriptors.MolWt(mol), abs=1e-6)
     with pytest.raises(I.IdentifyError, match="C2H6O-"):
@@ -105,8 +111,129 @@ def test_load_candidates_files(tmp_path):
 
 
 def test_qm9_candidates_are_all_of_qm9():
-    smiles = I.load_candidates("qm9")
+    candidates = I.load_candidates("qm9")
+    assert isinstance(candidates, I.QM9Candidates) and len(candidates) == 130_831
+    np.testing.assert_array_equal(candidates.positions, np.arange(130_831))
+    smiles = I.qm9_smiles()
     assert len(smiles) == 130_831 and smiles[:3] == ["C", "N", "O"]
+
+
+def test_hill_formulas_from_atoms_match_rdkit():
+    # by hand: water, HF, ammonia, fluoroform, ethanol written O first, NHF2
+    z = np.array([8, 1, 1, 9, 1, 7, 1, 1, 1, 6, 1, 9, 9, 9, 8, 6, 6] + [1] * 6 + [9, 7, 9, 1])
+    offsets = np.array([0, 3, 5, 9, 14, 23, 27])
+    assert I.hill_formulas(z, offsets) == ["H2O", "HF", "H3N", "CHF3", "C2H6O", "HF2N"]
+    for smiles, formula in zip(["O", "F", "N", "FC(F)F", "OCC", "FNF"],
+                               I.hill_formulas(z, offsets)):
+        assert molecular_formula(mol_from_smiles(smiles)) == formula
+    # QM9's own atoms (its B3LYP records) against RDKit's formula of its SMILES
+    source = load_qm9_source({int(i) for i in qm9_order()[:300]})
+    mols = list(source.values())
+    offsets = np.concatenate([[0], np.cumsum([len(m.numbers) for m in mols])])
+    formulas = I.hill_formulas(np.concatenate([m.numbers for m in mols]), offsets)
+    assert formulas == [molecular_formula(mol_from_smiles(m.smiles)) for m in mols]
+    assert len(set(formulas)) > 50 and any("F" in f for f in formulas)
+
+
+def qm9_library_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A tiny mass-anchored model, its mass statistics and QM9 conformer shards of 8 molecules."""
+    monkeypatch.setattr(Q, "SHARD_SIZE", 8)
+    model = write_checkpoint(tmp_path / "m.ckpt")
+    return model, I.MassStats(90.0, 12.0), tmp_path / "cache"
+
+
+def test_qm9_library_is_the_shared_conformer_cache(tmp_path, monkeypatch):
+    model, stats, cache = qm9_library_setup(tmp_path, monkeypatch)
+    positions = np.array([17, 3, 9, 4])  # shards 2, 0, 1, 0
+    conformers = cache / I.QM9_CONFORMER_DIR  # build/cache/qm9-conformers for the CLI default
+    Q.load_positions(positions[:2], conformers, model.config.conformer_seed, progress=False)
+    computed, seen = [], []  # the book computed shards 2 and 0: only shard 1 is left to compute
+    real_job, real_embed = Q._geometry_job, I.embed_structures
+    monkeypatch.setattr(Q, "_geometry_job", lambda a: computed.append(a[0]) or real_job(a))
+    monkeypatch.setattr(I, "embed_structures", lambda m, s, *a, **k: seen.append(s)
+                        or real_embed(m, s, *a, **k))
+    lib = I.build_library(model, I.QM9Candidates(positions), stats, cache, batch_size=3,
+                          progress=False)
+    assert computed == qm9_order()[8:16].tolist()
+    s = Q.load_positions(positions, conformers, model.config.conformer_seed, progress=False)
+    np.testing.assert_array_equal(seen[0].z, s.z)
+    np.testing.assert_array_equal(seen[0].pos_ang, s.pos_ang)
+    np.testing.assert_array_equal(seen[0].index, qm9_order()[positions])
+    assert lib.smiles == s.smiles and lib.identity == s.identity
+    np.testing.assert_array_equal(lib.mass_da, s.mass_da)
+    assert lib.formula == [molecular_formula(mol_from_smiles(x)) for x in s.smiles]
+    assert lib.skipped == {} and lib.graph_emb.shape == (4, model.config.latent_dim)
+    # the naive twin: one MoleculeGraph per structure, one molecule per batch
+    single = I.embed_graphs(model, _graphs(s), stats, batch_size=1, progress=False)
+    torch.testing.assert_close(lib.graph_emb, single, atol=1e-5, rtol=1e-4)
+    # the one cached geometry is the one candidate_geometry computes for that molecule
+    src = load_qm9_source({int(s.index[0])})[int(s.index[0])]
+    direct = Q.candidate_geometry(int(s.index[0]), src.smiles, src.numbers, src.positions_ang,
+                                  model.config.conformer_seed)
+    np.testing.assert_allclose(s.pos_ang[:s.atom_offsets[1]], direct[4])
+    # a later build reads the library cache: no conformer, no embedding
+    monkeypatch.setattr(I, "load_positions", lambda *a, **k: pytest.fail("conformers again"))
+    monkeypatch.setattr(I, "embed_structures", lambda *a, **k: pytest.fail("embedded again"))
+    again = I.build_library(model, I.QM9Candidates(positions), stats, cache, progress=False)
+    assert torch.equal(again.graph_emb, lib.graph_emb) and again.formula == lib.formula
+    assert again.smiles == lib.smiles and again.identity == lib.identity
+    np.testing.assert_array_equal(again.mass_da, lib.mass_da)
+    with pytest.raises(pytest.fail.Exception, match="conformers again"):  # another set: new key
+        I.build_library(model, I.QM9Candidates(positions[:3]), stats, cache, progress=False)
+
+
+def test_damaged_library_cache_is_rebuilt_not_used(tmp_path, monkeypatch, caplog):
+    model = write_checkpoint(tmp_path / "m.ckpt")
+    stats = I.MassStats(90.0, 12.0)
+    cache = tmp_path / "cache"
+    calls = []
+    real = I.featurize_many
+    monkeypatch.setattr(I, "featurize_many", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = I.build_library(model, USABLE[:3], stats, cache, progress=False)
+    tensors = sorted(cache.glob("library-*.safetensors"))
+    meta = sorted(cache.glob("library-*.json"))
+    assert len(tensors) == len(meta) == 1 and not list(cache.glob("*.tmp"))
+    for damaged, keep in ((tensors[0], 0.5), (meta[0], 0.5), (tensors[0], 0.0)):
+        data = damaged.read_bytes()
+        damaged.write_bytes(data[:int(len(data) * keep)])
+        caplog.clear()
+        n_calls = len(calls)
+        rebuilt = I.build_library(model, USABLE[:3], stats, cache, progress=False)
+        assert len(calls) == n_calls + 1, f"truncated {damaged.name} was used"
+        assert "damaged candidate library cache" in caplog.text and tensors[0].name in caplog.text
+        torch.testing.assert_close(rebuilt.graph_emb, first.graph_emb)
+        assert rebuilt.smiles == first.smiles
+    # a write that dies half-way leaves nothing behind
+    for path in tensors + meta:
+        path.unlink()
+
+    def dies(tensors_dict, path):
+        Path(path).write_bytes(b"partial")
+        raise OSError("disk full")
+    monkeypatch.setattr(I, "save_file", dies)
+    with pytest.raises(OSError, match="disk full"):
+        I.build_library(model, USABLE[:3], stats, cache, progress=False)
+    assert list(cache.iterdir()) == []
+
+
+def test_cli_qm9_candidates(files, capsys, monkeypatch):
+    monkeypatch.setattr(Q, "SHARD_SIZE", 8)
+    real = I.load_candidates
+    monkeypatch.setattr(I, "load_candidates", lambda spec: I.QM9Candidates(np.arange(8))
+                        if spec == "qm9" else real(spec))
+    cache = files.root / "qm9_cache"
+    args = ["identify", "--checkpoint", str(files.mass_ckpt), "--ir", str(files.ir),
+            "--candidates", "qm9", "--cache-dir", str(cache), "--workers", "1",
+            "--mass", "60", "--mass-tol", "100", "--top", "8"]
+    cli.main(args)
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert "library: 8 candidates from qm9" in out and len(rows) == 8
+    s = Q.load_positions(np.arange(8), cache / "qm9-conformers", 0, progress=False)
+    assert {r[2] for r in rows} == set(s.smiles)
+    monkeypatch.setattr(I, "embed_structures", lambda *a, **k: pytest.fail("embedded again"))
+    cli.main(args)
+    assert table_rows(capsys.readouterr().out) == rows
 
 
 def test_mass_stats_roundtrip_and_missing(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -226,3 +227,81 @@ def test_fine_noisy_spectrum_maps_to_clean_peak():
     assert abs(S.model_grid()[np.argmax(out_clean)] - 1234.5) <= 1.1
     # bin averaging beats point sampling: residual noise far below the raw noise level (0.1)
     assert np.abs(out_noisy - out_clean).std() < 0.04
+
+
+def test_raman_intensity_factor_hand_computed():
+    nu0 = 1e7 / 532.0  # 18796.99 cm-1
+    # (nu0 - 1000)^4 / 1000 = 1.003198e14; Bose 1 / (1 - exp(-1.438777 * 1000 / 298)) = 1.008066
+    by_hand = (nu0 - 1000.0) ** 4 / 1000.0 / (1 - math.exp(-1.438777 * 1000.0 / 298.0))
+    assert by_hand == pytest.approx(1.011290e14, rel=1e-6)
+    assert S.raman_intensity_factor(np.array([1000.0]))[0] == pytest.approx(by_hand, rel=1e-6)
+    # 500 vs 3000 cm-1: (18296.99 / 15796.99)^4 = 1.7997873, x 3000/500, x Bose 1.0982395/1.0000005
+    f500, f3000 = S.raman_intensity_factor(np.array([500.0, 3000.0]))
+    assert f500 / f3000 == pytest.approx(11.85958, rel=1e-6)
+    # warming 298 -> 350 K: Bose at 100 cm-1 goes 2.6108 -> 2.9662 (x1.1361); at 3000 cm-1 ~1
+    nu = np.array([100.0, 3000.0])
+    gain = S.raman_intensity_factor(nu, temperature_k=350.0) / S.raman_intensity_factor(nu)
+    assert gain[0] == pytest.approx(1.13614, rel=1e-5)
+    assert gain[1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_raman_intensity_factor_zero_outside_stokes_range():
+    factor = S.raman_intensity_factor(np.array([[-120.0, 0.0], [18797.0, 25000.0]]))
+    assert factor.shape == (2, 2) and factor.dtype == np.float64 and not factor.any()
+    assert S.raman_intensity_factor(np.array([18796.0]))[0] > 0  # just below nu0 = 18796.99
+
+
+def test_raman_sticks_round_trip():
+    freqs = np.array([-35.0, 250.0, 1000.0, 1000.0, 3100.0])
+    activity = np.array([4.0, 2.0, 1.0, 3.0, 5.0])
+    intensity = S.raman_activity_to_intensity(freqs, activity)
+    assert intensity[0] == 0  # imaginary mode: no Stokes line
+    assert intensity[3] == pytest.approx(3 * intensity[2], rel=1e-12)
+    np.testing.assert_allclose(intensity[1:] / S.raman_intensity_factor(freqs[1:]), activity[1:],
+                               rtol=1e-12)
+
+
+def test_broadened_raman_spectrum_round_trip():
+    grid = np.arange(-100.0, 4500.0, 0.5)  # includes anti-Stokes and sub-floor shifts
+    freqs, activity, offsets = np.array([300.0, 1200.0, 3000.0]), np.array([1.0, 2.0, 4.0]), [0, 3]
+    act_spectrum = S.broaden_sticks(freqs, activity, np.array(offsets), grid=grid)[0]
+    # exact inverse of a pointwise conversion
+    measured = S.Spectrum(grid, act_spectrum * S.raman_intensity_factor(grid), "unknown", "sim",
+                          ["read"])
+    back = S.raman_intensity_to_activity(measured)
+    keep = grid >= S.RAMAN_MIN_SHIFT_CM1
+    np.testing.assert_allclose(back.intensity[keep], act_spectrum[keep], rtol=1e-9)
+    assert not back.intensity[~keep].any()
+    assert back.y_kind == "raman_activity" and measured.y_kind == "unknown"
+    assert back.notes == ["read", "Raman intensity converted to activity scale (532 nm, 298 K)"]
+    # physical spectrum: each line weighted at its centre, then broadened; pointwise division is
+    # then right at the peaks (~2e-4) and off by < 0.5% of the tallest peak in the wings
+    lines = S.raman_activity_to_intensity(freqs, activity)
+    measured.intensity = S.broaden_sticks(freqs, lines, np.array(offsets), grid=grid)[0]
+    back = S.raman_intensity_to_activity(measured).intensity
+    peaks = np.searchsorted(grid, freqs)
+    np.testing.assert_allclose(back[peaks], act_spectrum[peaks], rtol=1e-3)
+    np.testing.assert_allclose(back[keep], act_spectrum[keep], atol=0.01 * act_spectrum.max())
+    with pytest.raises(ValueError, match="sim: already on the Raman activity scale"):
+        S.raman_intensity_to_activity(S.raman_intensity_to_activity(measured))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"laser_nm": 0.0}, "laser_nm"), ({"laser_nm": -532.0}, "laser_nm"),
+    ({"laser_nm": float("nan")}, "laser_nm"), ({"temperature_k": 0.0}, "temperature_k"),
+    ({"temperature_k": float("inf")}, "temperature_k"),
+    ({"wavenumbers_cm1": np.array([1000.0, np.nan])}, "wavenumbers_cm1"),
+])
+def test_raman_intensity_factor_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        S.raman_intensity_factor(**{"wavenumbers_cm1": np.array([1000.0]), **kwargs})
+
+
+def test_raman_conversions_bad_inputs_name_the_item():
+    with pytest.raises(ValueError, match="freqs_cm1 has shape .* but activity"):
+        S.raman_activity_to_intensity(np.array([1000.0, 2000.0]), np.array([1.0]))
+    with pytest.raises(ValueError, match="temperature_k"):
+        S.raman_activity_to_intensity(np.array([1000.0]), np.array([1.0]), temperature_k=-1.0)
+    bad = S.Spectrum(np.array([500.0, 600.0]), np.array([1.0, np.inf]), "unknown", "raman.csv")
+    with pytest.raises(S.SpectrumError, match="raman.csv: need finite"):
+        S.raman_intensity_to_activity(bad)

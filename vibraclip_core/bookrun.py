@@ -106,6 +106,10 @@ PREREQUISITES: dict[str, tuple[str, ...]] = {
     "06": ("02",), "07": ("06",),
 }
 
+# Among chapters ready at once, these start first: 06 trains a model and 07 and 08 wait for it,
+# while 05 only ends the book; started first, 06 ends before 05 does
+START_FIRST: tuple[str, ...] = ("06",)
+
 
 def prerequisites(chapters: list[Path]) -> dict[str, set[str]]:
     """{chapter stem: stems among `chapters` it must wait for} (see PREREQUISITES)."""
@@ -159,7 +163,8 @@ def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
     pending, running = dict(waits), {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while pending or running:
-            for stem in [s for s, w in pending.items() if not w & (set(pending) | set(running.values()))]:
+            ready = [s for s, w in pending.items() if not w & (set(pending) | set(running.values()))]
+            for stem in sorted(ready, key=lambda s: not s.startswith(START_FIRST)):
                 if len(running) < max(1, jobs):
                     running[pool.submit(execute, stem)] = stem
                     del pending[stem]

@@ -44,7 +44,7 @@ def _train(args: argparse.Namespace) -> None:
     config = get_config(args.profile, loss=args.loss, mass=args.mass, seed=args.seed,
                         max_epochs=args.max_epochs, data_dir=args.data_dir,
                         build_dir=args.build_dir, pair_loss=args.pair_loss,
-                        fast_train=args.fast_train)
+                        fast_train=args.fast_train, augment=_augment_arg(args.augment))
     kwargs = {"accelerator": args.accelerator, "devices": args.devices}
     if args.strategy:
         kwargs["strategy"] = args.strategy
@@ -54,26 +54,68 @@ def _train(args: argparse.Namespace) -> None:
     print("best epoch " + ", ".join(f"{k}={v:.4g}" for k, v in best.items()))
 
 
+def _augment_arg(text: str | None) -> tuple[str, ...] | None:
+    """--augment: None (the profile's), 'none', 'all', 'transfer' (the shipped model's) or a
+    comma-separated list of transforms."""
+    from .augment import TRANSFER, TRANSFORMS
+
+    if text is None:
+        return None
+    if text in ("none", ""):
+        return ()
+    named = {"all": TRANSFORMS, "transfer": TRANSFER}
+    names = named.get(text) or tuple(t.strip() for t in text.split(","))
+    unknown = sorted(set(names) - set(TRANSFORMS))
+    if unknown:
+        raise SystemExit(f"vibraclip train: error: unknown --augment {unknown}; choose from "
+                         f"{', '.join(TRANSFORMS)}, 'all' or 'none'")
+    return names
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .config import get_config
+    from .shipped import export_model, load_shipped_model, write_model_card
+    from .train import train
+    from .transfer import model_card
+
+    checkpoint, command = args.checkpoint, args.command
+    if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
+        config = get_config(args.profile, augment=_augment_arg(args.augment),
+                            build_dir=args.build_dir)
+        checkpoint = train(config, trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
+        command = command or (f"vibraclip train --profile {args.profile}"
+                              + (f" --augment {args.augment}" if args.augment else ""))
+    weights = export_model(checkpoint, args.out, {"command": command})
+    model, stats = load_shipped_model(args.out)  # the card measures the weights as shipped
+    info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir)
+    print(f"wrote {weights} and {write_model_card(args.out, info, tables)}")
+
+
 def _identify(args: argparse.Namespace) -> None:
+    import os
     import sys
 
+    # before torch loads its OpenMP runtime: threads that spin while they wait made the library's
+    # embedding 25x slower, and building the model 70x, when other jobs shared the 2 cores (as
+    # training does); waiting passively costs little on idle cores
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from .identify import (build_library, check_query, draw_grid, format_table, identify,
-                           load_candidates, mass_stats_for, write_results)
-    from .spectra import read_spectrum
-    from .train import load_model
+                           load_candidates, write_results)
+    from .shipped import model_from
+    from .spectra import raman_intensity_to_activity, read_spectrum
 
     log = logging.getLogger("vibraclip")
     try:
-        checkpoint = Path(args.checkpoint)
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
-        model = load_model(checkpoint)
+        model, stats, model_name = model_from(args.checkpoint)
         ir = read_spectrum(args.ir) if args.ir else None
         raman = read_spectrum(args.raman) if args.raman else None
+        if raman is not None and not args.raman_activity:  # measured: intensity -> activity
+            raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
         check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
-        stats = mass_stats_for(checkpoint) if model.config.mass else None
-        smiles = load_candidates(args.candidates)
-        library = build_library(model, smiles, stats, args.cache_dir, workers=args.workers,
+        # 'qm9': the first query computes the QM9 conformers missing from the shared cache and
+        # embeds all of QM9 (progress bars); later ones read the cached library
+        candidates = load_candidates(args.candidates)
+        library = build_library(model, candidates, stats, args.cache_dir, workers=args.workers,
                                 batch_size=args.batch_size)
         df = identify(model, library, ir, raman, mass_da=args.mass, mass_tol_da=args.mass_tol,
                       formula=args.formula, top=args.top)
@@ -84,6 +126,7 @@ def _identify(args: argparse.Namespace) -> None:
                 else:
                     log.info("%s: %s", spectrum.source, note)
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(library.skipped.items())) or "none"
+        print(f"model: {model_name}")
         print(f"library: {len(library)} candidates from {args.candidates} "
               f"(skipped {sum(library.skipped.values())}: {skipped})")
         if df.attrs["filters"]:
@@ -128,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--fast-train", action=argparse.BooleanOptionalAction, default=None,
                     help="bf16 autocast training steps (default on); --no-fast-train trains in "
                          "float32 through PyG's own DimeNet++ blocks")
+    tr.add_argument("--augment", default=None,
+                    help="perturb training sticks before broadening: 'all', 'none', 'transfer' "
+                         "(the shipped model's: scale,xh_scale,mode_jitter,width) or a comma "
+                         "list of scale, xh_scale, mode_jitter, width, intensity, baseline, "
+                         "noise, cutoff (default: the profile's)")
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--max-epochs", type=int, default=None)
     tr.add_argument("--data-dir", default=None, help="stick shards or a QM9S folder")
@@ -137,17 +185,42 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--strategy", default=None, help="e.g. ddp for several GPUs or nodes")
     tr.add_argument("--retrain", action="store_true", help="ignore a finished run")
     tr.set_defaults(func=_train)
+    ex = sub.add_parser("export-model", help="write a checkpoint as the shipped model (models/) "
+                        "with a model card of measured numbers")
+    ex.add_argument("--checkpoint", default=None,
+                    help="trained VibraCLIP .ckpt (default: the run of --profile / --augment)")
+    ex.add_argument("--profile", default="cpu", choices=["tiny", "cpu", "paper"])
+    ex.add_argument("--augment", default=None, help="as for `vibraclip train`")
+    ex.add_argument("--out", default="models", help="model folder")
+    ex.add_argument("--command", default="", help="the command that trained the checkpoint "
+                    "(recorded in the manifest and the card)")
+    ex.add_argument("--build-dir", default="build", help="data and evaluation caches")
+    ex.add_argument("--experimental-dir", default=None,
+                    help="measured JCAMP folder (default: fetched from the jcamp sdist)")
+    ex.set_defaults(func=_export)
     sheet = sub.add_parser("datasheet", help="refresh the generated tables of data/README.md")
     sheet.add_argument("--data", default="data/qm9_gfn2")
     sheet.add_argument("--readme", default="data/README.md")
     sheet.set_defaults(func=_datasheet)
     ide = sub.add_parser("identify", help="rank candidate structures for a measured spectrum")
-    ide.add_argument("--checkpoint", required=True, help="trained VibraCLIP .ckpt")
+    ide.add_argument("--checkpoint", default=None,
+                     help="a trained VibraCLIP .ckpt or an exported model folder (default: the "
+                          "model shipped in models/)")
     ide.add_argument("--ir", default=None, help="IR spectrum (.jdx/.dx/.jcamp/.csv/.txt/.tsv)")
-    ide.add_argument("--raman", default=None, help="Raman spectrum (same formats)")
+    ide.add_argument("--raman", default=None,
+                     help="measured Raman spectrum (same formats; x = Raman shift in cm-1). Its "
+                          "intensities are divided by (nu0 - nu)^4 / nu times the Bose factor to "
+                          "put them on the activity scale the model was trained on")
+    ide.add_argument("--laser-nm", type=float, default=532.0,
+                     help="excitation wavelength of the Raman spectrum in nm (default 532)")
+    ide.add_argument("--temperature-k", type=float, default=298.0,
+                     help="sample temperature of the Raman spectrum in K (default 298)")
+    ide.add_argument("--raman-activity", action="store_true",
+                     help="the --raman file already holds Raman activities (e.g. computed): "
+                          "no conversion")
     ide.add_argument("--candidates", default="qm9",
-                     help="'qm9' (130,831 QM9 molecules) or a .smi/.txt/.csv file, one SMILES "
-                          "per line")
+                     help="'qm9' (all 130,831 QM9 structures, geometries from the shared QM9 "
+                          "conformer cache) or a .smi/.txt/.csv file, one SMILES per line")
     known = ide.add_mutually_exclusive_group()
     known.add_argument("--mass", type=float, default=None, help="molecular mass in Da")
     known.add_argument("--formula", default=None, help="molecular formula, e.g. C2H6O")
@@ -155,9 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     ide.add_argument("--top", type=int, default=25, help="number of candidates listed")
     ide.add_argument("--out", default=None, help="write the table as .csv or .json")
     ide.add_argument("--png", default=None, help="draw the top 12 structures into this PNG")
-    ide.add_argument("--cache-dir", default="build/cache", help="library embedding cache")
-    ide.add_argument("--workers", type=int, default=2, help="featurisation processes")
-    ide.add_argument("--batch-size", type=int, default=256, help="molecules per embedding batch")
+    ide.add_argument("--cache-dir", default="build/cache",
+                     help="library embedding cache; QM9 conformers in <cache-dir>/qm9-conformers, "
+                          "shared with the book's build/cache")
+    ide.add_argument("--workers", type=int, default=2,
+                     help="processes computing conformers (SMILES, or QM9 shards not cached)")
+    # identify.LIBRARY_BATCH_SIZE; not imported here so that --help needs no torch
+    ide.add_argument("--batch-size", type=int, default=32,
+                     help="molecules per embedding batch (32: the fastest on CPU)")
     ide.set_defaults(func=_identify)
     return parser
 

@@ -59,6 +59,10 @@ class Config:
     # index_select and an in-place spherical basis; False trains in float32 through PyG's own
     # DimeNet++ block forwards (model.GraphEncoder)
     fast_train: bool = True
+    # perturbations of the training sticks before broadening (augment.TRANSFORMS; () = none):
+    # band positions, widths, intensities, baseline, noise and instrument range, so the model
+    # meets other levels of theory and measured spectra (Chapter 6)
+    augment: tuple[str, ...] = ()
     max_epochs: int = 200
     patience: int = 15
     lr_graph: float = 1e-4
@@ -95,6 +99,7 @@ class Config:
         object.__setattr__(self, "split_fractions", tuple(self.split_fractions))
         object.__setattr__(self, "missing_fractions",
                            tuple(float(f) for f in self.missing_fractions))
+        object.__setattr__(self, "augment", tuple(str(a) for a in self.augment))
         object.__setattr__(self, "library_curve_sizes",
                            tuple(int(n) for n in self.library_curve_sizes))
 
@@ -118,7 +123,8 @@ class Config:
         change a training run, i.e. all but ANALYSIS_FIELDS)."""
         d = self.to_dict()
         d = {k: d[k] for k in fields} if fields else {
-            k: v for k, v in d.items() if k not in ANALYSIS_FIELDS}
+            k: v for k, v in d.items() if k not in ANALYSIS_FIELDS
+            and not (k in NEUTRAL_WHEN_ABSENT and v == NEUTRAL_WHEN_ABSENT[k])}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @property
@@ -134,6 +140,10 @@ class Config:
 # digest, so changing them never retrains a model
 ANALYSIS_FIELDS = ("missing_fractions", "compare_reference_loss", "library_size",
                    "library_curve_sizes")
+
+# Fields added after runs were trained, left out of the run digest at the value that means "not
+# used", so runs trained before the field existed keep their folders
+NEUTRAL_WHEN_ABSENT: dict[str, Any] = {"augment": ()}
 
 # The optimisation of the CPU profiles, as the book's numbers were computed with it (plateau
 # patience was max(1, patience // 3) before it was a field: 1 for both profiles)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .config import REPO_ROOT
 from .molecules import canonical_identity, mol_from_smiles, molecular_formula
-from .spectra import Spectrum, SpectrumError, read_spectrum
+from .spectra import Spectrum, SpectrumError, raman_intensity_to_activity, read_spectrum
 
 if TYPE_CHECKING:
     from .datasets import PreparedData
@@ -226,10 +226,13 @@ def simulate_mapped(out_dir: str | Path = GFN2_DIR, workers: int = 1) -> list[Pa
                     shard_size=len(unique))
 
 
-def load_paired(folder: str | Path, seed: int = 0) -> PreparedData:
+def load_paired(folder: str | Path, seed: int = 0, laser_nm: float = 532.0,
+                temperature_k: float = 298.0) -> PreparedData:
     """A user's paired measured spectra as PreparedData: `molecules.csv` (name, smiles) and per
-    name `<name>_ir.<ext>` and `<name>_raman.<ext>` (.jdx/.dx/.jcamp/.csv/.txt). Missing or
-    unreadable files raise an error naming them."""
+    name `<name>_ir.<ext>` and `<name>_raman.<ext>` (.jdx/.dx/.jcamp/.csv/.txt). Raman
+    intensities are put on the activity scale the model was trained on for that laser line and
+    temperature (`spectra.raman_intensity_to_activity`). Missing or unreadable files raise an
+    error naming them."""
     import numpy as np
     import torch
 
@@ -249,7 +252,8 @@ def load_paired(folder: str | Path, seed: int = 0) -> PreparedData:
         return hits[0]
 
     ir = [spectrum_to_model_input(read_spectrum(find(n, "ir"))) for n in table.name]
-    raman = [spectrum_to_model_input(read_spectrum(find(n, "raman"))) for n in table.name]
+    raman = [spectrum_to_model_input(raman_intensity_to_activity(
+        read_spectrum(find(n, "raman")), laser_nm, temperature_k)) for n in table.name]
     graphs, failures = featurize_many(list(table.smiles), seed=seed, workers=1, progress=False)
     bad = [n for n, g in zip(table.name, graphs) if g is None]
     if bad:

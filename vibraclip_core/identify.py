@@ -1,8 +1,10 @@
 """Identify a measured IR (and Raman) spectrum: rank the structures of a candidate library.
 
-A library of SMILES is featurised once per (checkpoint weights, SMILES list, conformer seed, mass
-statistics) and its graph embeddings are cached on disk (safetensors + JSON); a query spectrum is
-embedded with the same checkpoint and scored against every admissible candidate.
+A library is either SMILES (featurised here: ETKDG with retries) or QM9 (the geometries of the
+shared QM9 conformer cache of `qm9_candidates`, the ones the book embeds). It is embedded once per
+(checkpoint weights, candidate set, conformer seed, mass statistics) and cached on disk
+(safetensors + JSON, each written atomically); a query spectrum is embedded with the same
+checkpoint and scored against every admissible candidate.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import math
+import os
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,18 +24,27 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+from rdkit import Chem
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .generate import QM9_SIZE, qm9pack_csv_paths
 from .model import VibraCLIP
 from .molecules import (MoleculeGraph, canonical_identity, featurize_many,
                         molecular_formula, mol_from_smiles, radius_edges, triplets)
+from .qm9_candidates import FORMAT_VERSION as QM9_CONFORMER_FORMAT
+from .qm9_candidates import Structures, load_positions
 from .retrieval import cosine_scorer, library_scorer, mass_filter_mask, topk_scored
 from .spectra import Spectrum, spectrum_to_model_input
 
 log = logging.getLogger(__name__)
 
-LIBRARY_FORMAT_VERSION = 1
+LIBRARY_FORMAT_VERSION = 2  # 2: the metadata records the tensors file's size
+# molecules per embedding batch: on CPU, batches of 32 embed ~1.7x faster per molecule than 256
+# (the triplet tensors stay in cache)
+LIBRARY_BATCH_SIZE = 32
+QM9_CONFORMER_DIR = "qm9-conformers"  # under the cache dir, as build/cache/qm9-conformers
 MASS_STATS_FILE = "mass_stats.json"
 RESULT_COLUMNS = ("rank", "score", "smiles", "formula", "mass_da")
 SMILES_SUFFIXES = (".smi", ".txt", ".csv")
@@ -86,7 +98,8 @@ def mass_stats_for(checkpoint: str | Path) -> MassStats:
 
 
 def hill_formula(formula: str) -> str:
-    """Hill-order formula ('OC2H6' -> 'C2H6O'), the form RDKit's CalcMolFormula writes."""
+    """Hill-order formula ('OC2H6' -> 'C2H6O') as RDKit's CalcMolFormula writes it: C, H, then
+    alphabetical, H first also without carbon ('FH' -> 'HF')."""
     tokens = re.findall(r"([A-Z][a-z]?)(\d*)", formula.strip())
     if not tokens or "".join(e + n for e, n in tokens) != formula.strip():
         raise IdentifyError(f"formula {formula!r}: not a plain formula like 'C2H6O' "
@@ -94,10 +107,7 @@ def hill_formula(formula: str) -> str:
     counts: Counter = Counter()
     for element, n in tokens:
         counts[element] += int(n) if n else 1
-    if "C" in counts:  # Hill order: C, H, then alphabetical; without carbon all alphabetical
-        order = ["C"] + ["H"] * ("H" in counts) + sorted(set(counts) - {"C", "H"})
-    else:
-        order = sorted(counts)
+    order = [e for e in ("C", "H") if e in counts] + sorted(set(counts) - {"C", "H"})
     return "".join(e + (str(counts[e]) if counts[e] > 1 else "") for e in order)
 
 
@@ -142,13 +152,49 @@ def model_digest(model: VibraCLIP) -> str:
     return h.hexdigest()
 
 
-def load_candidates(spec: str | Path) -> list[str]:
-    """Library SMILES: 'qm9' (all 130,831 of QM9) or a .smi/.txt/.csv file's first column."""
-    if str(spec).lower() == "qm9":
-        from .generate import qm9pack_csv_paths
+def hill_formulas(z: np.ndarray, atom_offsets: np.ndarray) -> list[str]:
+    """Hill formula of each of n molecules from atomic numbers z (atoms,) grouped by atom_offsets
+    (n + 1,), as `molecular_formula` writes it for a neutral molecule ('C2H6O')."""
+    z = np.asarray(z, dtype=np.int64)
+    n = len(atom_offsets) - 1
+    width = int(z.max()) + 1 if len(z) else 1
+    molecule = np.repeat(np.arange(n), np.diff(atom_offsets))
+    counts = np.bincount(molecule * width + z, minlength=n * width).reshape(n, width)
+    # QM9 holds a few thousand distinct compositions: format each once
+    unique, inverse = np.unique(counts, axis=0, return_inverse=True)
+    table = Chem.GetPeriodicTable()
+    text = [hill_formula("".join(f"{table.GetElementSymbol(int(e))}{row[e]}"
+                                 for e in np.flatnonzero(row))) for row in unique]
+    return [text[i] for i in inverse.reshape(-1)]
 
-        return [str(s) for p in qm9pack_csv_paths()
-                for s in pd.read_csv(p, usecols=["SMILES"])["SMILES"]]
+
+@dataclass(eq=False)
+class QM9Candidates:
+    """QM9's structures at these `generate.qm9_order()` positions (default: all 130,831), with
+    the geometries of the shared QM9 conformer cache (`qm9_candidates`), the ones the book uses."""
+
+    positions: np.ndarray = field(default_factory=lambda: np.arange(QM9_SIZE))
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def key(self) -> list:
+        """What names this candidate set in a library cache key (no QM9 file is read)."""
+        pos = np.ascontiguousarray(self.positions, dtype=np.int64)
+        return ["qm9", QM9_CONFORMER_FORMAT, len(pos), hashlib.sha256(pos.tobytes()).hexdigest()]
+
+
+def qm9_smiles() -> list[str]:
+    """All 130,831 QM9 SMILES in qm9pack's order."""
+    return [str(s) for p in qm9pack_csv_paths()
+            for s in pd.read_csv(p, usecols=["SMILES"])["SMILES"]]
+
+
+def load_candidates(spec: str | Path) -> list[str] | QM9Candidates:
+    """The candidate set: 'qm9' (all 130,831 QM9 structures, geometries from the shared conformer
+    cache) or the SMILES of a .smi/.txt/.csv file's first column."""
+    if str(spec).lower() == "qm9":
+        return QM9Candidates()
     path = Path(spec)
     if path.suffix.lower() not in SMILES_SUFFIXES:
         raise IdentifyError(f"{path}: candidate library must be 'qm9' or a file ending in "
@@ -169,68 +215,175 @@ def load_candidates(spec: str | Path) -> list[str]:
     return out
 
 
+def _encode_batch(model: VibraCLIP, z: np.ndarray, pos_ang: np.ndarray, n_atoms: np.ndarray,
+                  mass_da: np.ndarray, mass_stats: MassStats | None) -> torch.Tensor:
+    """(len(n_atoms), latent_dim) float32 graph embeddings of one batch (atoms concatenated)."""
+    z_t = torch.from_numpy(np.asarray(z)).long()
+    pos = torch.from_numpy(np.asarray(pos_ang)).float()
+    batch = torch.repeat_interleave(torch.arange(len(n_atoms)),
+                                    torch.as_tensor(n_atoms, dtype=torch.long))
+    edges = radius_edges(pos, model.config.cutoff_ang, batch)
+    mass = mass_stats.standardize(np.asarray(mass_da)) if model.config.mass else None
+    return model.encode_graph(z_t, pos, batch, mass, edges, triplets(edges, len(z_t)),
+                              len(n_atoms)).float()
+
+
+def _quiet(progress: bool) -> bool | None:
+    # an explicit disable= overrides tqdm's own TQDM_DISABLE handling, so honour it here
+    off = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    return True if off else None
+
+
 def embed_graphs(model: VibraCLIP, graphs: Sequence[MoleculeGraph], mass_stats: MassStats | None,
                  batch_size: int = 256, progress: bool = True) -> torch.Tensor:
     """(n, latent_dim) float32 graph embeddings of featurised molecules, in batches."""
     model.eval()
     out = []
-    cutoff = model.config.cutoff_ang
     with torch.inference_mode():
-        for a in tqdm(range(0, len(graphs), batch_size), disable=not progress, desc="embed",
+        for a in tqdm(range(0, len(graphs), batch_size), disable=_quiet(progress), desc="embed",
                       unit="batch"):
             chunk = graphs[a:a + batch_size]
-            z = torch.from_numpy(np.concatenate([g.z for g in chunk])).long()
-            pos = torch.from_numpy(np.concatenate([g.pos_ang for g in chunk])).float()
-            batch = torch.repeat_interleave(torch.arange(len(chunk)),
-                                            torch.tensor([len(g.z) for g in chunk]))
-            edges = radius_edges(pos, cutoff, batch)
-            mass = (mass_stats.standardize(np.array([g.mass_da for g in chunk]))
-                    if model.config.mass else None)
-            out.append(model.encode_graph(z, pos, batch, mass, edges, triplets(edges, len(z)),
-                                          len(chunk)).float())
-    width = model.config.latent_dim
-    return torch.cat(out) if out else torch.zeros(0, width)
+            out.append(_encode_batch(model, np.concatenate([g.z for g in chunk]),
+                                     np.concatenate([g.pos_ang for g in chunk]),
+                                     np.array([len(g.z) for g in chunk]),
+                                     np.array([g.mass_da for g in chunk]), mass_stats))
+    return torch.cat(out) if out else torch.zeros(0, model.config.latent_dim)
 
 
-def build_library(model: VibraCLIP, smiles: Sequence[str], mass_stats: MassStats | None,
-                  cache_dir: str | Path, workers: int = 1, batch_size: int = 256,
-                  progress: bool = True) -> CandidateLibrary:
-    """Featurise and embed candidate SMILES (failures skipped and counted), cached in cache_dir."""
+def embed_structures(model: VibraCLIP, s: Structures, mass_stats: MassStats | None,
+                     batch_size: int = LIBRARY_BATCH_SIZE, progress: bool = True) -> torch.Tensor:
+    """(n, latent_dim) float32 graph embeddings of packed structures (z, pos_ang, mass_da), in
+    batches sliced from the packed arrays; the same rows as `embed_graphs` of their graphs."""
+    model.eval()
+    out, n, offsets = [], len(s), s.atom_offsets
+    with torch.inference_mode(), tqdm(total=n, disable=_quiet(progress), desc="embed",
+                                      unit="mol") as bar:
+        for a in range(0, n, batch_size):
+            b = min(a + batch_size, n)
+            lo, hi = offsets[a], offsets[b]
+            out.append(_encode_batch(model, s.z[lo:hi], s.pos_ang[lo:hi],
+                                     np.diff(offsets[a:b + 1]), s.mass_da[a:b], mass_stats))
+            bar.update(b - a)
+    return torch.cat(out) if out else torch.zeros(0, model.config.latent_dim)
+
+
+def build_library(model: VibraCLIP, candidates: Sequence[str] | QM9Candidates,
+                  mass_stats: MassStats | None, cache_dir: str | Path, workers: int = 1,
+                  batch_size: int = LIBRARY_BATCH_SIZE, progress: bool = True) -> CandidateLibrary:
+    """Embed a candidate set, cached in cache_dir: SMILES are featurised (failures skipped and
+    counted); QM9Candidates take their geometries from cache_dir/qm9-conformers (missing shards
+    computed with `workers` processes)."""
     if model.config.mass and mass_stats is None:
         raise IdentifyError("this checkpoint uses mass anchoring: pass the training mass_stats "
                             "(mass_stats_for(checkpoint)) to build_library")
     digest = model_digest(model)
     seed = model.config.conformer_seed
+    qm9 = isinstance(candidates, QM9Candidates)
     stats = [mass_stats.mean_da, mass_stats.std_da] if mass_stats else None
-    key = hashlib.sha256(json.dumps([LIBRARY_FORMAT_VERSION, digest, list(smiles), seed, stats])
-                         .encode()).hexdigest()[:24]
-    tensors_path = Path(cache_dir) / f"library-{key}.safetensors"
-    meta_path = tensors_path.with_suffix(".json")
-    if tensors_path.is_file() and meta_path.is_file():  # meta is written last: both = complete
-        log.info("candidate library from cache %s", tensors_path)
-        meta, tensors = json.loads(meta_path.read_text()), load_file(tensors_path)
-        return CandidateLibrary(meta["smiles"], meta["identity"], tensors["mass_da"].numpy(),
-                                meta["formula"], tensors["graph_emb"], Counter(meta["skipped"]),
-                                mass_stats, digest)
-    graphs, skipped = featurize_many(list(smiles), seed=seed, workers=workers, progress=progress)
+    key = hashlib.sha256(json.dumps([LIBRARY_FORMAT_VERSION, digest, candidates.key() if qm9
+                                     else list(candidates), seed, stats]).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / f"library-{key}.safetensors"
+    library = load_library(path, model, mass_stats, digest)
+    if library is not None:
+        return library
+    if qm9:
+        library = _qm9_library(model, candidates, mass_stats, Path(cache_dir) / QM9_CONFORMER_DIR,
+                               workers, batch_size, progress)
+    else:
+        library = _smiles_library(model, list(candidates), mass_stats, workers, batch_size,
+                                  progress)
+    library.model_digest = digest
+    save_library(path, library, len(candidates))
+    return library
+
+
+def _smiles_library(model: VibraCLIP, smiles: list[str], mass_stats: MassStats | None,
+                    workers: int, batch_size: int, progress: bool) -> CandidateLibrary:
+    graphs, skipped = featurize_many(smiles, seed=model.config.conformer_seed, workers=workers,
+                                     progress=progress)
     kept = [g for g in graphs if g is not None]
     log.info("candidate library: %d of %d SMILES featurised, skipped %s", len(kept), len(smiles),
              dict(skipped) or "none")
     kept_smiles = [g.smiles for g in kept]
-    formulas = [molecular_formula(mol_from_smiles(s)) for s in kept_smiles]
-    library = CandidateLibrary(
+    return CandidateLibrary(
         kept_smiles, [canonical_identity(s) for s in kept_smiles],
-        np.array([g.mass_da for g in kept], dtype=np.float64), formulas,
+        np.array([g.mass_da for g in kept], dtype=np.float64),
+        [molecular_formula(mol_from_smiles(s)) for s in kept_smiles],
         embed_graphs(model, kept, mass_stats, batch_size, progress), Counter(skipped),
-        mass_stats, digest)
+        mass_stats)
+
+
+def _qm9_library(model: VibraCLIP, candidates: QM9Candidates, mass_stats: MassStats | None,
+                 conformer_dir: Path, workers: int, batch_size: int,
+                 progress: bool) -> CandidateLibrary:
+    """Every structure is kept: one RDKit cannot parse still has QM9's B3LYP geometry, its
+    formula comes from its atoms and its identity "qm9:<index>" matches no query."""
+    t0 = time.perf_counter()
+    s = load_positions(candidates.positions, conformer_dir, model.config.conformer_seed, workers,
+                       progress)
+    t1 = time.perf_counter()
+    emb = embed_structures(model, s, mass_stats, batch_size, progress)
+    log.info("QM9 library: %d structures (%s), conformers %.1f s, embedding %.1f s", len(s),
+             dict(s.routes()), t1 - t0, time.perf_counter() - t1)
+    return CandidateLibrary(list(s.smiles), list(s.identity),
+                            np.asarray(s.mass_da, dtype=np.float64),
+                            hill_formulas(s.z, s.atom_offsets), emb, Counter(), mass_stats)
+
+
+def save_library(tensors_path: Path, library: CandidateLibrary, n_input: int) -> None:
+    """The library as tensors_path (.safetensors: graph_emb, mass_da), then its metadata (.json
+    beside it: strings, skip counts, the tensors file's size), each written to a temporary file
+    and renamed: a reader sees whole files or none, and the metadata vouches for the tensors."""
+    meta_path = tensors_path.with_suffix(".json")
     tensors_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"graph_emb": library.graph_emb.contiguous(),
-               "mass_da": torch.from_numpy(library.mass_da)}, tensors_path)
-    tmp = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": LIBRARY_FORMAT_VERSION, "n_input": len(smiles),
-                               "smiles": library.smiles, "identity": library.identity,
-                               "formula": library.formula, "skipped": dict(skipped)}))
-    tmp.replace(meta_path)
+    tmp = tensors_path.with_name(f"{tensors_path.name}.{os.getpid()}.tmp")
+    tmp_meta = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({"graph_emb": library.graph_emb.contiguous(),
+                   "mass_da": torch.from_numpy(library.mass_da)}, tmp)
+        size = tmp.stat().st_size
+        os.replace(tmp, tensors_path)
+        tmp_meta.write_text(json.dumps({
+            "version": LIBRARY_FORMAT_VERSION, "n_input": n_input, "tensors_bytes": size,
+            "smiles": library.smiles, "identity": library.identity, "formula": library.formula,
+            "skipped": dict(library.skipped)}))
+        os.replace(tmp_meta, meta_path)
+    finally:  # a write that failed half-way leaves nothing behind
+        tmp.unlink(missing_ok=True)
+        tmp_meta.unlink(missing_ok=True)
+
+
+def load_library(tensors_path: Path, model: VibraCLIP, mass_stats: MassStats | None,
+                 digest: str) -> CandidateLibrary | None:
+    """The library `save_library` wrote, or None when absent; a damaged one (truncated,
+    mismatched) is reported as a warning and None returned, so the caller rebuilds it."""
+    meta_path = tensors_path.with_suffix(".json")
+    if not (tensors_path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("version") != LIBRARY_FORMAT_VERSION:
+            raise ValueError(f"format version {meta.get('version')}, expected "
+                             f"{LIBRARY_FORMAT_VERSION}")
+        size = tensors_path.stat().st_size
+        if size != meta["tensors_bytes"]:
+            raise ValueError(f"{tensors_path.name} holds {size} bytes, {meta_path.name} says "
+                             f"{meta['tensors_bytes']}")
+        tensors = load_file(tensors_path)
+        library = CandidateLibrary(meta["smiles"], meta["identity"],
+                                   tensors["mass_da"].numpy(), meta["formula"],
+                                   tensors["graph_emb"], Counter(meta["skipped"]), mass_stats,
+                                   digest)
+        n = len(library.smiles)
+        if not (len(library.identity) == len(library.formula) == len(library.mass_da) == n
+                and tuple(library.graph_emb.shape) == (n, model.config.latent_dim)):
+            raise ValueError(f"{n} SMILES, {len(library.identity)} identities, "
+                             f"{len(library.formula)} formulas, {len(library.mass_da)} masses "
+                             f"and embeddings of shape {tuple(library.graph_emb.shape)}")
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        log.warning("%s: damaged candidate library cache (%s); rebuilding it", tensors_path, exc)
+        return None
+    log.info("candidate library from cache %s", tensors_path)
     return library
 
 

@@ -33,10 +33,11 @@ PAPER_LR = 1e-5
 
 def realign_config(pretrained: Config, checkpoint: str | Path, epochs: int = PAPER_EPOCHS,
                    lr: float = PAPER_LR, trainable: str = "last_layer") -> Config:
-    """The pretrained config set up to continue from `checkpoint` with only `trainable` free."""
+    """The pretrained config set up to continue from `checkpoint` with only `trainable` free
+    (no stick augmentation: a new domain's spectra need not come with sticks)."""
     return pretrained.replace(init_checkpoint=str(checkpoint), trainable=trainable,
                               max_epochs=epochs, patience=epochs, lr_graph=lr, lr_spectra=lr,
-                              lr_heads=lr, missing_ir=0.0, missing_raman=0.0,
+                              lr_heads=lr, missing_ir=0.0, missing_raman=0.0, augment=(),
                               plateau_patience=max(1, epochs // 3))
 
 

@@ -1,4 +1,4 @@
-"""Spectral grids, Lorentzian broadening, normalisation, and JCAMP-DX / CSV spectrum readers.
+"""Spectral grids, Lorentzian broadening, normalisation, JCAMP-DX / CSV readers, Raman scales.
 
 Model input: intensities on MODEL_POINTS wavenumbers spanning 500-4000 cm-1, min-max scaled per
 spectrum. Stick spectra are broadened on the 1 cm-1 fine grid first, then resampled.
@@ -10,10 +10,11 @@ import contextlib
 import io
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import scipy.constants as const
 import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class Spectrum:
 
     wavenumbers_cm1: np.ndarray
     intensity: np.ndarray
-    y_kind: str  # "absorbance" (native or converted from transmittance) or "unknown"
+    y_kind: str  # "absorbance" (native or from transmittance), "raman_activity" or "unknown"
     source: str
     notes: list[str] = field(default_factory=list)
 
@@ -330,3 +331,63 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
         spectrum.notes.append(msg)
         log.info("%s: %s", spectrum.source, msg)  # routine for measured data: a note, not a warning
     return minmax_scale(values)
+
+
+# Raman: GFN2-xTB gives activities S_i (A^4/amu); a Stokes spectrum measures intensities
+# I_i ~ (nu0 - nu_i)^4 / nu_i / (1 - exp(-c2 nu_i / T)) * S_i.
+C2_CM_K = const.h * const.c * 100 / const.k  # second radiation constant hc/k_B, 1.438777 cm K
+RAMAN_MIN_SHIFT_CM1 = 50.0  # below this, Rayleigh line and notch filter dominate measured data
+
+
+def raman_intensity_factor(wavenumbers_cm1: np.ndarray, laser_nm: float = 532.0,
+                           temperature_k: float = 298.0) -> np.ndarray:
+    """Same shape, float64 in cm-3: (nu0 - nu)^4 / nu / (1 - exp(-c2 nu / T)), nu0 = 1e7/laser_nm.
+
+    Zero where there is no Stokes line (nu <= 0, e.g. imaginary modes, or nu >= nu0). Unscaled
+    (~1e14 at 1000 cm-1 and 532 nm): only its shape matters once spectra are min-max scaled.
+    """
+    for name, value in (("laser_nm", laser_nm), ("temperature_k", temperature_k)):
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    nu = np.asarray(wavenumbers_cm1, dtype=np.float64)
+    if not np.all(np.isfinite(nu)):
+        raise ValueError(f"wavenumbers_cm1 holds {np.count_nonzero(~np.isfinite(nu))} "
+                         "NaN/inf values; remove them first")
+    nu0 = 1e7 / laser_nm
+    stokes = (nu > 0) & (nu < nu0)
+    v = np.where(stokes, nu, 1.0)  # placeholder keeps the masked-out arithmetic finite
+    factor = (nu0 - v) ** 4 / v / -np.expm1(-C2_CM_K * v / temperature_k)
+    return np.where(stokes, factor, 0.0)
+
+
+def raman_activity_to_intensity(freqs_cm1: np.ndarray, activity: np.ndarray,
+                                laser_nm: float = 532.0, temperature_k: float = 298.0
+                                ) -> np.ndarray:
+    """Same shape, float64: Stokes intensities (arb. units) of sticks with activities (A^4/amu)."""
+    freqs = np.asarray(freqs_cm1, dtype=np.float64)
+    act = np.asarray(activity, dtype=np.float64)
+    if freqs.shape != act.shape:
+        raise ValueError(f"freqs_cm1 has shape {freqs.shape} but activity has {act.shape}")
+    return act * raman_intensity_factor(freqs, laser_nm, temperature_k)
+
+
+def raman_intensity_to_activity(spectrum: Spectrum, laser_nm: float = 532.0,
+                                temperature_k: float = 298.0) -> Spectrum:
+    """New Spectrum on the activity scale: measured Stokes intensity / raman_intensity_factor.
+
+    wavenumbers_cm1 are Raman shifts. Points below RAMAN_MIN_SHIFT_CM1 (50 cm-1) or outside
+    0 < shift < nu0 become 0; the input is left unchanged.
+    """
+    x = np.asarray(spectrum.wavenumbers_cm1, dtype=np.float64)
+    y = np.asarray(spectrum.intensity, dtype=np.float64)
+    if spectrum.y_kind == "raman_activity":
+        raise SpectrumError(f"{spectrum.source}: already on the Raman activity scale")
+    if x.shape != y.shape or not np.all(np.isfinite(x) & np.isfinite(y)):
+        raise SpectrumError(f"{spectrum.source}: need finite wavenumbers and intensities of one "
+                            f"shape, got {x.shape} and {y.shape}")
+    factor = raman_intensity_factor(x, laser_nm, temperature_k)
+    usable = (factor > 0) & (x >= RAMAN_MIN_SHIFT_CM1)
+    activity = np.where(usable, y / np.where(usable, factor, 1.0), 0.0)
+    note = f"Raman intensity converted to activity scale ({laser_nm:g} nm, {temperature_k:g} K)"
+    return replace(spectrum, intensity=activity, y_kind="raman_activity",
+                   notes=[*spectrum.notes, note])

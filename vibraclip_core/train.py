@@ -23,6 +23,7 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
 from . import retrieval
+from .augment import AUGMENTED_FRACTION, augment_sticks, padded_sticks, stick_source
 from .config import Config
 from .datasets import PreparedData, prepare
 from .losses import VibraCLIPLoss
@@ -88,10 +89,12 @@ class MoleculeDataset(torch.utils.data.Dataset):
 
     def __init__(self, data: PreparedData, rows: torch.Tensor, geometry: dict[str, torch.Tensor],
                  has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None,
-                 graph_feat: torch.Tensor | None = None) -> None:
+                 graph_feat: torch.Tensor | None = None,
+                 sticks: dict[str, torch.Tensor] | None = None) -> None:
         if graph_feat is not None and len(graph_feat) != len(rows):
             raise ValueError(f"graph_feat has {len(graph_feat)} rows for {len(rows)} molecules")
         self.data, self.rows, self.geo, self.graph_feat = data, rows, geometry, graph_feat
+        self.sticks = sticks
         self.mass = data.standardized_mass()
         n = len(data)
         self.has_ir = torch.ones(n, dtype=torch.bool) if has_ir is None else has_ir
@@ -107,6 +110,8 @@ class MoleculeDataset(torch.utils.data.Dataset):
         e0, e1 = geo["edge_offsets"][m], geo["edge_offsets"][m + 1]
         t0, t1 = geo["triplet_offsets"][m], geo["triplet_offsets"][m + 1]
         extra = {} if self.graph_feat is None else {"graph_feat": self.graph_feat[k:k + 1]}
+        if self.sticks is not None:  # (1, max_modes) each: batches stack them to (B, max_modes)
+            extra.update({f"sticks_{name}": t[m:m + 1] for name, t in self.sticks.items()})
         return MoleculeData(**extra,
             z=g["z"][a:b], pos=g["pos"][a:b], num_nodes=int(b - a),
             rg_edge_index=geo["edge_index"][:, e0:e1],
@@ -127,12 +132,15 @@ class VibraDataModule(L.LightningDataModule):
         self.geometry = geometry_cache(self.data, config.cutoff_ang, config.build_dir)
         self.has_ir, self.has_raman = has_ir, has_raman
         self.graph_features: dict[str, torch.Tensor] = {}  # split -> frozen encoder outputs
+        self.sticks = (padded_sticks(self.data, stick_source(config.data_path))
+                       if config.augment else None)
 
     def dataset(self, split: str) -> MoleculeDataset:
         # masks cover every row: missing-data runs mark training rows only, measured data
         # without Raman marks all of them (so the validation loss ignores the absent spectra)
         return MoleculeDataset(self.data, self.data.splits[split], self.geometry,
-                               self.has_ir, self.has_raman, self.graph_features.get(split))
+                               self.has_ir, self.has_raman, self.graph_features.get(split),
+                               self.sticks if split == "train" else None)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         gen = torch.Generator().manual_seed(self.config.seed)
@@ -185,6 +193,8 @@ class VibraCLIPModule(L.LightningModule):
     def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
         # the fast path trains in bf16 autocast; validation and test embed in float32
         fast = self.config.fast_train and stage == "train"
+        if stage == "train" and self.config.augment:
+            self._augment(batch)
         with training_autocast(self.device.type, fast):
             emb = self.model(batch)
         emb = {k: v.float() for k, v in emb.items()}
@@ -198,6 +208,17 @@ class VibraCLIPModule(L.LightningModule):
         if stage == "val":
             self._val.append({k: v.detach() for k, v in emb.items()})
         return terms["total"]
+
+    def _augment(self, batch: Any) -> None:
+        """Replace a seeded AUGMENTED_FRACTION of the batch's spectra by perturbed ones."""
+        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step)
+        freqs = batch.sticks_freqs_cm1.cpu()
+        ir, raman = augment_sticks(freqs, batch.sticks_ir.cpu(), batch.sticks_raman.cpu(),
+                                   self.config.augment, self.config.fwhm_cm1, gen)
+        pick = (torch.rand(len(freqs), generator=gen) < AUGMENTED_FRACTION).unsqueeze(1)
+        batch.ir = torch.where(pick.to(batch.ir.device), ir.to(batch.ir.device), batch.ir)
+        batch.raman = torch.where(pick.to(batch.raman.device), raman.to(batch.raman.device),
+                                  batch.raman)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._common_step(batch, "train")

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import torch
+
+from vibraclip_core import augment as A
+from vibraclip_core.config import get_config
+from vibraclip_core.datasets import StickSet, load_sticks, prepare
+from vibraclip_core.spectra import model_grid, sticks_to_model_input
+from vibraclip_core.train import VibraDataModule, VibraCLIPModule, train
+
+
+def _sticks(freqs, ir, raman):
+    return (torch.tensor([freqs], dtype=torch.float32), torch.tensor([ir], dtype=torch.float32),
+            torch.tensor([raman], dtype=torch.float32))
+
+
+@pytest.mark.parametrize("fwhm", [8.0, 15.0, 40.0])
+def test_fft_broadening_matches_exact_lorentzians(fwhm):
+    gen = torch.Generator().manual_seed(0)
+    freqs = 450 + 3700 * torch.rand(6, 30, generator=gen)
+    freqs[:, -5:] = 0  # padding
+    ints = torch.rand(6, 30, generator=gen)
+    fast = A.broaden_on_model_grid(freqs, ints, fwhm)
+    exact = A.broaden_on_model_grid_naive(freqs, ints, fwhm)
+    err = ((fast - exact).abs().amax(1) / exact.amax(1)).max()
+    assert err < (0.05 if fwhm == 8.0 else 0.02)
+
+
+def test_lone_stick_peaks_at_its_frequency_with_its_height():
+    f, ir, _ = _sticks([1500.0, 0.0], [2.0, 5.0], [0.0, 0.0])
+    y = A.broaden_on_model_grid(f, ir, 20.0)[0]
+    grid = model_grid()
+    assert abs(grid[int(y.argmax())] - 1500.0) <= 2.1
+    assert y.max() == pytest.approx(2.0, rel=0.03)  # the padded stick (freq 0) adds nothing
+
+
+def test_no_transforms_reproduce_the_cached_model_input():
+    freqs = np.array([800.0, 1700.0, 2950.0, 3400.0], np.float32)
+    ir = np.array([10.0, 60.0, 30.0, 5.0], np.float32)
+    raman = np.array([2.0, 1.0, 9.0, 3.0], np.float32)
+    f, i, r = _sticks(freqs, ir, raman)
+    out_ir, out_ra = A.augment_sticks(f, i, r, (), 15.0, torch.Generator().manual_seed(0))
+    ref_ir = sticks_to_model_input(freqs, ir, np.array([0, 4]), 15.0)
+    ref_ra = sticks_to_model_input(freqs, raman, np.array([0, 4]), 15.0)
+    assert np.abs(out_ir.numpy() - ref_ir).max() < 0.02
+    assert np.abs(out_ra.numpy() - ref_ra).max() < 0.02
+
+
+def test_scale_moves_bands_within_its_range_and_cutoff_zeroes_the_low_end():
+    f, i, r = _sticks([1000.0, 3000.0], [1.0, 1.0], [1.0, 1.0])
+    grid = model_grid()
+    for seed in range(5):
+        gen = torch.Generator().manual_seed(seed)
+        ir, _ = A.augment_sticks(f.expand(8, -1), i.expand(8, -1), r.expand(8, -1), ("scale",),
+                                 15.0, gen)
+        low = grid[ir[:, grid < 2000].argmax(1).numpy()]
+        assert np.all((low >= 1000 * A.SCALE_RANGE[0] - 2.1) & (low <= 1000 * A.SCALE_RANGE[1] + 2.1))
+        assert low.std() > 1.0  # molecules draw different scales
+    gen = torch.Generator().manual_seed(1)
+    ir, ra = A.augment_sticks(f.expand(64, -1), i.expand(64, -1), r.expand(64, -1), ("cutoff",),
+                              15.0, gen)
+    cut = (ir[:, grid < A.CUTOFF_RANGE_CM1[0] + 1] == 0).all(1)
+    assert 0.2 < cut.float().mean() < 0.8  # about CUTOFF_PROBABILITY of the molecules
+    assert torch.equal((ir == 0)[:, :50], (ra == 0)[:, :50])  # both spectra share the range
+
+
+def test_augmentation_is_seeded_and_rejects_unknown_transforms():
+    f, i, r = _sticks([900.0, 1600.0, 3100.0], [1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    a = A.augment_sticks(f, i, r, A.TRANSFORMS, 15.0, torch.Generator().manual_seed(3))
+    b = A.augment_sticks(f, i, r, A.TRANSFORMS, 15.0, torch.Generator().manual_seed(3))
+    c = A.augment_sticks(f, i, r, A.TRANSFORMS, 15.0, torch.Generator().manual_seed(4))
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[0], c[0])
+    assert 0 <= float(a[0].min()) and float(a[0].max()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shift"):
+        A.augment_sticks(f, i, r, ("shift",), 15.0, torch.Generator())
+
+
+def test_rank_pairing_assigns_reference_frequencies_by_rank():
+    gfn2 = np.array([3000.0, 1000.0, 1500.0], np.float32)
+    ref = np.array([1550.0, 1030.0, 3100.0])
+    assert A.rank_paired_frequencies(gfn2, ref).tolist() == [3100.0, 1030.0, 1550.0]
+    # an extra reference mode: the lowest one is left unpaired
+    assert A.rank_paired_frequencies(gfn2, np.r_[ref, 200.0]).tolist() == [3100.0, 1030.0, 1550.0]
+    # an extra GFN2 mode: the lowest GFN2 mode keeps its frequency
+    assert A.rank_paired_frequencies(gfn2, ref[[0, 2]]).tolist() == [3100.0, 1000.0, 1550.0]
+
+
+def _stickset(freqs, refs):
+    n = len(freqs)
+    off = np.concatenate([[0], np.cumsum([len(f) for f in freqs])])
+    roff = np.concatenate([[0], np.cumsum([len(r) for r in refs])])
+    flat = np.concatenate(freqs).astype(np.float32)
+    return StickSet(np.arange(1, n + 1), ["C"] * n, np.full(n, 5), np.array(["ok"] * n),
+                    np.zeros(n), off, flat, np.ones_like(flat), np.ones_like(flat), roff,
+                    np.concatenate(refs).astype(np.float32))
+
+
+def test_reference_scales_recover_a_known_ratio():
+    freqs = [np.array([700.0, 1400.0, 3000.0]), np.array([1100.0, 2900.0, 3300.0])]
+    refs = [f / np.where(f > 2500, 0.96, 0.98) for f in freqs]
+    below, above = A.fit_reference_scales(_stickset(freqs, refs))
+    assert below == pytest.approx(0.98) and above == pytest.approx(0.96)
+    moved = A.cross_theory_sticks(_stickset(freqs, refs), below, above)
+    assert np.allclose(moved.freqs_cm1, np.concatenate(freqs), rtol=1e-6)
+
+
+def test_augmented_training_draws_from_the_sticks_and_stays_deterministic(tiny_shards, tmp_path):
+    cfg = get_config("tiny", data_dir=str(tiny_shards), build_dir=str(tmp_path), max_epochs=1,
+                     augment=A.TRANSFORMS)
+    data = prepare(cfg)
+    dm = VibraDataModule(cfg, data)
+    sticks = load_sticks(tiny_shards).ok()
+    assert dm.sticks["freqs_cm1"].shape[0] == len(data)
+    m = int(data.splits["train"][0])
+    row = [int(i) for i in sticks.index].index(int(data.index[m]))
+    f, ir, _ = sticks.sticks(row)
+    assert np.allclose(np.sort(dm.sticks["freqs_cm1"][m][:len(f)].numpy()), np.sort(np.clip(f, 0, None)))
+    batch = next(iter(dm.train_dataloader()))
+    module = VibraCLIPModule(cfg.to_dict())
+    clean = batch.ir.clone()
+    module._augment(batch)
+    changed = (batch.ir - clean).abs().amax(1) > 1e-3
+    assert 0.5 < changed.float().mean() <= 1.0  # about AUGMENTED_FRACTION of the rows
+    again = next(iter(dm.train_dataloader()))
+    VibraCLIPModule(cfg.to_dict())._augment(again)
+    assert torch.equal(again.ir, batch.ir)
+    quiet = {"enable_progress_bar": False}
+    one = train(cfg, data, tag="a", trainer_kwargs=quiet).history[-1]["train_loss"]
+    two = train(cfg, data, tag="b", trainer_kwargs=quiet).history[-1]["train_loss"]
+    plain = train(cfg.replace(augment=()), data, tag="a", trainer_kwargs=quiet)
+    assert one == two and plain.history[-1]["train_loss"] != one

@@ -1,0 +1,226 @@
+"""Physically motivated augmentation of stick spectra during pretraining, and cross-theory queries.
+
+A model trained on one level of theory learns its exact band positions. GFN2-xTB bands sit a few
+per cent below B3LYP's (median ratio 1.014 below 2,500 cm-1 on the embedded set, X-H stretches
+another 1.5 % apart, per-mode scatter ~3 %), and measured fundamentals are anharmonic, broadened
+by rotational envelopes and cut off where instruments stop. Augmentation perturbs each training
+molecule's sticks *before* broadening, the way another theory or an instrument would, and
+broadens them on the model grid in the training step (seeded: the same run draws the same
+perturbations). The cross-theory test replaces the GFN2 frequencies of held-out molecules by
+QM9's B3LYP ones (rank-paired, GFN2 intensities kept): a domain shift with no measured data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .datasets import PreparedData, StickSet, load_sticks
+from .spectra import MODEL_POINTS, model_grid, sticks_to_model_input
+
+# Every transform; Config.augment names the ones a run uses
+TRANSFORMS = ("scale", "xh_scale", "mode_jitter", "width", "intensity", "baseline", "noise",
+              "cutoff")
+# The transforms of the transfer model (Chapter 6, the shipped model): chosen on the validation
+# split's cross-theory queries against the set of all TRANSFORMS (benchmarks/augmentation_choice.py)
+TRANSFER = ("scale", "xh_scale", "mode_jitter", "width")
+AUGMENTED_FRACTION = 0.8  # of each training batch; the rest keeps its clean GFN2 spectrum
+XH_THRESHOLD_CM1 = 2500.0  # X-H stretches lie above, everything else below
+# Ranges, chosen from the GFN2/B3LYP statistics of the embedded set (5-95 % ranges of the
+# molecule-wise ratio 1.00-1.04, of the X-H ratio 1.00-1.03, per-mode scatter sd 0.03) and widened
+# to both sides, since measurements lie on the other side of GFN2 than B3LYP does
+SCALE_RANGE = (0.97, 1.05)
+XH_SCALE_RANGE = (0.97, 1.04)
+MODE_JITTER_MAX_SD = 0.03  # each molecule draws sd in [0, max]; each mode f *= 1 + sd * N(0, 1)
+FWHM_RANGE_CM1 = (8.0, 40.0)  # narrow condensed-phase bands to gas-phase rotational envelopes
+LOG_INTENSITY_SD = 0.5  # per-mode intensity factor exp(sd * N(0, 1))
+BASELINE_MAX = 0.1  # offset and end-to-end slope, as fractions of the spectrum's maximum
+NOISE_MAX_SD = 0.02  # white noise sd drawn in [0, max], fraction of the maximum
+CUTOFF_RANGE_CM1 = (500.0, 700.0)  # zeroed below a random wavenumber (instrument range)
+CUTOFF_PROBABILITY = 0.5
+
+
+def padded_sticks(data: PreparedData, sticks: StickSet) -> dict[str, torch.Tensor]:
+    """{"freqs_cm1", "ir", "raman"}: (len(data), max_modes) float32 sticks of data's rows, zero
+    padded (frequency 0 marks padding), matched by source index."""
+    row_of = {int(i): r for r, i in enumerate(sticks.index)}
+    missing = [int(i) for i in data.index if int(i) not in row_of]
+    if missing:
+        raise ValueError(f"augmentation needs the stick spectra of every molecule; source "
+                         f"indices {missing[:5]} (of {len(missing)}) are not in the shards")
+    rows = [row_of[int(i)] for i in data.index]
+    counts = np.array([sticks.offsets[r + 1] - sticks.offsets[r] for r in rows])
+    width = int(counts.max()) if len(counts) else 0
+    out = {k: torch.zeros(len(rows), width) for k in ("freqs_cm1", "ir", "raman")}
+    for k, r in enumerate(rows):
+        f, ir, ra = sticks.sticks(r)
+        out["freqs_cm1"][k, :len(f)] = torch.from_numpy(np.clip(f, 0, None))  # imaginary -> pad
+        out["ir"][k, :len(f)] = torch.from_numpy(ir)
+        out["raman"][k, :len(f)] = torch.from_numpy(ra)
+    return out
+
+
+FFT_POINTS = 4096  # the model grid extended below and above, for circular convolution
+FFT_LEAD = 256  # extended-grid points below 500 cm-1: tails of modes down to ~0 cm-1 reach in
+
+
+def broaden_on_model_grid(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
+                          fwhm_cm1: torch.Tensor | float) -> torch.Tensor:
+    """(B, 1750) float32 Lorentzian spectra (peak height = intensity) of (B, M) sticks on the
+    model grid; fwhm_cm1 scalar or (B, 1). Frequencies <= 0 are padding.
+
+    Each stick is split between its two neighbouring points of an extended model grid (4,096
+    points of ~2 cm-1), then every row is convolved with its Lorentzian by FFT: milliseconds per
+    batch where direct evaluation costs B * M * 1750 kernel values. Wrap-around reaches the
+    model grid only from > 4,500 cm-1 away (relative height < 1e-5). `broaden_on_model_grid_naive`
+    evaluates each stick exactly; they agree to a few per cent of the peak at the narrowest
+    widths, better at wider ones.
+    """
+    b, _ = freqs_cm1.shape
+    grid = model_grid()
+    step = float(grid[1] - grid[0])
+    pos = (freqs_cm1 - (grid[0] - FFT_LEAD * step)) / step
+    weights = intensities * (freqs_cm1 > 0) * (pos >= 0) * (pos < FFT_POINTS - 1)
+    pos = pos.clamp(0, FFT_POINTS - 1.001)
+    lo = pos.floor()
+    frac = pos - lo
+    comb = torch.zeros(b, FFT_POINTS)
+    comb.scatter_add_(1, lo.long(), weights * (1 - frac))
+    comb.scatter_add_(1, lo.long() + 1, weights * frac)
+    hw = torch.as_tensor(fwhm_cm1, dtype=torch.float32).reshape(-1, 1) / 2
+    k = torch.arange(FFT_POINTS, dtype=torch.float32)
+    dist = torch.minimum(k, FFT_POINTS - k) * step  # circular distance in cm-1
+    kernel = hw ** 2 / (dist ** 2 + hw ** 2)
+    out = torch.fft.irfft(torch.fft.rfft(comb) * torch.fft.rfft(kernel), n=FFT_POINTS)
+    return out[:, FFT_LEAD:FFT_LEAD + MODEL_POINTS]
+
+
+def broaden_on_model_grid_naive(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
+                                fwhm_cm1: torch.Tensor | float) -> torch.Tensor:
+    """(B, 1750) float32; `broaden_on_model_grid` by exact per-stick evaluation (its test twin)."""
+    grid = torch.from_numpy(model_grid()).float()
+    hw2 = (torch.as_tensor(fwhm_cm1, dtype=torch.float32).reshape(-1, 1, 1) / 2) ** 2
+    kernel = hw2 / ((grid - freqs_cm1.unsqueeze(-1)) ** 2 + hw2)
+    return torch.einsum("bm,bmg->bg", intensities * (freqs_cm1 > 0), kernel)
+
+
+def minmax_rows(x: torch.Tensor) -> torch.Tensor:
+    """Each row mapped to [0, 1]; constant rows become zero (as spectra.minmax_scale)."""
+    lo = x.min(dim=1, keepdim=True).values
+    span = x.max(dim=1, keepdim=True).values - lo
+    return torch.where(span > 0, (x - lo) / span.clamp_min(1e-12), torch.zeros_like(x))
+
+
+def _uniform(lo: float, hi: float, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(shape, generator=gen)
+
+
+def augment_sticks(freqs_cm1: torch.Tensor, ir: torch.Tensor, raman: torch.Tensor,
+                   transforms: tuple[str, ...], fwhm_cm1: float, gen: torch.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ir, raman) (B, 1750) model inputs in [0, 1] from (B, M) sticks perturbed by `transforms`
+    (see TRANSFORMS). Both spectra of a molecule share its band positions and width; intensity
+    jitter, baseline and noise are drawn separately for each."""
+    unknown = sorted(set(transforms) - set(TRANSFORMS))
+    if unknown:
+        raise ValueError(f"unknown augmentation(s) {unknown}; choose from {TRANSFORMS}")
+    b, m = freqs_cm1.shape
+    f = freqs_cm1.clone()
+    if "scale" in transforms:
+        f = f * _uniform(*SCALE_RANGE, (b, 1), gen)
+    if "xh_scale" in transforms:
+        f = torch.where(freqs_cm1 > XH_THRESHOLD_CM1, f * _uniform(*XH_SCALE_RANGE, (b, 1), gen), f)
+    if "mode_jitter" in transforms:
+        sd = _uniform(0.0, MODE_JITTER_MAX_SD, (b, 1), gen)
+        f = f * (1 + sd * torch.randn((b, m), generator=gen))
+    f = torch.where(freqs_cm1 > 0, f, torch.zeros_like(f))
+    fwhm = _uniform(*FWHM_RANGE_CM1, (b, 1), gen) if "width" in transforms else fwhm_cm1
+    grid01 = torch.linspace(0, 1, MODEL_POINTS)
+    cutoff = None
+    if "cutoff" in transforms:
+        at = _uniform(*CUTOFF_RANGE_CM1, (b, 1), gen)
+        on = torch.rand((b, 1), generator=gen) < CUTOFF_PROBABILITY
+        cutoff = on & (torch.from_numpy(model_grid()).float() < at)
+    out = []
+    for intensities in (ir, raman):
+        if "intensity" in transforms:
+            intensities = intensities * torch.exp(LOG_INTENSITY_SD * torch.randn((b, m), generator=gen))
+        y = broaden_on_model_grid(f, intensities, fwhm)
+        y = y / y.amax(dim=1, keepdim=True).clamp_min(1e-12)
+        if "baseline" in transforms:
+            y = y + _uniform(0, BASELINE_MAX, (b, 1), gen) \
+                + _uniform(-BASELINE_MAX, BASELINE_MAX, (b, 1), gen) * grid01
+        if "noise" in transforms:
+            y = y + _uniform(0, NOISE_MAX_SD, (b, 1), gen) * torch.randn(y.shape, generator=gen)
+        if cutoff is not None:
+            y = y.masked_fill(cutoff, 0.0)
+        out.append(minmax_rows(y))
+    return out[0], out[1]
+
+
+def rank_paired_frequencies(gfn2_cm1: np.ndarray, reference_cm1: np.ndarray) -> np.ndarray:
+    """(n_modes,) the reference frequencies assigned to the GFN2 modes by rank (the k-th lowest
+    GFN2 mode gets the k-th lowest reference one), in the GFN2 modes' order. With unequal counts
+    the lowest modes of the longer list are the ones left unpaired: unpaired GFN2 modes keep
+    their own frequency."""
+    order = np.argsort(gfn2_cm1, kind="stable")
+    ref = np.sort(np.asarray(reference_cm1, dtype=np.float64))
+    n = min(len(order), len(ref))
+    out = np.asarray(gfn2_cm1, dtype=np.float64).copy()
+    if n:
+        out[order[len(order) - n:]] = ref[len(ref) - n:]
+    return out.astype(np.float32)
+
+
+def cross_theory_sticks(sticks: StickSet, scale_below: float = 1.0, scale_above: float = 1.0
+                        ) -> StickSet:
+    """`sticks` with every molecule's frequencies replaced by its rank-paired reference (B3LYP)
+    frequencies times a calibration scale (below / above XH_THRESHOLD_CM1); intensities kept.
+    A molecule without reference frequencies keeps its GFN2 ones (every ok molecule of the
+    embedded set has them)."""
+    freqs = sticks.freqs_cm1.copy()
+    for m in range(len(sticks)):
+        a, b = sticks.offsets[m], sticks.offsets[m + 1]
+        f = rank_paired_frequencies(sticks.freqs_cm1[a:b], sticks.ref_freqs(m))
+        freqs[a:b] = np.where(f > XH_THRESHOLD_CM1, f * scale_above, f * scale_below)
+    return dataclasses.replace(sticks, freqs_cm1=freqs)
+
+
+def fit_reference_scales(sticks: StickSet) -> tuple[float, float]:
+    """(below, above) least-squares factors s minimising sum (s * f_ref - f_gfn2)^2 over the
+    rank-paired modes >= 500 cm-1 of `sticks` (fit them on training molecules only): what
+    takes reference frequencies onto the GFN2 scale, below and above XH_THRESHOLD_CM1."""
+    num, den = np.zeros(2), np.zeros(2)
+    for m in range(len(sticks)):
+        f, _, _ = sticks.sticks(m)
+        r = rank_paired_frequencies(f, sticks.ref_freqs(m)).astype(np.float64)
+        keep = f >= 500
+        upper = (r > XH_THRESHOLD_CM1)[keep]
+        for k, sel in enumerate((~upper, upper)):
+            num[k] += float((r[keep][sel] * f[keep][sel]).sum())
+            den[k] += float((r[keep][sel] ** 2).sum())
+    if not (den > 0).all():
+        raise ValueError("no rank-paired modes on one side of the X-H threshold to fit")
+    return float(num[0] / den[0]), float(num[1] / den[1])
+
+
+def cross_theory_data(data: PreparedData, sticks: StickSet, fwhm_cm1: float,
+                      scales: tuple[float, float] = (1.0, 1.0), key: str = "b3lyp"
+                      ) -> PreparedData:
+    """`data` whose IR and Raman inputs are rebuilt from reference (B3LYP) frequencies with
+    GFN2 intensities (`cross_theory_sticks`), matched by source index; graphs and splits kept."""
+    row_of = {int(i): r for r, i in enumerate(sticks.index)}
+    sel = sticks.select(np.array([row_of[int(i)] for i in data.index]))
+    moved = cross_theory_sticks(sel, *scales)
+    ir = sticks_to_model_input(moved.freqs_cm1, moved.ir_km_mol, moved.offsets, fwhm_cm1)
+    raman = sticks_to_model_input(moved.freqs_cm1, moved.raman_a4_amu, moved.offsets, fwhm_cm1)
+    return dataclasses.replace(data, ir=torch.from_numpy(ir), raman=torch.from_numpy(raman),
+                               key=f"{data.key}-{key}-{scales[0]:.4f}-{scales[1]:.4f}")
+
+
+def stick_source(data_dir: str | Path) -> StickSet:
+    """The stick spectra (status ok) of a shard folder, for augmentation and cross-theory data."""
+    return load_sticks(Path(data_dir)).ok()
