@@ -394,3 +394,26 @@ def test_cli_writes_csv_json_png(files, capsys, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
     with pytest.raises(I.IdentifyError, match="r.xlsx"):
         I.write_results(df, tmp_path / "r.xlsx")
+
+
+def test_cli_converts_measured_raman_for_the_laser_line(files, capsys, monkeypatch):
+    from vibraclip_core.spectra import raman_intensity_factor
+
+    seen = []
+    real = I.identify
+
+    def spy(model, library, ir, raman, **kw):
+        seen.append(raman)
+        return real(model, library, ir, raman, **kw)
+
+    monkeypatch.setattr(I, "identify", spy)
+    for extra in ([], ["--laser-nm", "785", "--temperature-k", "350"], ["--raman-activity"]):
+        run_cli(files, "--raman", str(files.raman), "--mass", "46", *extra)
+    raw = np.loadtxt(files.raman, delimiter=",", skiprows=1)
+    default, red, as_given = seen
+    assert np.allclose(as_given.intensity, raw[:, 1])  # --raman-activity: untouched
+    assert np.allclose(default.intensity * raman_intensity_factor(raw[:, 0]), raw[:, 1])
+    factor = raman_intensity_factor(raw[:, 0], laser_nm=785.0, temperature_k=350.0)
+    assert np.allclose(red.intensity * factor, raw[:, 1])
+    assert "785 nm" in " ".join(red.notes)
+    assert "shipped model" not in capsys.readouterr().out  # --checkpoint chose the model

@@ -82,10 +82,13 @@ def _export(args: argparse.Namespace) -> None:
     if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
         config = get_config(args.profile, augment=_augment_arg(args.augment),
                             build_dir=args.build_dir)
-        checkpoint = train(config, trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
+        # the book's run of this configuration (Chapter 6 trains it under the tag "main")
+        checkpoint = train(config, tag="main",
+                           trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
         command = command or (f"vibraclip train --profile {args.profile}"
                               + (f" --augment {args.augment}" if args.augment else ""))
-    weights = export_model(checkpoint, args.out, {"command": command})
+    weights = export_model(checkpoint, args.out,
+                           {"command": command, "run": Path(checkpoint).parent.name})
     model, stats = load_shipped_model(args.out)  # the card measures the weights as shipped
     info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir)
     print(f"wrote {weights} and {write_model_card(args.out, info, tables)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path = MODELS_DIR,
 def _atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
+    os.chmod(tmp, 0o644)  # a versioned file, readable by everyone like the rest of the repo
     tmp.replace(path)
 
 

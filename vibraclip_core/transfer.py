@@ -228,7 +228,7 @@ def out_of_fold_scales(records: Sequence[MeasuredIR], folds: Sequence[dict[str, 
     return out, factors
 
 
-REALIGN_GRID = (("last_layer", 1e-5), ("last_layer", 1e-3), ("heads", 1e-4))
+REALIGN_GRID = (("last_layer", 1e-5), ("last_layer", 1e-3))
 
 
 def realigned_out_of_fold(config, checkpoint: str | Path, measured: PreparedData,
@@ -363,7 +363,8 @@ def model_card(model: VibraCLIP, stats, folder: str | Path, build_dir: str,
     n_params = sum(p.numel() for p in model.parameters())
     provenance = {
         "command": f"`{info.get('command') or 'not recorded'}`",
-        "commit": f"`{info['commit']}`", "data key": f"`{data.key}` ({len(data)} molecules)",
+        "commit": f"`{info['commit']}`", "run folder": f"`{info.get('run', '')}`",
+        "data key": f"`{data.key}` ({len(data)} molecules)",
         "profile": config.profile, "loss": config.loss, "mass anchoring": str(config.mass),
         "augmentation": ", ".join(config.augment) or "none",
         "parameters": f"{n_params:,}", "weights sha256": f"`{info['sha256']['vibraclip.safetensors']}`"}
