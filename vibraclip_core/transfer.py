@@ -386,3 +386,13 @@ def model_card(model: VibraCLIP, stats, folder: str | Path, build_dir: str,
         f"Simulated test split ({len(data.splits['test'])} candidates)": sim.to_markdown(index=False),
         f"Measured gas-phase IR, zero-shot ({len(measured)} spectra; candidates: {sizes})":
             meas.to_markdown(index=False)}
+
+
+def lever_summary(ranks: dict[str, dict[tuple[str, str], torch.Tensor]], library: str,
+                  how: str = "none", seed: int = 0) -> pd.DataFrame:
+    """Every lever's evaluation row (top1 ... top25 %, intervals) on one library and filter,
+    indexed (library, lever): the table the book's summary reads."""
+    t = evaluate_ranks({lever: r[(library, how)] for lever, r in ranks.items()}, seed=seed).table
+    t.index = pd.MultiIndex.from_tuples([(library, lever) for lever in t.index],
+                                        names=["library", "method"])
+    return t
