@@ -168,9 +168,9 @@ display(Markdown(
 # %% [markdown]
 # ## Domain 2: measured IR spectra
 #
-# Every file is read with its own units (NIST absorption coefficients, transmittance in 0–1 or
-# %, absorbance), converted to absorbance on an ascending wavenumber axis and put on the model's
-# grid. Our table maps each file to a SMILES, checked against the molecular formula in the file's
+# Every file is read with its own units (NIST absorption coefficients, transmittance in 0–1
+# or in per cent, absorbance), converted to absorbance on an ascending wavenumber axis and put
+# on the model's grid. Our table maps each file to a SMILES, checked against the molecular formula in the file's
 # header (`tests/test_experimental.py`).
 
 # %%
@@ -240,7 +240,7 @@ display(Markdown(
     "Library sizes: " + "; ".join(f"{n}: {k} candidates" for n, k in sizes.items())
     + " (the isomer library is the union over all query formulas; the filter leaves each "
     "query its own isomers). Chosen per fold: "
-    + "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in chosen.items()) + "."))
+    + "; ".join(f"{k}: {', '.join(v)}" for k, v in chosen.items()) + "."))
 
 # %%
 best_lever = lever_table[(T.LIB_DISTRACTORS, "none", "top1")].idxmax()

@@ -129,3 +129,13 @@ def test_augmented_training_draws_from_the_sticks_and_stays_deterministic(tiny_s
     two = train(cfg, data, tag="b", trainer_kwargs=quiet).history[-1]["train_loss"]
     plain = train(cfg.replace(augment=()), data, tag="a", trainer_kwargs=quiet)
     assert one == two and plain.history[-1]["train_loss"] != one
+
+
+def test_augmenting_a_qm9s_folder_says_it_has_no_sticks(tiny_shards, tmp_path):
+    cfg = get_config("tiny", data_dir=str(tiny_shards), build_dir=str(tmp_path))
+    data = prepare(cfg)
+    qm9s = tmp_path / "qm9s"
+    (qm9s / "qm9s_csv").mkdir(parents=True)
+    with pytest.raises(ValueError, match="QM9S folder holds broadened spectra only"):
+        VibraDataModule(cfg.replace(data_dir=str(qm9s), augment=("scale",)), data)
+    VibraDataModule(cfg.replace(data_dir=str(qm9s)), data)  # without augmentation it is fine

@@ -25,7 +25,7 @@ from torch_geometric.loader import DataLoader
 from . import retrieval
 from .augment import AUGMENTED_FRACTION, augment_sticks, padded_sticks, stick_source
 from .config import Config
-from .datasets import PreparedData, prepare
+from .datasets import PreparedData, is_qm9s_folder, prepare
 from .losses import VibraCLIPLoss
 from .model import RADIUS_EDGE_KEY, TRIPLET_EDGE_KEYS, VibraCLIP, training_autocast
 from .molecules import radius_edges, triplets
@@ -132,6 +132,10 @@ class VibraDataModule(L.LightningDataModule):
         self.geometry = geometry_cache(self.data, config.cutoff_ang, config.build_dir)
         self.has_ir, self.has_raman = has_ir, has_raman
         self.graph_features: dict[str, torch.Tensor] = {}  # split -> frozen encoder outputs
+        if config.augment and is_qm9s_folder(config.data_path):
+            raise ValueError(f"{config.data_path}: augment={config.augment} perturbs stick "
+                             "spectra, and a QM9S folder holds broadened spectra only; train "
+                             "it with augment=() (`--augment none`)")
         self.sticks = (padded_sticks(self.data, stick_source(config.data_path))
                        if config.augment else None)
 

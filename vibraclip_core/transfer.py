@@ -238,8 +238,8 @@ def realigned_out_of_fold(config, checkpoint: str | Path, measured: PreparedData
                           grid: Sequence[tuple[str, float]] = REALIGN_GRID, tag: str = "exp",
                           records: Sequence[MeasuredIR] | None = None,
                           fold_factors: Sequence[tuple[float, float]] | None = None
-                          ) -> tuple[dict[tuple[str, str], torch.Tensor], list[tuple[str, float]]]:
-    """({(library, filter): (n,) out-of-fold ranks}, setting chosen per fold). Per fold, each
+                          ) -> tuple[dict[tuple[str, str], torch.Tensor], list[str]]:
+    """({(library, filter): (n,) out-of-fold ranks}, setting chosen per fold, as text). Per fold, each
     (trainable, lr) of `grid` realigns on the training folds (Raman masked); the one whose
     validation fold ranks best (mean rank, distractor library, no filter) ranks the test fold.
     With `fold_factors`, fold f's spectra (all of them: training, validation and test) are
@@ -267,7 +267,7 @@ def realigned_out_of_fold(config, checkpoint: str | Path, measured: PreparedData
             if best is None or score < best[0]:
                 best = (score, (trainable, lr), model, libs)
         _, setting, model, libs = best
-        chosen.append(setting)
+        chosen.append(f"{setting[0].replace('_', ' ')}, lr {setting[1]:g}")
         for key, r in measured_ranks(model, fold, fold.ir, split["test"], libs,
                                      build_dir).items():
             out.setdefault(key, torch.zeros(len(measured), dtype=torch.long))[split["test"]] = r
@@ -332,7 +332,8 @@ def measured_levers(models: dict[str, tuple[VibraCLIP, str | Path]], config, mea
     realignment alone, for the others after calibration); and the settings and factors chosen."""
     rows = torch.arange(len(measured))
     calibrated, factors = out_of_fold_scales(records, folds, simulated)
-    ranks, chosen = {}, {"calibration factors (below / above 2,500 cm-1)": factors}
+    ranks, chosen = {}, {"calibration factors (below / above 2,500 cm⁻¹)":
+                         [f"{a:.4f} / {b:.4f}" for a, b in factors]}
     for k, (name, (model, checkpoint)) in enumerate(models.items()):
         libs = {n: embed_measured_library(model, p, build_dir) for n, p in parts.items()}
         ranks[f"{name}: zero-shot"] = measured_ranks(model, measured, measured.ir, rows, libs,
