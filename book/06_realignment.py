@@ -240,7 +240,7 @@ display(Markdown(
     "Library sizes: " + "; ".join(f"{n}: {k} candidates" for n, k in sizes.items())
     + " (the isomer library is the union over all query formulas; the filter leaves each "
     "query its own isomers). Chosen per fold: "
-    + "; ".join(f"{k}: {', '.join(v)}" for k, v in chosen.items()) + "."))
+    + "; ".join(f"{k}: {' | '.join(v)}" for k, v in chosen.items()) + "."))
 
 # %%
 best_lever = lever_table[(T.LIB_DISTRACTORS, "none", "top1")].idxmax()

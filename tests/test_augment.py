@@ -54,7 +54,8 @@ def test_scale_moves_bands_within_its_range_and_cutoff_zeroes_the_low_end():
         ir, _ = A.augment_sticks(f.expand(8, -1), i.expand(8, -1), r.expand(8, -1), ("scale",),
                                  15.0, gen)
         low = grid[ir[:, grid < 2000].argmax(1).numpy()]
-        assert np.all((low >= 1000 * A.SCALE_RANGE[0] - 2.1) & (low <= 1000 * A.SCALE_RANGE[1] + 2.1))
+        lo, hi = 1000 * A.SCALE_RANGE[0] - 2.1, 1000 * A.SCALE_RANGE[1] + 2.1
+        assert np.all((low >= lo) & (low <= hi))
         assert low.std() > 1.0  # molecules draw different scales
     gen = torch.Generator().manual_seed(1)
     ir, ra = A.augment_sticks(f.expand(64, -1), i.expand(64, -1), r.expand(64, -1), ("cutoff",),
@@ -114,7 +115,8 @@ def test_augmented_training_draws_from_the_sticks_and_stays_deterministic(tiny_s
     m = int(data.splits["train"][0])
     row = [int(i) for i in sticks.index].index(int(data.index[m]))
     f, ir, _ = sticks.sticks(row)
-    assert np.allclose(np.sort(dm.sticks["freqs_cm1"][m][:len(f)].numpy()), np.sort(np.clip(f, 0, None)))
+    assert np.allclose(np.sort(dm.sticks["freqs_cm1"][m][:len(f)].numpy()),
+                       np.sort(np.clip(f, 0, None)))
     batch = next(iter(dm.train_dataloader()))
     module = VibraCLIPModule(cfg.to_dict())
     clean = batch.ir.clone()

@@ -147,7 +147,8 @@ def augment_sticks(freqs_cm1: torch.Tensor, ir: torch.Tensor, raman: torch.Tenso
     out = []
     for intensities in (ir, raman):
         if "intensity" in transforms:
-            intensities = intensities * torch.exp(LOG_INTENSITY_SD * torch.randn((b, m), generator=gen))
+            jitter = torch.exp(LOG_INTENSITY_SD * torch.randn((b, m), generator=gen))
+            intensities = intensities * jitter
         y = broaden_on_model_grid(f, intensities, fwhm)
         y = y / y.amax(dim=1, keepdim=True).clamp_min(1e-12)
         if "baseline" in transforms:

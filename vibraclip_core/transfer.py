@@ -86,7 +86,8 @@ def isomer_structures(formulas: set[str], conformer_seed: int) -> Structures:
                       [r[0] for r in rows], np.array([r[1] for r in rows]), [r[2] for r in rows],
                       np.concatenate([[0], np.cumsum([len(z) for z in zs])]).astype(np.int64),
                       np.concatenate(zs) if zs else np.zeros(0, np.int64),
-                      np.concatenate([r[4] for r in rows]) if rows else np.zeros((0, 3), np.float32))
+                      np.concatenate([r[4] for r in rows]) if rows
+                      else np.zeros((0, 3), np.float32))
 
 
 Parts = list[tuple[PreparedData, torch.Tensor]]
@@ -239,8 +240,8 @@ def realigned_out_of_fold(config, checkpoint: str | Path, measured: PreparedData
                           records: Sequence[MeasuredIR] | None = None,
                           fold_factors: Sequence[tuple[float, float]] | None = None
                           ) -> tuple[dict[tuple[str, str], torch.Tensor], list[str]]:
-    """({(library, filter): (n,) out-of-fold ranks}, setting chosen per fold, as text). Per fold, each
-    (trainable, lr) of `grid` realigns on the training folds (Raman masked); the one whose
+    """({(library, filter): (n,) out-of-fold ranks}, setting chosen per fold, as text). Per
+    fold, each (trainable, lr) of `grid` realigns on the training folds (Raman masked); the one whose
     validation fold ranks best (mean rank, distractor library, no filter) ranks the test fold.
     With `fold_factors`, fold f's spectra (all of them: training, validation and test) are
     calibrated by its own factors, fitted without its test fold (`out_of_fold_scales`)."""
@@ -368,7 +369,8 @@ def model_card(model: VibraCLIP, stats, folder: str | Path, build_dir: str,
         "data key": f"`{data.key}` ({len(data)} molecules)",
         "profile": config.profile, "loss": config.loss, "mass anchoring": str(config.mass),
         "augmentation": ", ".join(config.augment) or "none",
-        "parameters": f"{n_params:,}", "weights sha256": f"`{info['sha256']['vibraclip.safetensors']}`"}
+        "parameters": f"{n_params:,}",
+        "weights sha256": f"`{info['sha256']['vibraclip.safetensors']}`"}
     cross = cross_theory_table({"shipped model": model}, data, stick_source(config.data_path),
                                config.fwhm_cm1, build_dir, seed=config.seed)
     sim = cross.T.reset_index().rename(columns={"shipped model": "%"})
@@ -384,7 +386,8 @@ def model_card(model: VibraCLIP, stats, folder: str | Path, build_dir: str,
     meas = lever_table(ranks, seed=config.seed).T.reset_index().rename(columns={"zero-shot": "%"})
     sizes = ", ".join(f"{n}: {sum(len(r) for _, r in p)}" for n, p in parts.items())
     return provenance, {
-        f"Simulated test split ({len(data.splits['test'])} candidates)": sim.to_markdown(index=False),
+        f"Simulated test split ({len(data.splits['test'])} candidates)":
+            sim.to_markdown(index=False),
         f"Measured gas-phase IR, zero-shot ({len(measured)} spectra; candidates: {sizes})":
             meas.to_markdown(index=False)}
 
