@@ -43,15 +43,21 @@ CUTOFF_RANGE_CM1 = (500.0, 700.0)  # zeroed below a random wavenumber (instrumen
 CUTOFF_PROBABILITY = 0.5
 
 
+def stick_rows(sticks: StickSet, index) -> np.ndarray:
+    """(n,) rows of `sticks` holding these source indices; raises naming the missing ones."""
+    row_of = {int(i): r for r, i in enumerate(sticks.index)}
+    missing = [int(i) for i in index if int(i) not in row_of]
+    if missing:
+        raise ValueError(f"no stick spectra for source indices {missing[:5]} (of "
+                         f"{len(missing)}) in the shards; augmentation and cross-theory queries "
+                         "need the sticks of every molecule")
+    return np.array([row_of[int(i)] for i in index], dtype=np.int64)
+
+
 def padded_sticks(data: PreparedData, sticks: StickSet) -> dict[str, torch.Tensor]:
     """{"freqs_cm1", "ir", "raman"}: (len(data), max_modes) float32 sticks of data's rows, zero
     padded (frequency 0 marks padding), matched by source index."""
-    row_of = {int(i): r for r, i in enumerate(sticks.index)}
-    missing = [int(i) for i in data.index if int(i) not in row_of]
-    if missing:
-        raise ValueError(f"augmentation needs the stick spectra of every molecule; source "
-                         f"indices {missing[:5]} (of {len(missing)}) are not in the shards")
-    rows = [row_of[int(i)] for i in data.index]
+    rows = stick_rows(sticks, data.index)
     counts = np.array([sticks.offsets[r + 1] - sticks.offsets[r] for r in rows])
     width = int(counts.max()) if len(counts) else 0
     out = {k: torch.zeros(len(rows), width) for k in ("freqs_cm1", "ir", "raman")}
@@ -213,8 +219,7 @@ def cross_theory_data(data: PreparedData, sticks: StickSet, fwhm_cm1: float,
                       ) -> PreparedData:
     """`data` whose IR and Raman inputs are rebuilt from reference (B3LYP) frequencies with
     GFN2 intensities (`cross_theory_sticks`), matched by source index; graphs and splits kept."""
-    row_of = {int(i): r for r, i in enumerate(sticks.index)}
-    sel = sticks.select(np.array([row_of[int(i)] for i in data.index]))
+    sel = sticks.select(stick_rows(sticks, data.index))
     moved = cross_theory_sticks(sel, *scales)
     ir = sticks_to_model_input(moved.freqs_cm1, moved.ir_km_mol, moved.offsets, fwhm_cm1)
     raman = sticks_to_model_input(moved.freqs_cm1, moved.raman_a4_amu, moved.offsets, fwhm_cm1)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import retrieval as R
+from .augment import XH_THRESHOLD_CM1
 from .config import Config
 from .datasets import PreparedData, pack_graphs
 from .evaluate import embed_rows
@@ -174,13 +175,24 @@ def spectral_search_ranks(queries: torch.Tensor, query_ids: Sequence[str],
     return R.rank_of_truth(queries, lib, list(query_ids), lib_ids, mask=mask)
 
 
-def scaled_inputs(records: Sequence[MeasuredIR], factor: float) -> torch.Tensor:
-    """(n, 1750) model inputs of measured spectra with wavenumbers multiplied by `factor`."""
+def scaled_wavenumbers(wavenumbers_cm1: np.ndarray, factor: float | tuple[float, float]
+                       ) -> np.ndarray:
+    """Wavenumbers times `factor`, or times factor[0] below XH_THRESHOLD_CM1 and factor[1]
+    above it."""
+    below, above = (factor, factor) if np.isscalar(factor) else factor
+    x = np.asarray(wavenumbers_cm1, dtype=np.float64)
+    return np.where(x > XH_THRESHOLD_CM1, x * above, x * below)
+
+
+def scaled_inputs(records: Sequence[MeasuredIR], factor: float | tuple[float, float]
+                  ) -> torch.Tensor:
+    """(n, 1750) model inputs of measured spectra with wavenumbers scaled (`scaled_wavenumbers`)."""
     out = []
     for r in records:
-        s = dataclasses.replace(r.spectrum, wavenumbers_cm1=r.spectrum.wavenumbers_cm1 * factor,
-                                notes=[])
-        out.append(spectrum_to_model_input(s))
+        s = dataclasses.replace(r.spectrum, notes=[],
+                                wavenumbers_cm1=scaled_wavenumbers(r.spectrum.wavenumbers_cm1,
+                                                                   factor))
+        out.append(spectrum_to_model_input(s))  # it sorts the (possibly reordered) axis itself
     return torch.from_numpy(np.stack(out).astype(np.float32))
 
 

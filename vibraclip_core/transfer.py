@@ -22,18 +22,22 @@ import pandas as pd
 import torch
 from rdkit import RDLogger
 
+from . import augment as A
 from . import realign as RA
-from .augment import XH_THRESHOLD_CM1
 from . import retrieval as R
-from .datasets import PreparedData, pack_graphs
-from .evaluate import embed_rows, evaluate_ranks
-from .experimental import MeasuredIR
+from .augment import XH_THRESHOLD_CM1
+from .datasets import PreparedData, pack_graphs, prepare
+from .evaluate import embed_rows, evaluate, evaluate_ranks
+from .experimental import MeasuredIR, fetch_jcamp_spectra, load_measured_ir
+from .identify import hill_formulas
 from .generate import load_qm9_source, qm9pack_csv_paths
 from .model import SPECTRUM_POINTS, VibraCLIP
 from .molecules import MoleculeError, mol_from_smiles, molecular_formula
 from .qm9_candidates import (Structures, candidate_geometry, distractor_positions,
                              load_positions)
-from .spectra import model_grid, spectrum_to_model_input
+from .shipped import manifest
+from .spectra import model_grid
+from .train import load_model
 
 FILTERS = ("none", "mass", "formula")
 LIB_MEASURED = "measured molecules"
@@ -108,7 +112,7 @@ def measured_libraries(qm9: PreparedData, measured: PreparedData, library_size: 
     keep = np.array([k for k in range(len(s)) if s.identity[k] not in ids][:need], dtype=np.int64)
     distractors = structures_data(s.take(keep), measured.mass_mean, measured.mass_std,
                                   f"qm9-distractors-{qm9.key}-{need}")
-    formulas = {molecular_formula(mol_from_smiles(smi)) for smi in measured.smiles}
+    formulas = set(query_formulas(measured))
     iso = isomer_structures(formulas, conformer_seed)
     iso = iso.take(np.array([k for k in range(len(iso)) if iso.identity[k] not in ids],
                             dtype=np.int64))
@@ -130,15 +134,11 @@ class EmbeddedLibrary:
 
 
 def embed_measured_library(model: VibraCLIP, parts: Parts, build_dir: str) -> EmbeddedLibrary:
-    """`realign.embed_library` plus each candidate's formula ('' when RDKit cannot read it)."""
+    """`realign.embed_library` plus each candidate's Hill formula, from its atoms."""
     emb, ids, mass = RA.embed_library(model, parts, build_dir)
-    formulas = []
-    for smi in RA.library_smiles(parts):
-        try:
-            formulas.append(molecular_formula(mol_from_smiles(smi)))
-        except MoleculeError:
-            formulas.append("")
-    return EmbeddedLibrary(emb, ids, mass, formulas)
+    formulas = [f for part, rows in parts for f in np.asarray(
+        hill_formulas(part.graphs["z"].numpy(), part.graphs["node_offsets"].numpy()))[rows.numpy()]]
+    return EmbeddedLibrary(emb, ids, mass, [str(f) for f in formulas])
 
 
 def filtered_ranks(query_emb: torch.Tensor, query_ids: Sequence[str], query_mass_da: torch.Tensor,
@@ -151,26 +151,8 @@ def filtered_ranks(query_emb: torch.Tensor, query_ids: Sequence[str], query_mass
     if how == "mass":
         mask = R.mass_filter(query_mass_da, library.mass_da, mass_tol_da)
     elif how == "formula":
-        mask = torch.tensor([[f == g for g in library.formula] for f in query_formula])
+        mask = R.formula_filter_mask(query_formula, library.formula)
     return R.rank_of_truth(query_emb, library.emb, list(query_ids), library.identity, mask=mask)
-
-
-def scaled_query(spectrum_cm1: np.ndarray, factors: tuple[float, float]) -> np.ndarray:
-    """Wavenumbers times factors[0] below XH_THRESHOLD_CM1 and factors[1] above it."""
-    x = np.asarray(spectrum_cm1, dtype=np.float64)
-    return np.where(x > XH_THRESHOLD_CM1, x * factors[1], x * factors[0])
-
-
-def scaled_inputs(records: Sequence[MeasuredIR], factors: tuple[float, float]) -> torch.Tensor:
-    """(n, 1750) model inputs of measured spectra with region-wise scaled wavenumbers."""
-    out = []
-    for r in records:
-        x = scaled_query(r.spectrum.wavenumbers_cm1, factors)
-        order = np.argsort(x, kind="stable")
-        s = dataclasses.replace(r.spectrum, wavenumbers_cm1=x[order],
-                                intensity=np.asarray(r.spectrum.intensity)[order], notes=[])
-        out.append(spectrum_to_model_input(s))
-    return torch.from_numpy(np.stack(out).astype(np.float32))
 
 
 def fit_region_scales(records: Sequence[MeasuredIR], simulated: dict[str, np.ndarray],
@@ -186,7 +168,7 @@ def fit_region_scales(records: Sequence[MeasuredIR], simulated: dict[str, np.nda
     best = []
     for region in (~upper, upper):
         t = torch.nn.functional.normalize(target[:, region], dim=1)
-        scores = [float((torch.nn.functional.normalize(scaled_inputs(paired, (f, f))[:, region],
+        scores = [float((torch.nn.functional.normalize(RA.scaled_inputs(paired, f)[:, region],
                                                        dim=1) * t).sum(1).mean())
                   for f in factors]
         best.append(float(factors[int(np.argmax(scores))]))
@@ -210,7 +192,8 @@ def measured_ranks(model: VibraCLIP, measured: PreparedData, query_ir: torch.Ten
     queries = dataclasses.replace(measured, ir=query_ir)
     emb = embed_rows(model, queries, rows, build_dir)["ir"]
     ids = [measured.identity[int(i)] for i in rows]
-    formulas = [molecular_formula(mol_from_smiles(measured.smiles[int(i)])) for i in rows]
+    every = query_formulas(measured)
+    formulas = [every[int(i)] for i in rows]
     return {(name, how): filtered_ranks(emb, ids, measured.mass_da[rows], formulas, lib, how,
                                         mass_tol_da)
             for name, lib in libraries.items() for how in LIBRARY_FILTERS[name]}
@@ -225,7 +208,7 @@ def out_of_fold_scales(records: Sequence[MeasuredIR], folds: Sequence[dict[str, 
         fit_rows = torch.cat([split["train"], split["val"]])
         f = fit_region_scales([records[int(i)] for i in fit_rows], simulated)
         factors.append(f)
-        out[split["test"]] = scaled_inputs([records[int(i)] for i in split["test"]], f)
+        out[split["test"]] = RA.scaled_inputs([records[int(i)] for i in split["test"]], f)
     return out, factors
 
 
@@ -245,8 +228,6 @@ def realigned_out_of_fold(config, checkpoint: str | Path, measured: PreparedData
     validation fold ranks best (mean rank, distractor library, no filter) ranks the test fold.
     With `fold_factors`, fold f's spectra (all of them: training, validation and test) are
     calibrated by its own factors, fitted without its test fold (`out_of_fold_scales`)."""
-    from .train import load_model
-
     out: dict[tuple[str, str], torch.Tensor] = {}
     chosen = []
     no_raman = torch.zeros(len(measured), dtype=torch.bool)
@@ -254,7 +235,7 @@ def realigned_out_of_fold(config, checkpoint: str | Path, measured: PreparedData
         fold = RA.with_splits(measured, split, f"fold{f}-of-{len(folds)}")
         if fold_factors is not None:
             below, above = fold_factors[f]
-            fold = dataclasses.replace(fold, ir=scaled_inputs(records, fold_factors[f]),
+            fold = dataclasses.replace(fold, ir=RA.scaled_inputs(records, fold_factors[f]),
                                        key=f"{fold.key}-scaled-{below:.4f}-{above:.4f}")
         best = None
         for trainable, lr in grid:
@@ -290,16 +271,13 @@ def lever_table(ranks: dict[str, dict[tuple[str, str], torch.Tensor]], seed: int
     return out.round(1)
 
 
-def cross_theory_table(models: dict[str, VibraCLIP], data: PreparedData, sticks, fwhm_cm1: float,
+def cross_theory_table(models: dict[str, VibraCLIP], data: PreparedData, sticks: A.StickSet,
+                       fwhm_cm1: float,
                        build_dir: str, split: str = "test", seed: int = 0) -> pd.DataFrame:
     """Top-1 / top-10 % of each model on `split` with GFN2 queries (same theory), B3LYP
     frequencies with GFN2 intensities (cross theory), and B3LYP frequencies calibrated onto the
     GFN2 scale by region factors fitted on the training split (`augment.fit_reference_scales`)."""
-    from . import augment as A
-    from .evaluate import evaluate
-
-    row_of = {int(i): r for r, i in enumerate(sticks.index)}
-    train_rows = np.array([row_of[int(i)] for i in data.index[data.splits["train"]]])
+    train_rows = A.stick_rows(sticks, data.index[data.splits["train"]])
     scales = A.fit_reference_scales(sticks.select(train_rows))
     queries = {SAME_THEORY: data, CROSS_THEORY: A.cross_theory_data(data, sticks, fwhm_cm1),
                f"cross theory, calibrated ({scales[0]:.3f} / {scales[1]:.3f})":
@@ -354,11 +332,6 @@ def model_card(model: VibraCLIP, stats, folder: str | Path, build_dir: str,
                ) -> tuple[dict[str, str], dict[str, str]]:
     """(provenance, {title: Markdown table}) of an exported model for its card: the simulated test
     split (same and cross theory) and measured IR zero-shot at the three libraries."""
-    from .augment import stick_source
-    from .datasets import prepare
-    from .experimental import fetch_jcamp_spectra, load_measured_ir
-    from .shipped import manifest
-
     config = model.config
     info = manifest(folder)
     data = prepare(config)
@@ -371,7 +344,7 @@ def model_card(model: VibraCLIP, stats, folder: str | Path, build_dir: str,
         "augmentation": ", ".join(config.augment) or "none",
         "parameters": f"{n_params:,}",
         "weights sha256": f"`{info['sha256']['vibraclip.safetensors']}`"}
-    cross = cross_theory_table({"shipped model": model}, data, stick_source(config.data_path),
+    cross = cross_theory_table({"shipped model": model}, data, A.stick_source(config.data_path),
                                config.fwhm_cm1, build_dir, seed=config.seed)
     sim = cross.T.reset_index().rename(columns={"shipped model": "%"})
     records, _ = load_measured_ir(experimental_dir or fetch_jcamp_spectra())
