@@ -22,7 +22,8 @@ import torch
 
 from vibraclip_core.config import get_config
 from vibraclip_core.generate import QM9_SIZE
-from vibraclip_core.identify import MassStats, build_library, qm9_smiles
+from vibraclip_core.identify import build_library, qm9_smiles
+from vibraclip_core.mass import MassStats
 from vibraclip_core.model import VibraCLIP
 
 

@@ -38,9 +38,10 @@ import torch
 from vibraclip_core import qm9_candidates as Q
 from vibraclip_core.config import get_config
 from vibraclip_core.generate import QM9_SIZE
-from vibraclip_core.identify import (QM9_CONFORMER_DIR, CandidateLibrary, MassStats,
-                                     QM9Candidates, build_library, identify, load_library,
-                                     mass_stats_for, qm9_smiles, save_library, write_mass_stats)
+from vibraclip_core.identify import (QM9_CONFORMER_DIR, CandidateLibrary, QM9Candidates,
+                                     build_library, identify, load_library, qm9_smiles,
+                                     save_library)
+from vibraclip_core.mass import MassStats, mass_stats_for, write_mass_stats
 from vibraclip_core.model import VibraCLIP
 from vibraclip_core.spectra import read_spectrum
 from vibraclip_core.train import load_model
@@ -56,7 +57,7 @@ def write_checkpoint(run_dir: Path, profile: str) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": {"model." + k: v for k, v in model.state_dict().items()},
                 "hyper_parameters": {"config": model.config.to_dict()}}, path)
-    write_mass_stats(run_dir, SimpleNamespace(mass_mean=123.0, mass_std=7.5))  # any values
+    write_mass_stats(run_dir, SimpleNamespace(mass_mean=123.0, mass_std=7.5, key="benchmark"))  # any values
     return path
 
 

@@ -44,7 +44,7 @@ from vibraclip_core import gallery as G
 from vibraclip_core import retrieval as R
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import embed_split
+from vibraclip_core.embedding import embed_split
 from vibraclip_core.experimental import fetch_jcamp_spectra, load_measured_ir
 from vibraclip_core.train import load_model, train
 

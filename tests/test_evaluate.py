@@ -7,10 +7,9 @@ from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 import torch
 
-from vibraclip_core import evaluate as E
 from vibraclip_core.baselines import CCABaseline, RandomProjectionBaseline
-from vibraclip_core.evaluate import (cca_evaluation, embed_rows, embed_split, evaluate,
-                                     random_projection_evaluation)
+from vibraclip_core.embedding import EmbeddingCache, embed_rows, embed_split
+from vibraclip_core.evaluate import cca_evaluation, evaluate, random_projection_evaluation
 from vibraclip_core.molecules import morgan_fingerprints
 from vibraclip_core.retrieval import library_scorer, rank_of_truth, rank_of_truth_scored
 from vibraclip_core.train import load_model, train
@@ -43,9 +42,7 @@ def test_evaluate_table_matches_curves_and_split(trained):
 
 def test_embeddings_are_deterministic_in_eval_mode(trained):
     cfg, data, model = trained
-    E._GRAPH_FEATURES.clear()  # both batch sizes run the encoder
     a = embed_split(model, data, "val", cfg.build_dir, batch_size=4)
-    E._GRAPH_FEATURES.clear()
     b = embed_split(model, data, "val", cfg.build_dir, batch_size=64)
     for k in a:
         assert a[k].shape == (len(data.splits["val"]), cfg.latent_dim)
@@ -117,7 +114,7 @@ def test_random_projection_evaluation_is_seeded_and_scored_like_the_model(traine
 def test_embed_rows_matches_the_full_forward_and_reuses_frozen_encoder_features(trained):
     from torch_geometric.loader import DataLoader
 
-    from vibraclip_core.train import MoleculeDataset, geometry_cache
+    from vibraclip_core.graphs import MoleculeDataset, geometry_cache
 
     cfg, data, model = trained
     rows = data.splits["test"]
@@ -129,8 +126,8 @@ def test_embed_rows_matches_the_full_forward_and_reuses_frozen_encoder_features(
         with torch.no_grad():
             return m(batch)
 
-    E._GRAPH_FEATURES.clear()
-    emb = embed_rows(model, data, rows, cfg.build_dir, batch_size=7)
+    cache = EmbeddingCache()
+    emb = embed_rows(model, data, rows, cfg.build_dir, batch_size=7, cache=cache)
     for k, v in full(model).items():
         np.testing.assert_allclose(emb[k].numpy(), v.numpy(), atol=1e-5)
     # a realigned copy: new head weights, same frozen encoder -> the encoder is not run again
@@ -143,11 +140,11 @@ def test_embed_rows_matches_the_full_forward_and_reuses_frozen_encoder_features(
         raise AssertionError("graph encoder ran again")
 
     other.graph_features = no_encoder
-    got = embed_rows(other, data, rows, cfg.build_dir)["graph"]
+    got = embed_rows(other, data, rows, cfg.build_dir, cache=cache)["graph"]
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
     assert not torch.allclose(got, emb["graph"])
     # a changed encoder is recomputed
     with torch.no_grad():
         next(other.graph_encoder.parameters()).add_(0.1)
     with pytest.raises(AssertionError, match="ran again"):
-        embed_rows(other, data, rows, cfg.build_dir)
+        embed_rows(other, data, rows, cfg.build_dir, cache=cache)

@@ -20,6 +20,7 @@ from vibraclip_core import qm9_candidates as Q
 from vibraclip_core.config import get_config
 from vibraclip_core.generate import load_qm9_source, qm9_order
 from vibraclip_core.library_size import _graphs
+from vibraclip_core.mass import MassStats, MassStatsError, mass_stats_for, write_mass_stats
 from vibraclip_core.model import VibraCLIP
 from vibraclip_core.molecules import molecular_formula, mol_from_smiles
 from vibraclip_core.spectra import Spectrum, model_grid, read_spectrum
@@ -50,7 +51,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("identify")
     mass_ckpt = root / "run_mass" / "best.ckpt"
     write_checkpoint(mass_ckpt)  # tiny profile: loss all_pairs, mass anchoring on
-    I.write_mass_stats(mass_ckpt.parent, SimpleNamespace(mass_mean=90.0, mass_std=12.0, key="k"))
+    write_mass_stats(mass_ckpt.parent, SimpleNamespace(mass_mean=90.0, mass_std=12.0, key="k"))
     ir_ckpt = root / "run_ir" / "best.ckpt"
     write_checkpoint(ir_ckpt, loss="graph_ir", mass=False)
     x = np.linspace(4000.0, 400.0, 1801)  # descending, as many instruments write it
@@ -139,7 +140,7 @@ def qm9_library_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A tiny mass-anchored model, its mass statistics and QM9 conformer shards of 8 molecules."""
     monkeypatch.setattr(Q, "SHARD_SIZE", 8)
     model = write_checkpoint(tmp_path / "m.ckpt")
-    return model, I.MassStats(90.0, 12.0), tmp_path / "cache"
+    return model, MassStats(90.0, 12.0), tmp_path / "cache"
 
 
 def test_qm9_library_is_the_shared_conformer_cache(tmp_path, monkeypatch):
@@ -184,7 +185,7 @@ def test_qm9_library_is_the_shared_conformer_cache(tmp_path, monkeypatch):
 
 def test_damaged_library_cache_is_rebuilt_not_used(tmp_path, monkeypatch, caplog):
     model = write_checkpoint(tmp_path / "m.ckpt")
-    stats = I.MassStats(90.0, 12.0)
+    stats = MassStats(90.0, 12.0)
     cache = tmp_path / "cache"
     calls = []
     real = I.featurize_many
@@ -237,15 +238,15 @@ def test_cli_qm9_candidates(files, capsys, monkeypatch):
 
 
 def test_mass_stats_roundtrip_and_missing(tmp_path):
-    I.write_mass_stats(tmp_path / "run", SimpleNamespace(mass_mean=120.5, mass_std=7.25))
-    stats = I.mass_stats_for(tmp_path / "run" / "best.ckpt")
-    assert stats == I.MassStats(120.5, 7.25)
+    write_mass_stats(tmp_path / "run", SimpleNamespace(mass_mean=120.5, mass_std=7.25, key="k"))
+    stats = mass_stats_for(tmp_path / "run" / "best.ckpt")
+    assert stats == MassStats(120.5, 7.25)
     assert float(stats.standardize(127.75)) == pytest.approx(1.0)
-    with pytest.raises(I.IdentifyError, match="mass_stats.json.*write_mass_stats"):
-        I.mass_stats_for(tmp_path / "other" / "best.ckpt")
+    with pytest.raises(MassStatsError, match="mass_stats.json.*write_mass_stats"):
+        mass_stats_for(tmp_path / "other" / "best.ckpt")
 
 
-def hand_library(model: VibraCLIP, rows: torch.Tensor, stats: I.MassStats | None
+def hand_library(model: VibraCLIP, rows: torch.Tensor, stats: MassStats | None
                  ) -> I.CandidateLibrary:
     n = len(rows)
     return I.CandidateLibrary(
@@ -261,7 +262,7 @@ def synthetic(source: str, centres: list[float]) -> Spectrum:
 
 def test_identify_top1_ir_only_matches_naive_cosine():
     model = VibraCLIP(get_config("tiny")).eval()
-    stats = I.MassStats(60.0, 10.0)
+    stats = MassStats(60.0, 10.0)
     ir = synthetic("q.csv", [1100.0, 1700.0, 3000.0])
     from vibraclip_core.spectra import spectrum_to_model_input
     with torch.no_grad():
@@ -298,7 +299,7 @@ def test_identify_top1_ir_raman_is_the_bisector():
 
 def test_build_library_skips_and_uses_cache(files, monkeypatch, tmp_path):
     model = write_checkpoint(tmp_path / "m.ckpt")
-    stats = I.mass_stats_for(files.mass_ckpt)
+    stats = mass_stats_for(files.mass_ckpt)
     smiles = [s.split()[0] for s in LIBRARY]
     calls = []
     real = I.featurize_many

@@ -8,9 +8,10 @@ from vibraclip_core import qm9_candidates as Q
 from vibraclip_core import retrieval as R
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import embed_split
+from vibraclip_core.embedding import embed_split
 from vibraclip_core.generate import QM9_SIZE, load_qm9_source, qm9_order
-from vibraclip_core.identify import MassStats, embed_graphs
+from vibraclip_core.identify import embed_graphs
+from vibraclip_core.mass import MassStats
 from vibraclip_core.library_size import (_graphs, library_evaluations, library_run, load_distractors,
                                          max_library_size)
 from vibraclip_core.model import VibraCLIP

@@ -11,7 +11,8 @@ from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.model import expand_triplets
 from vibraclip_core.molecules import radius_edges, triplets
-from vibraclip_core.train import (MoleculeDataset, geometry_cache, load_model, topk_accuracy,
+from vibraclip_core.graphs import MoleculeDataset, geometry_cache
+from vibraclip_core.train import (load_model, topk_accuracy,
                                   train)
 
 
@@ -81,7 +82,7 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     with pytest.raises(ValueError, match="latent_dim"):
         load_model(result.best_checkpoint, expected=cfg.replace(latent_dim=64))
     # the run carries the training mass statistics that `vibraclip identify` needs
-    from vibraclip_core.identify import mass_stats_for
+    from vibraclip_core.mass import mass_stats_for
 
     stats = mass_stats_for(result.best_checkpoint)
     assert stats.mean_da == pytest.approx(data.mass_mean) and stats.std_da == pytest.approx(data.mass_std)

@@ -6,99 +6,18 @@ the same molecules' spectra. Chapters call `evaluate`; none computes metrics by 
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from torch_geometric.loader import DataLoader
 
 from . import retrieval as R
 from .baselines import CCABaseline, RandomProjectionBaseline, embed_baseline
 from .datasets import PreparedData
 from .model import VibraCLIP
 from .molecules import morgan_fingerprints
-from .train import MoleculeDataset, geometry_cache
-
-
-@torch.no_grad()
-def embed_split(model: VibraCLIP, data: PreparedData, split: str, build_dir: str,
-                batch_size: int = 256, query_mass_offset_da: float = 0.0
-                ) -> dict[str, torch.Tensor]:
-    """{"graph", "ir", "raman"}: (n_split, latent_dim) embeddings in eval mode, split order.
-
-    `query_mass_offset_da` shifts the mass given with the spectra (not the candidates' graphs)
-    of a mass-anchored model: what a user who enters a wrong mass gets.
-    """
-    return embed_rows(model, data, data.splits[split], build_dir, batch_size,
-                      query_mass_offset_da)
-
-
-# Graph-encoder outputs (before the heads), keyed by the encoder's weights and the molecules'
-# graphs: realignment freezes the encoder, so every fold and variant of Chapter 6 reuses the
-# library's features and only reruns the heads. Kept in memory, a few entries at most.
-_GRAPH_FEATURES: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-_GRAPH_FEATURES_MAX = 8
-
-
-def _digest(tensors: Sequence[torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(str((t.dtype, tuple(t.shape))).encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-@torch.no_grad()
-def graph_features(model: VibraCLIP, data: PreparedData, rows: torch.Tensor, build_dir: str,
-                   batch_size: int = 256) -> torch.Tensor:
-    """(n_rows, out_channels) graph-encoder outputs in eval mode, memoized by encoder weights,
-    graphs and rows (the same encoder on the same molecules is never run twice)."""
-    model.eval()
-    g = data.graphs
-    key = (_digest(list(model.graph_encoder.state_dict().values())),
-           _digest([g["z"], g["pos"], g["node_offsets"], rows]), model.config.cutoff_ang)
-    if key in _GRAPH_FEATURES:
-        _GRAPH_FEATURES.move_to_end(key)
-        return _GRAPH_FEATURES[key]
-    geo = geometry_cache(data, model.config.cutoff_ang, build_dir)
-    # a private generator: iterating a loader draws a seed, and embedding (or a memo hit) must
-    # not move the global RNG that training's shuffling and dropout use afterwards
-    loader = DataLoader(MoleculeDataset(data, rows, geo), batch_size=batch_size,
-                        generator=torch.Generator())
-    parts = []
-    for batch in loader:
-        parts.append(model.graph_features(batch))
-    feats = torch.cat(parts) if parts else torch.zeros(0, model.config.out_channels)
-    _GRAPH_FEATURES[key] = feats
-    while len(_GRAPH_FEATURES) > _GRAPH_FEATURES_MAX:
-        _GRAPH_FEATURES.popitem(last=False)
-    return feats
-
-
-@torch.no_grad()
-def embed_rows(model: VibraCLIP, data: PreparedData, rows: torch.Tensor, build_dir: str,
-               batch_size: int = 256, query_mass_offset_da: float = 0.0
-               ) -> dict[str, torch.Tensor]:
-    """`embed_split` for any rows of `data` (in the order given)."""
-    model.eval()
-    feats = graph_features(model, data, rows, build_dir, batch_size)
-    mass = data.standardized_mass()[rows] if model.use_mass else None
-    q_mass = None if mass is None else mass + query_mass_offset_da / data.mass_std
-    out: dict[str, list[torch.Tensor]] = {"graph": [], "ir": [], "raman": []}
-    for start in range(0, len(rows), batch_size):
-        sl = slice(start, start + batch_size)
-        r = rows[sl]
-        m = None if mass is None else mass[sl]
-        qm = None if q_mass is None else q_mass[sl]
-        out["graph"].append(model.project_graph(feats[sl], m))
-        out["ir"].append(model.encode_ir(data.ir[r], qm))
-        out["raman"].append(model.encode_raman(data.raman[r], qm))
-    latent = model.config.latent_dim
-    return {k: torch.cat(v) if v else torch.zeros(0, latent) for k, v in out.items()}
+from .embedding import embed_split
 
 
 @dataclass

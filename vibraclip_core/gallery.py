@@ -21,7 +21,7 @@ from rdkit.Chem import Draw
 from . import realign as RA
 from . import retrieval as R
 from .datasets import PreparedData
-from .evaluate import embed_rows
+from .embedding import embed_rows
 from .experimental import MeasuredIR
 from .model import VibraCLIP
 from .molecules import mol_from_smiles, molecular_formula

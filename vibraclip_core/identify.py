@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .generate import QM9_SIZE, qm9pack_csv_paths
+from .mass import MassStats
 from .model import VibraCLIP
 from .molecules import (MoleculeGraph, canonical_identity, featurize_many,
                         molecular_formula, mol_from_smiles, radius_edges, triplets)
@@ -45,56 +46,12 @@ LIBRARY_FORMAT_VERSION = 2  # 2: the metadata records the tensors file's size
 # (the triplet tensors stay in cache)
 LIBRARY_BATCH_SIZE = 32
 QM9_CONFORMER_DIR = "qm9-conformers"  # under the cache dir, as build/cache/qm9-conformers
-MASS_STATS_FILE = "mass_stats.json"
 RESULT_COLUMNS = ("rank", "score", "smiles", "formula", "mass_da")
 SMILES_SUFFIXES = (".smi", ".txt", ".csv")
 
 
 class IdentifyError(ValueError):
     """A query or library that cannot be identified as given; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class MassStats:
-    """Training-split molecular mass statistics in Da that standardize the model's mass input."""
-
-    mean_da: float
-    std_da: float
-
-    def standardize(self, mass_da: np.ndarray | float) -> torch.Tensor:
-        """(n,) float32 (mass_da - mean_da) / std_da."""
-        return torch.as_tensor((np.atleast_1d(mass_da) - self.mean_da) / self.std_da,
-                               dtype=torch.float32)
-
-
-def write_mass_stats(run_dir: str | Path, data: object) -> Path:
-    """Write run_dir/mass_stats.json from a PreparedData's mass_mean / mass_std (Da); returns it."""
-    stats = MassStats(float(getattr(data, "mass_mean")), float(getattr(data, "mass_std")))
-    path = Path(run_dir) / MASS_STATS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"mass_mean_da": stats.mean_da, "mass_std_da": stats.std_da,
-                                "data_key": str(getattr(data, "key", ""))}, indent=2))
-    return path
-
-
-def mass_stats_for(checkpoint: str | Path) -> MassStats:
-    """The training mass statistics stored as mass_stats.json beside `checkpoint`."""
-    path = Path(checkpoint).parent / MASS_STATS_FILE
-    if not path.is_file():
-        raise IdentifyError(
-            f"{path}: missing. {checkpoint} was trained with mass anchoring, which needs the "
-            "training mass mean/std; re-save them with vibraclip_core.identify."
-            f"write_mass_stats('{Path(checkpoint).parent}', prepare(config)), config from the "
-            "run's config.json, or retrain")
-    try:
-        raw = json.loads(path.read_text())
-        stats = MassStats(float(raw["mass_mean_da"]), float(raw["mass_std_da"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise IdentifyError(f"{path}: unreadable ({exc}); expected JSON with mass_mean_da and "
-                            "mass_std_da; rewrite it with write_mass_stats") from exc
-    if not (math.isfinite(stats.mean_da) and math.isfinite(stats.std_da) and stats.std_da > 0):
-        raise IdentifyError(f"{path}: mass_std_da must be finite and > 0, got {stats}")
-    return stats
 
 
 def hill_formula(formula: str) -> str:

@@ -27,9 +27,11 @@ from safetensors.torch import load_file, save_file
 from . import retrieval as R
 from .config import Config
 from .datasets import PreparedData
-from .evaluate import Evaluation, embed_split, evaluate_ranks
+from .embedding import embed_split
+from .evaluate import Evaluation, evaluate_ranks
 from .baselines import Baseline
-from .identify import MassStats, embed_graphs, model_digest
+from .identify import embed_graphs, model_digest
+from .mass import MassStats
 from .model import VibraCLIP
 from .molecules import MoleculeError, MoleculeGraph, morgan_fingerprints
 from .qm9_candidates import (PAPER_LIBRARY_SIZE, Structures, distractor_positions,

@@ -20,9 +20,9 @@ from . import retrieval as R
 from .augment import XH_THRESHOLD_CM1
 from .config import Config
 from .datasets import PreparedData, pack_graphs
-from .evaluate import embed_rows
+from .embedding import embed_rows
 from .experimental import MeasuredIR
-from .identify import mass_stats_for
+from .mass import mass_stats_for
 from .model import SPECTRUM_POINTS, VibraCLIP
 from .molecules import featurize_many
 from .spectra import spectrum_to_model_input

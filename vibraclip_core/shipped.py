@@ -17,7 +17,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from .config import REPO_ROOT, Config
-from .identify import MASS_STATS_FILE, MassStats, mass_stats_for
+from .mass import MASS_STATS_FILE, MassStats, mass_stats_for
 from .model import VibraCLIP
 from .train import load_model
 

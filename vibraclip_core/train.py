@@ -19,7 +19,6 @@ from typing import Any, Callable, Iterator
 import lightning as L
 import pandas as pd
 import torch
-from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
 from . import retrieval
@@ -27,8 +26,10 @@ from .augment import AUGMENTED_FRACTION, augment_sticks, padded_sticks, stick_so
 from .config import Config
 from .datasets import PreparedData, is_qm9s_folder, prepare
 from .losses import VibraCLIPLoss
-from .model import RADIUS_EDGE_KEY, TRIPLET_EDGE_KEYS, VibraCLIP, training_autocast
-from .molecules import radius_edges, triplets
+from .embedding import EmbeddingCache, graph_features
+from .graphs import MoleculeDataset, geometry_cache
+from .mass import write_mass_stats
+from .model import VibraCLIP, training_autocast
 
 log = logging.getLogger(__name__)
 
@@ -46,79 +47,6 @@ def retain_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
     return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
-
-
-class MoleculeData(Data):
-    """A molecule with precomputed radius edges and triplet edge ids that batch correctly."""
-
-    def __inc__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
-        if key in TRIPLET_EDGE_KEYS:  # edge ids shift by the radius edges of earlier molecules
-            return self[RADIUS_EDGE_KEY].size(1)
-        return super().__inc__(key, value, *args, **kwargs)
-
-
-def geometry_cache(data: PreparedData, cutoff_ang: float, build_dir: str) -> dict[str, torch.Tensor]:
-    """Per-molecule radius edges and triplet edge ids, concatenated with offsets; cached on disk."""
-    path = Path(build_dir) / "cache" / f"geometry-{data.key}-{cutoff_ang:g}.pt"
-    if path.exists():
-        return torch.load(path, weights_only=True)
-    g = data.graphs
-    edges, kj, ji, e_off, t_off = [], [], [], [0], [0]
-    for m in range(len(data)):
-        a, b = int(g["node_offsets"][m]), int(g["node_offsets"][m + 1])
-        ei = radius_edges(g["pos"][a:b], cutoff_ang)
-        t = triplets(ei, b - a)
-        edges.append(ei)
-        kj.append(t[5])
-        ji.append(t[6])
-        e_off.append(e_off[-1] + ei.size(1))
-        t_off.append(t_off[-1] + t[5].numel())
-    out = {"edge_index": torch.cat(edges, 1), "idx_kj": torch.cat(kj), "idx_ji": torch.cat(ji),
-           "edge_offsets": torch.tensor(e_off), "triplet_offsets": torch.tensor(t_off)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: chapters run in parallel
-    torch.save(out, tmp)
-    tmp.replace(path)
-    return out
-
-
-class MoleculeDataset(torch.utils.data.Dataset):
-    """Rows of a PreparedData as MoleculeData; `has_ir`/`has_raman` mark missing spectra;
-    `graph_feat` (len(rows), out_channels), when given, holds precomputed graph-encoder outputs
-    (a frozen encoder's) that the model uses instead of running the encoder."""
-
-    def __init__(self, data: PreparedData, rows: torch.Tensor, geometry: dict[str, torch.Tensor],
-                 has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None,
-                 graph_feat: torch.Tensor | None = None,
-                 sticks: dict[str, torch.Tensor] | None = None) -> None:
-        if graph_feat is not None and len(graph_feat) != len(rows):
-            raise ValueError(f"graph_feat has {len(graph_feat)} rows for {len(rows)} molecules")
-        self.data, self.rows, self.geo, self.graph_feat = data, rows, geometry, graph_feat
-        self.sticks = sticks
-        self.mass = data.standardized_mass()
-        n = len(data)
-        self.has_ir = torch.ones(n, dtype=torch.bool) if has_ir is None else has_ir
-        self.has_raman = torch.ones(n, dtype=torch.bool) if has_raman is None else has_raman
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, k: int) -> MoleculeData:
-        m = int(self.rows[k])
-        g, geo = self.data.graphs, self.geo
-        a, b = g["node_offsets"][m], g["node_offsets"][m + 1]
-        e0, e1 = geo["edge_offsets"][m], geo["edge_offsets"][m + 1]
-        t0, t1 = geo["triplet_offsets"][m], geo["triplet_offsets"][m + 1]
-        extra = {} if self.graph_feat is None else {"graph_feat": self.graph_feat[k:k + 1]}
-        if self.sticks is not None:  # (1, max_modes) each: batches stack them to (B, max_modes)
-            extra.update({f"sticks_{name}": t[m:m + 1] for name, t in self.sticks.items()})
-        return MoleculeData(**extra,
-            z=g["z"][a:b], pos=g["pos"][a:b], num_nodes=int(b - a),
-            rg_edge_index=geo["edge_index"][:, e0:e1],
-            rg_idx_kj=geo["idx_kj"][t0:t1], rg_idx_ji=geo["idx_ji"][t0:t1],
-            ir=self.data.ir[m:m + 1], raman=self.data.raman[m:m + 1], mass=self.mass[m:m + 1],
-            has_ir=self.has_ir[m:m + 1], has_raman=self.has_raman[m:m + 1],
-            row=torch.tensor([m]))
 
 
 class VibraDataModule(L.LightningDataModule):
@@ -389,23 +317,19 @@ def _train_locked(config: Config, dm: "VibraDataModule", out: Path, retrain: boo
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
     if trainer.global_rank == 0:
-        from .identify import write_mass_stats
-
         write_mass_stats(out, dm.data)  # what `vibraclip identify` needs to standardize masses
         done.write_text(json.dumps({"best": best.name, "epochs": trainer.current_epoch}))
     return TrainResult(out, best, read_history(out / "metrics.jsonl"), config)
 
 
-def frozen_graph_features(module: VibraCLIPModule, data: PreparedData, build_dir: str
-                          ) -> dict[str, torch.Tensor]:
+def frozen_graph_features(module: VibraCLIPModule, data: PreparedData, build_dir: str,
+                          cache: EmbeddingCache | None = None) -> dict[str, torch.Tensor]:
     """{"train", "val"}: graph-encoder outputs of those rows when the module's encoder is frozen
     (realignment), else {}. A frozen encoder gives the same outputs every epoch, so they are
-    computed once (memoized, see `evaluate.graph_features`) instead of once per batch."""
+    computed once per run (and once per `cache`) instead of once per batch."""
     if "graph_encoder" not in module.model.frozen_parts():
         return {}
-    from .evaluate import graph_features  # evaluate imports this module
-
-    out = {s: graph_features(module.model, data, data.splits[s], build_dir)
+    out = {s: graph_features(module.model, data, data.splits[s], build_dir, cache=cache)
            for s in ("train", "val")}
     module.model.train()  # graph_features leaves the model in eval mode
     return out

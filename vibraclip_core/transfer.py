@@ -27,7 +27,8 @@ from . import realign as RA
 from . import retrieval as R
 from .augment import XH_THRESHOLD_CM1
 from .datasets import PreparedData, pack_graphs, prepare
-from .evaluate import embed_rows, evaluate, evaluate_ranks
+from .embedding import embed_rows
+from .evaluate import evaluate, evaluate_ranks
 from .experimental import MeasuredIR, fetch_jcamp_spectra, load_measured_ir
 from .identify import hill_formulas
 from .generate import load_qm9_source, qm9pack_csv_paths
