@@ -19,7 +19,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.graphs import MoleculeDataset, geometry_cache
-from vibraclip_core.train import VibraCLIPModule
+from vibraclip_core.lightning_module import VibraCLIPModule
 
 
 class Swish(torch.nn.Module):

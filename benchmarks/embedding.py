@@ -21,10 +21,11 @@ import time
 import torch
 
 from vibraclip_core.config import get_config
-from vibraclip_core.generate import QM9_SIZE
-from vibraclip_core.identify import build_library, qm9_smiles
+from vibraclip_core.candidates import qm9_smiles
+from vibraclip_core.library_cache import build_library
 from vibraclip_core.mass import MassStats
 from vibraclip_core.model import VibraCLIP
+from vibraclip_core.sources import QM9_SIZE
 
 
 def main() -> None:

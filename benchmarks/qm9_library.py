@@ -4,7 +4,7 @@ Usage: python benchmarks/qm9_library.py [--shards 128] [--profile cpu] [--worker
                                         [--batch-size 32] [--cache-dir DIR] [--baseline 256]
 
 Builds the QM9 candidate library of the first --shards conformer shards (1,024 structures each
-along `generate.qm9_order`; default all 128 = 130,831 structures) for a freshly initialised model
+along `sources.qm9_order`; default all 128 = 130,831 structures) for a freshly initialised model
 of the profile's size (the weights do not change the cost), saved as a checkpoint:
   1. conformers: the shards missing from <cache-dir>/qm9-conformers, computed with --workers
      processes; shards already there (e.g. the book's build/cache) are reused and said so;
@@ -37,13 +37,15 @@ import torch
 
 from vibraclip_core import qm9_candidates as Q
 from vibraclip_core.config import get_config
-from vibraclip_core.generate import QM9_SIZE
-from vibraclip_core.identify import (QM9_CONFORMER_DIR, CandidateLibrary, QM9Candidates,
-                                     build_library, identify, load_library, qm9_smiles,
-                                     save_library)
+from vibraclip_core.candidates import QM9Candidates, qm9_smiles
+from vibraclip_core.identify import identify
+from vibraclip_core.library import CandidateLibrary
+from vibraclip_core.library_cache import (QM9_CONFORMER_DIR, build_library, load_library,
+                                          save_library)
 from vibraclip_core.mass import MassStats, mass_stats_for, write_mass_stats
 from vibraclip_core.model import VibraCLIP
-from vibraclip_core.spectra import read_spectrum
+from vibraclip_core.readers import read_spectrum
+from vibraclip_core.sources import QM9_SIZE
 from vibraclip_core.train import load_model
 
 N_SHARDS = -(-QM9_SIZE // Q.SHARD_SIZE)
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
     formula = df["formula"].iloc[0]
     formula_s, _ = timed(lambda: identify(model, again, query, None, formula=formula, top=25))
     import_s, _ = timed(lambda: subprocess.run(
-        [sys.executable, "-c", "import vibraclip_core.identify, vibraclip_core.train"],
+        [sys.executable, "-c", "import vibraclip_core.library_cache, vibraclip_core.train"],
         check=True))
     print(f"3. later query in this process: {load_s + hit_s + mass_s:.2f} s = checkpoint "
           f"{load_s:.2f} s + library from cache {hit_s:.2f} s + identify {mass_s:.3f} s (mass "
@@ -145,7 +147,8 @@ def run(args: argparse.Namespace, root: Path) -> None:
     full = CandidateLibrary((lib.smiles * reps)[:QM9_SIZE], (lib.identity * reps)[:QM9_SIZE],
                             np.tile(lib.mass_da, reps)[:QM9_SIZE],
                             (lib.formula * reps)[:QM9_SIZE],
-                            torch.randn(QM9_SIZE, model.config.latent_dim), mass_stats=stats,
+                            graph_emb=torch.randn(QM9_SIZE, model.config.latent_dim),
+                            mass_stats=stats,
                             model_digest=lib.model_digest)
     path = root / "library-synthetic.safetensors"
     save_library(path, full, QM9_SIZE)

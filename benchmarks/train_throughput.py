@@ -31,10 +31,10 @@ from torch_geometric.loader import DataLoader
 
 from vibraclip_core.config import Config, get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.model import VibraCLIP, training_autocast
 from vibraclip_core.graphs import MoleculeDataset, geometry_cache
-from vibraclip_core.train import (make_training_step,
-                                  retain_freed_memory)
+from vibraclip_core.model import VibraCLIP, training_autocast
+from vibraclip_core.step_timing import make_training_step
+from vibraclip_core.train import retain_freed_memory
 
 
 def make_step(config: Config, state: dict, batch) -> tuple[Callable[[], None], VibraCLIP]:

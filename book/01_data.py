@@ -35,20 +35,16 @@ data_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import logging
-
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core import datastats, plots
-from vibraclip_core.config import get_config
+from vibraclip_core import chapter, datastats, plots
 from vibraclip_core.datasets import load_sticks, prepare
 from vibraclip_core.spectra import model_grid
 
-logging.basicConfig(level=logging.WARNING)
-config = get_config(profile, seed=seed, n_molecules=n_molecules, fwhm_cm1=fwhm_cm1,
-                    data_dir=data_dir, build_dir=build_dir)
+config = chapter.setup(profile, seed=seed, n_molecules=n_molecules, fwhm_cm1=fwhm_cm1,
+                       data_dir=data_dir, build_dir=build_dir)
 
 # %% [markdown]
 # ## How the spectra were made
@@ -129,8 +125,9 @@ display(Markdown(
 # result under the build folder keyed by a hash of the data files and parameters (later
 # chapters load it instantly): Lorentzian broadening on 500–4000 cm⁻¹ at 1 cm⁻¹ (3501 points),
 # linear interpolation to 1750 points, min-max scaling to [0, 1]; an RDKit ETKDG conformer with a
-# fixed seed for each SMILES, turned into a graph with atom and bond features; the molecular
-# mass; and an 80/10/10 split in which all copies of one canonical molecule fall in the same split.
+# fixed seed for each SMILES, of which the graph encoder reads the atomic numbers and 3-D
+# positions; the molecular mass; and an 80/10/10 split in which all copies of one canonical
+# molecule fall in the same split.
 
 # %%
 data = prepare(config)

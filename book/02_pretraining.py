@@ -35,32 +35,25 @@ data_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import logging
 import os
-import warnings
 
-import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core import plots
-from vibraclip_core.ablations import library_table, reference_loss_comparison, save_results
-from vibraclip_core.config import DEPARTURE_REASONS, departures_from_paper, get_config
+from vibraclip_core import chapter, plots
+from vibraclip_core import pretraining as P
+from vibraclip_core.ablations import reference_loss_comparison, save_results
+from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.evaluate import evaluate
-from vibraclip_core.library_size import (cost_text, library_curve, library_run,
-                                         max_library_size, size_label)
-from vibraclip_core.model import VibraCLIP
+from vibraclip_core.library_size import cost_text, max_library_size
 from vibraclip_core.qm9_candidates import PAPER_LIBRARY_SIZE
-from vibraclip_core.train import final_metrics, load_model, step_time_table, train
+from vibraclip_core.step_timing import step_time_table
+from vibraclip_core.train import final_metrics
 
-logging.getLogger("lightning").setLevel(logging.ERROR)
-logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", module="lightning")
-config = get_config(profile, seed=seed, loss=loss, mass=mass, max_epochs=max_epochs,
-                    compare_reference_loss=compare_reference_loss,
-                    library_curve_sizes=library_curve_sizes, data_dir=data_dir,
-                    build_dir=build_dir)
-trainer_kwargs = {"enable_progress_bar": False, "accelerator": "auto"}
+config = chapter.setup(profile, seed=seed, loss=loss, mass=mass, max_epochs=max_epochs,
+                       compare_reference_loss=compare_reference_loss,
+                       library_curve_sizes=library_curve_sizes, mass_tol_da=mass_tol_da,
+                       data_dir=data_dir, build_dir=build_dir)
 
 # %% [markdown]
 # ## The model and its size
@@ -78,23 +71,14 @@ display(Markdown(
     "runs on a laptop CPU; the table shows both."))
 
 # %%
-def parameter_frame(cfg):
-    rows = VibraCLIP(cfg).parameter_table()
-    return pd.DataFrame(rows, columns=["part", "parameters", "trainable"]).set_index("part")
-
-sizes = pd.concat({f"profile `{config.profile}`": parameter_frame(config)["parameters"],
-                   "profile `paper`": parameter_frame(paper_config)["parameters"]}, axis=1)
-sizes
+P.parameter_sizes({f"profile `{config.profile}`": config, "profile `paper`": paper_config})
 
 # %%
-frozen = VibraCLIP(paper_config)
-frozen.freeze_for_realignment()
-table = dict((r[0], r) for r in frozen.parameter_table())
+frozen = P.realignment_counts({"paper size": paper_config}).loc["paper size"] / 1e6
 display(Markdown(
-    f"At the paper's size the model has **{table['total'][1] / 1e6:.2f} M** parameters; freezing "
+    f"At the paper's size the model has **{frozen['parameters']:.2f} M** parameters; freezing "
     f"all but the last layer of each projection head for realignment (Chapter 6) leaves "
-    f"{table['total'][2] / 1e6:.2f} M trainable and {(table['total'][1] - table['total'][2]) / 1e6:.2f}"
-    " M frozen."))
+    f"{frozen['trainable']:.2f} M trainable and {frozen['frozen']:.2f} M frozen."))
 
 # %% [markdown]
 # Why a smaller model on a CPU? And how fast does it train? Training steps take the *fast path*
@@ -113,15 +97,13 @@ steps = step_time_table({"this profile": config,
 steps.round(2)
 
 # %% tags=["hide-input"]
-step_s = steps["fast path, s/step"] if config.fast_train else steps["exact path, s/step"]
-epoch_steps = len(data.splits["train"]) // config.batch_size
+cost = P.step_cost(steps, config, len(data.splits["train"]))
 display(Markdown(
-    f"On the path this run trains with ({'fast' if config.fast_train else 'exact'}), a step "
-    f"on {config.batch_size} molecules takes {step_s['this profile']:.2f} s at this profile's "
-    f"size and {step_s['paper size']:.2f} s at the paper's "
-    f"({step_s['paper size'] / step_s['this profile']:.1f}× longer): an epoch of {epoch_steps} "
-    f"steps costs about {epoch_steps * step_s['this profile'] / 60:.1f} min here against "
-    f"{epoch_steps * step_s['paper size'] / 60:.1f} min at the paper's size. The accuracy the "
+    f"On the path this run trains with ({cost['path']}), a step on {config.batch_size} "
+    f"molecules takes {cost['step_s']:.2f} s at this profile's size and "
+    f"{cost['paper_step_s']:.2f} s at the paper's ({cost['factor']:.1f}× longer): an epoch of "
+    f"{cost['epoch_steps']} steps costs about {cost['epoch_min']:.1f} min here against "
+    f"{cost['paper_epoch_min']:.1f} min at the paper's size. The accuracy the "
     "smaller model gives up is measured by rerunning this chapter with `profile = \"paper\"` (on "
     "a GPU node); this page only reports what its own run measured. The fast path's accuracy "
     "against the exact path's is measured by `benchmarks/fast_train_accuracy.py`."))
@@ -148,15 +130,19 @@ display(Markdown(
     f"{c.patience}, seed {c.seed}. The `paper` profile holds the authors' released "
     "configuration (their `config.yaml` and training script; the paper's text gives none of "
     "these values). Where this run departs from it:"))
-departures = departures_from_paper(config)
-pd.DataFrame([(f, here, paper, DEPARTURE_REASONS.get(f, "")) for f, (here, paper)
-              in departures.items()],
-             columns=["field", "this run", "released", "why"]).set_index("field")
+P.departures_table(config)
+
+# %% [markdown]
+# Chapters 6 and 7 use this model: the call below records the parameters that chose it
+# (`seed`, `loss`, `mass`, `max_epochs`, `data_dir`) in the build folder, and the same call
+# without parameters gives those chapters the model of the recorded ones.
 
 # %%
-result = train(config, data, tag="main", trainer_kwargs=trainer_kwargs)
-best = final_metrics(result)
-fig = plots.plot_history(result.history, f"{config.loss}, mass anchoring {'on' if config.mass else 'off'}")
+main = chapter.pretrained_model(profile, build_dir, seed=seed, loss=loss, mass=mass,
+                                max_epochs=max_epochs, data_dir=data_dir)
+result, best = main.result, final_metrics(main.result)
+fig = plots.plot_history(result.history,
+                         f"{config.loss}, mass anchoring {'on' if config.mass else 'off'}")
 
 # %%
 n_val = len(data.splits["val"])
@@ -184,14 +170,14 @@ display(Markdown(
 # needs spectra of every candidate. Intervals are 95 % bootstrap intervals over queries.
 
 # %%
-evaluation = evaluate(load_model(result.best_checkpoint, expected=config), data, "test",
-                      config.build_dir, seed=config.seed)
+evaluation = evaluate(main.model, data, "test", config.build_dir, seed=config.seed)
 save_results(evaluation.table, config.build_dir, "02_pretraining",
              {"profile": config.profile, "n_test": len(data.splits["test"])})
 evaluation.table.round(3)
 
 # %%
-fig = plots.plot_topk_curves(evaluation.curves, f"test split, {len(data.splits['test'])} candidates")
+fig = plots.plot_topk_curves(evaluation.curves,
+                             f"test split, {len(data.splits['test'])} candidates")
 
 # %% [markdown]
 # ## Against larger libraries
@@ -207,39 +193,29 @@ fig = plots.plot_topk_curves(evaluation.curves, f"test split, {len(data.splits['
 # candidates within δ of the query's mass (no retraining; the model stays anchored as trained).
 
 # %%
-largest = min(max(config.library_curve_sizes), max_library_size(data))
-lib_run = library_run(load_model(result.best_checkpoint, expected=config), data, largest,
-                      config.build_dir, config.conformer_seed, config.workers, progress=False)
-curve, by_size = library_curve(lib_run, config.library_curve_sizes, mass_tol_da,
-                               seed=config.seed)
-n_test = len(data.splits["test"])
-sizes = [n_test, *sorted({min(config.library_size, largest), largest} - {n_test})]
-labels = [size_label(n, n_test, max_library_size(data)) for n in sizes]
-lib_table = library_table([("main model", m, m, [by_size["no filter"][n] for n in sizes])
-                           for m in by_size["no filter"][n_test].table.index], labels)
-save_results(lib_table, config.build_dir, "02_pretraining_library",
-             {"profile": config.profile, "sizes": sizes, "routes": lib_run.distractors.route_counts()})
-lib_table
+lib = P.library_comparison(main.model, data, config)
+routes = lib.run.distractors.route_counts()
+save_results(lib.table, config.build_dir, "02_pretraining_library",
+             {"profile": config.profile, "sizes": lib.sizes, "routes": routes})
+lib.table
 
 # %%
-fig = plots.plot_library_size(curve, PAPER_LIBRARY_SIZE,
+fig = plots.plot_library_size(lib.curve, PAPER_LIBRARY_SIZE,
                               f"main model ({config.loss}, mass {'on' if config.mass else 'off'})")
 
 # %% tags=["hide-input"]
-routes = lib_run.distractors.route_counts()
-top = {n: by_size["no filter"][n].table.loc["ir+raman library", "top1"] for n in sizes}
-filt = {n: by_size[f"±{mass_tol_da:g} Da mass filter"][n].table.loc["ir+raman library", "top1"]
-        for n in sizes}
+top, filt = lib.top1(), lib.top1(mass_filter=True)
+n_test, n_max = lib.sizes[0], lib.sizes[-1]
 display(Markdown(
     f"IR + Raman top-1 (library score) falls from **{top[n_test]:.1f} %** among the {n_test:,} "
-    f"test molecules to **{top[sizes[-1]]:.1f} %** among {sizes[-1]:,} candidates; with the "
-    f"±{mass_tol_da:g} Da filter, from {filt[n_test]:.1f} % to {filt[sizes[-1]]:.1f} %. The "
-    f"{len(lib_run.distractors):,} distractors took these geometry routes: "
+    f"test molecules to **{top[n_max]:.1f} %** among {n_max:,} candidates; with the "
+    f"±{config.mass_tol_da:g} Da filter, from {filt[n_test]:.1f} % to {filt[n_max]:.1f} %. The "
+    f"{len(lib.run.distractors):,} distractors took these geometry routes: "
     + ", ".join(f"{k} {v:,}" for k, v in routes.items()) + " (every candidate has a geometry, "
     "none is dropped)."))
 
 # %% tags=["hide-input"]
-display(Markdown(cost_text(lib_run, max_library_size(data), config.workers, config.profile)))
+display(Markdown(cost_text(lib.run, max_library_size(data), config.workers, config.profile)))
 
 # %% [markdown]
 # ## Which contrastive loss?
@@ -257,8 +233,8 @@ display(Markdown(cost_text(lib_run, max_library_size(data), config.workers, conf
 
 # %%
 if config.compare_reference_loss:
-    comparison = reference_loss_comparison(config, data, trainer_kwargs)
-    winner = comparison.columns[int(comparison.loc["top1_ir_raman"].argmax())]
+    comparison = reference_loss_comparison(config, data, chapter.TRAINER_KWARGS)
+    winner = comparison.loc["top1_ir_raman"].idxmax()
     display(comparison)
     display(Markdown(f"Validation top-k accuracy in %, best epoch of each run (at most "
                      f"{config.for_ablation().max_epochs} epochs). Higher IR + Raman top-1 in "

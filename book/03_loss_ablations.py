@@ -39,29 +39,16 @@ data_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import logging
-import warnings
-
-import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core import plots
+from vibraclip_core import chapter, plots
+from vibraclip_core import modalities as M
 from vibraclip_core.ablations import (LOSS_VARIANTS, PUBLISHED_RANDOM_BASELINE_MAX_TOP_K,
-                                      baseline_rows, library_labels, library_table, paper_rows,
-                                      ranked_text, run_variant, save_results, top1, variant_rows,
-                                      with_published)
-from vibraclip_core.baselines import RandomProjectionBaseline
-from vibraclip_core.config import get_config
+                                      library_labels, ranked_text, run_variant, save_results)
 from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import cca_baselines, cca_evaluation, random_projection_evaluation
-from vibraclip_core.library_size import evaluate_baselines_library
 
-logging.getLogger("lightning").setLevel(logging.ERROR)
-logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", module="lightning")
-config = get_config(profile, seed=seed, ablation_epochs=ablation_epochs, data_dir=data_dir,
-                    build_dir=build_dir).for_ablation()
-trainer_kwargs = {"enable_progress_bar": False, "accelerator": "auto"}
+config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
+                       data_dir=data_dir, build_dir=build_dir)
 data = prepare(config)
 
 # %% [markdown]
@@ -87,10 +74,8 @@ display(Markdown(
 # retraining them.
 
 # %%
-runs = {v.label: run_variant(config, data, v, trainer_kwargs) for v in LOSS_VARIANTS}
-epochs = pd.Series({label: len(run.result.history) for label, run in runs.items()},
-                   name="epochs trained")
-epochs.to_frame()
+runs = {v.label: run_variant(config, data, v, chapter.TRAINER_KWARGS) for v in LOSS_VARIANTS}
+chapter.epochs_trained(runs)
 
 # %% [markdown]
 # ## Baselines
@@ -104,12 +89,7 @@ epochs.to_frame()
 #   through one shared structure space, scored with the library score).
 
 # %%
-random_baseline = RandomProjectionBaseline(dim=config.latent_dim, seed=config.seed)
-random_test = random_projection_evaluation(data, "test", dim=config.latent_dim, seed=config.seed)
-random_lib = evaluate_baselines_library(
-    dict.fromkeys(("ir", "raman", "ir+raman library"), random_baseline), data, config, "random ")
-cca = cca_evaluation(data, "test", seed=config.seed)
-cca_lib = evaluate_baselines_library(cca_baselines(data), data, config, "CCA ")
+cca, random_projection = M.baselines(config, data)
 
 # %% [markdown]
 # ## Results
@@ -126,29 +106,22 @@ cca_lib = evaluate_baselines_library(cca_baselines(data), data, config, "CCA ")
 
 # %%
 labels = library_labels(config, data)
-table = library_table(variant_rows(runs)
-                      + baseline_rows("CCA (learned linear baseline)", cca, cca_lib, "CCA ")
-                      + baseline_rows("random projection (paper's baseline)", random_test,
-                                      random_lib, "random "), labels)
-table = with_published(table, paper_rows(LOSS_VARIANTS))
+table = M.results_table(runs, [cca, random_projection], labels)
 save_results(table, config.build_dir, "03_loss_ablations",
              {"profile": config.profile, "max_epochs": config.max_epochs,
               "n_test": len(data.splits["test"]), "library_size": config.library_size})
 table
 
 # %%
-curves = {f"{label} — {mode}": run.evaluation.curves[mode]
-          for label, run in runs.items() for mode in run.variant.query_modes[:1]}
-curves["CCA — ir+raman library"] = cca.curves["CCA ir+raman library"]
-curves["random projection — ir+raman library"] = random_test.curves["random ir+raman library"]
-fig = plots.plot_topk_curves(curves, f"test split, {len(data.splits['test'])} candidates "
+fig = plots.plot_topk_curves(M.topk_curves(runs, [cca, random_projection]),
+                             f"test split, {len(data.splits['test'])} candidates "
                              "(IR+Raman models: library score)")
 
 # %% [markdown]
 # ## What this run shows
 
 # %% tags=["hide-input"]
-headline = {label: top1(table, label, run.variant.query_modes[0]) for label, run in runs.items()}
+headline = M.headline_top1(table, runs)
 ir_only, all_pairs = LOSS_VARIANTS[0].label, LOSS_VARIANTS[2].label
 tri = runs[all_pairs].evaluation.table
 display(Markdown(
@@ -162,16 +135,14 @@ display(Markdown(
     f"The same model queried with IR alone reaches {tri.loc['ir', 'top1']:.1f} %."))
 
 # %% tags=["hide-input"]
-at_paper = {label: top1(table, label, run.variant.query_modes[0], library=1)
-            for label, run in runs.items()}
-random_best = max(float(random_test.table["top1"].max()), float(random_lib.table["top1"].max()))
+at_paper = M.headline_top1(table, runs, library=1)
 display(Markdown(
     f"Against {labels[1]}, the same models reach " + ranked_text(at_paper) + " (library score "
     f"for the IR + Raman models). The learned linear baseline (CCA) reaches "
-    f"{float(cca.table['top1'].max()):.1f} % top-1 at the test split; the paper's "
-    f"random-projection baseline at most {random_best:.2f} % at either size (chance: "
-    f"{100 / len(data.splits['test']):.2f} % and {100 / config.library_size:.4f} %; published: "
-    f"below {PUBLISHED_RANDOM_BASELINE_MAX_TOP_K:.2f} % at every K)."))
+    f"{float(cca.test.table['top1'].max()):.1f} % top-1 at the test split; the paper's "
+    f"random-projection baseline at most {random_projection.best_top1():.2f} % at either size "
+    f"(chance: {100 / len(data.splits['test']):.2f} % and {100 / config.library_size:.4f} %; "
+    f"published: below {PUBLISHED_RANDOM_BASELINE_MAX_TOP_K:.2f} % at every K)."))
 
 # %% [markdown]
 # ## Summary

@@ -37,26 +37,19 @@ data_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import logging
-import warnings
-
-import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core import plots
-from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, epoch_budget_text,
-                                      library_labels, library_table, mass_anchoring_table, reevaluate,
-                                      run_variant, save_results, top1)
-from vibraclip_core.config import get_config
+from vibraclip_core import anchoring as A
+from vibraclip_core import chapter, plots
+from vibraclip_core.ablations import (epoch_budget_text, library_labels, mass_anchoring_table,
+                                      save_results)
 from vibraclip_core.datasets import prepare
 
-logging.getLogger("lightning").setLevel(logging.ERROR)
-logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", module="lightning")
-config = get_config(profile, seed=seed, ablation_epochs=ablation_epochs, data_dir=data_dir,
-                    build_dir=build_dir).for_ablation()
-trainer_kwargs = {"enable_progress_bar": False, "accelerator": "auto"}
+config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
+                       mass_tol_da=mass_tol_da, wrong_mass_offsets_da=wrong_mass_offsets_da,
+                       data_dir=data_dir, build_dir=build_dir)
 data = prepare(config)
+labels = library_labels(config, data)  # (test split, larger library)
 
 # %% [markdown]
 # ## Runs
@@ -65,12 +58,8 @@ data = prepare(config)
 # Chapter 3's runs.
 
 # %%
-plain = {v.key: run_variant(config, data, v, trainer_kwargs)
-         for v in LOSS_VARIANTS if v.key in ("graph_ir", "all_pairs")}
-anchored = {v.key: run_variant(config, data, v, trainer_kwargs) for v in MASS_VARIANTS}
-filtered = {key: reevaluate(run, data, mass_tol_da=mass_tol_da) for key, run in plain.items()}
-both = {key: reevaluate(run, data, mass_tol_da=mass_tol_da) for key, run in anchored.items()}
-display(Markdown(epoch_budget_text(config, [*plain.values(), *anchored.values()])))
+runs = A.anchoring_runs(config, data, chapter.TRAINER_KWARGS)
+display(Markdown(epoch_budget_text(config, runs.all())))
 
 # %% [markdown]
 # ## Anchoring against filtering
@@ -85,24 +74,21 @@ display(Markdown(epoch_budget_text(config, [*plain.values(), *anchored.values()]
 # since eq. 6 needs every candidate's spectra). They are quoted, not reproduced.
 
 # %%
-table, settings = mass_anchoring_table(plain, filtered, anchored, both, mass_tol_da,
-                                       library_labels(config, data))
+table, settings = mass_anchoring_table(runs.plain, runs.filtered, runs.anchored, runs.both,
+                                       config.mass_tol_da, labels)
 save_results(table, config.build_dir, "04_mass_anchoring",
              {"profile": config.profile, "max_epochs": config.max_epochs,
-              "mass_tol_da": mass_tol_da, "n_test": len(data.splits["test"]),
+              "mass_tol_da": config.mass_tol_da, "n_test": len(data.splits["test"]),
               "library_size": config.library_size})
 table
 
 # %%
-mode = {"graph_ir": "ir", "all_pairs": "ir+raman library"}
-curves = {f"{key}, {label}": settings[label][key].evaluation.curves[mode[key]]
-          for key in mode for label in list(settings)[:3]}
-fig = plots.plot_topk_curves(curves, f"test split, {len(data.splits['test'])} candidates")
+fig = plots.plot_topk_curves(A.anchoring_curves(settings),
+                             f"test split, {len(data.splits['test'])} candidates")
 
 # %% tags=["hide-input"]
-f, fb = f"mass filter ±{mass_tol_da} Da", f"anchoring + filter ±{mass_tol_da} Da"
-t = {(k, q, lib): top1(table, k, q, lib) for k in mode for q in settings for lib in (0, 1)}
-gain = [t["all_pairs", f, lib] / max(t["all_pairs", "no mass", lib], 1e-9) for lib in (0, 1)]
+f, fb = A.filter_settings(config.mass_tol_da)
+t = A.top1_lookup(table, settings)  # {(model, setting, library 0 or 1): top-1 %}
 display(Markdown(
     f"For the all-pairs model, top-1 goes from {t['all_pairs', 'no mass', 0]:.1f} % without mass "
     f"to {t['all_pairs', f, 0]:.1f} % with the mass filter and "
@@ -115,8 +101,10 @@ display(Markdown(
     + f"Combining both gives {t['all_pairs', fb, 0]:.1f} %."))
 
 # %% tags=["hide-input"]
+gain = A.filter_gain(t, config.mass_tol_da)  # how many times the filter multiplies top-1
 display(Markdown(
-    f"Against {table.columns[5][0]}, the all-pairs model reaches {t['all_pairs', 'no mass', 1]:.1f} % without mass, "
+    f"Against {labels[1]}, the all-pairs model reaches {t['all_pairs', 'no mass', 1]:.1f} % "
+    "without mass, "
     f"{t['all_pairs', f, 1]:.1f} % with the filter, {t['all_pairs', 'mass anchoring', 1]:.1f} % "
     f"with anchoring and {t['all_pairs', fb, 1]:.1f} % with both. The filter multiplies top-1 by "
     f"{gain[0]:.1f} at the test split and by {gain[1]:.1f} at the larger library"
@@ -130,20 +118,11 @@ display(Markdown(
 # model is queried again with the mass offset by the amounts below (no filter).
 
 # %%
-key = "all_pairs+mass"
-offsets = sorted({0.0, *wrong_mass_offsets_da})
-wrong = {dm: (anchored[key] if dm == 0 else
-              reevaluate(anchored[key], data, query_mass_offset_da=dm)) for dm in offsets}
-wrong_table = library_table([("all pairs + mass", f"{dm:+g} Da", "ir+raman library",
-                              (wrong[dm].evaluation, wrong[dm].library)) for dm in offsets],
-                            library_labels(config, data))
+wrong_table, top1_by_offset = A.wrong_mass(runs.anchored[A.WRONG_MASS_MODEL], data,
+                                           config.wrong_mass_offsets_da, labels)
 wrong_table
 
 # %%
-top1_by_offset = pd.DataFrame({lib: [top1(wrong_table, "all pairs + mass", f"{dm:+g} Da", i)
-                                     for dm in offsets]
-                               for i, lib in enumerate(library_labels(config, data))},
-                              index=pd.Index(offsets, name="mass offset / Da"))
 fig = plots.plot_metric_lines(top1_by_offset, "error in the supplied mass / Da",
                               "top-1 accuracy / %", "all pairs + mass, IR + Raman query")
 

@@ -40,28 +40,19 @@ data_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import logging
-import warnings
-
-import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core import plots
-from vibraclip_core.ablations import (MASS_VARIANTS, PUBLISHED_LABEL, Variant,
-                                      epoch_budget_text, library_labels, missing_data_table,
-                                      run_variant, save_results)
+from vibraclip_core import chapter
+from vibraclip_core import missing as MS
+from vibraclip_core.ablations import (epoch_budget_text, library_labels, missing_data_table,
+                                      save_results)
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.qm9_candidates import PAPER_LIBRARY_SIZE
 
-logging.getLogger("lightning").setLevel(logging.ERROR)
-logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", module="lightning")
-config = get_config(profile, seed=seed, ablation_epochs=ablation_epochs, data_dir=data_dir,
-                    build_dir=build_dir, missing_fractions=missing_fractions).for_ablation()
-trainer_kwargs = {"enable_progress_bar": False, "accelerator": "auto"}
+config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
+                       data_dir=data_dir, build_dir=build_dir,
+                       missing_fractions=missing_fractions)
 data = prepare(config)
-base = {v.key: v for v in MASS_VARIANTS}
 fractions = config.missing_fractions
 labels = library_labels(config, data)  # (test split, larger library)
 
@@ -77,26 +68,15 @@ labels = library_labels(config, data)  # (test split, larger library)
 # loads them from the cache.
 
 # %% tags=["hide-input"]
-def percents(fs) -> str:
-    return ", ".join(f"{100 * f:g}" for f in fs)
-
 display(Markdown(
-    f"This run trains at {percents(fractions)} % removed (`missing_fractions`). The `paper` "
-    f"profile uses the fractions of the authors' released notebook, "
-    f"{percents(get_config('paper').missing_fractions)} %; the `cpu` profile keeps only "
-    f"{percents(get_config('cpu').missing_fractions)} %, because each further fraction costs "
-    "two trainings and the whole book must render within an hour on two CPU cores."))
+    f"This run trains at {chapter.percents(fractions)} % removed (`missing_fractions`). The "
+    f"`paper` profile uses the fractions of the authors' released notebook, "
+    f"{chapter.percents(get_config('paper').missing_fractions)} %; the `cpu` profile keeps only "
+    f"{chapter.percents(get_config('cpu').missing_fractions)} %, because each further fraction "
+    "costs two trainings and the whole book must render within an hour on two CPU cores."))
 
 # %%
-def with_missing(key: str, field: str, f: float) -> Variant:
-    v = base[key]
-    return v if f == 0 else Variant(f"{key}+missing-{field}-{f:g}", v.label,
-                                    {**v.overrides, field: f})
-
-runs_ir = {f: run_variant(config, data, with_missing("graph_ir+mass", "missing_ir", f),
-                          trainer_kwargs) for f in fractions}
-runs_raman = {f: run_variant(config, data, with_missing("all_pairs+mass", "missing_raman", f),
-                             trainer_kwargs) for f in fractions}
+runs_ir, runs_raman = MS.missing_runs(config, data, fractions, chapter.TRAINER_KWARGS)
 display(Markdown(epoch_budget_text(config, [*runs_ir.values(), *runs_raman.values()])))
 
 # %% [markdown]
@@ -114,30 +94,21 @@ table = missing_data_table(runs_ir, runs_raman, labels)
 save_results(table, config.build_dir, "05_missing_data",
              {"profile": config.profile, "max_epochs": config.max_epochs,
               "missing_fractions": fractions, "libraries": labels})
-shown = table.xs("top1 %", axis=1, level="metric")
-shown.astype(object).where(shown.notna(), "—")
+shown = MS.top1_shown(table)
+chapter.dashes(shown)
 
 # %% tags=["hide-input"]
-zero = [f"{pct:g} %" for (_, pct), v in shown[PUBLISHED_LABEL].items() if v == 0]
+zero = MS.published_zeros(shown)
 if zero:
     display(Markdown(f"A published 0.0 (at {', '.join(zero)} removed) stands for the released "
                      "notebook's ≈ 0, read from its figure."))
 
 # %%
-top1 = shown[labels[0]].unstack(0)
-published = shown[PUBLISHED_LABEL].unstack(0).dropna(axis=1, how="all").add_prefix("published: ")
-fig = plots.plot_metric_lines(pd.concat([top1, published], axis=1),
-                              "spectra removed from training / %", "top-1 accuracy / %",
-                              f"ours: {labels[0]}; published (dashed): QM9S, "
-                              f"{PAPER_LIBRARY_SIZE:,} candidates")
-for line in fig.axes[0].lines[top1.shape[1]:]:
-    line.set_linestyle("--")
-legend = fig.axes[0].legend(fontsize=7)  # again, to show the dashes
+fig = MS.plot_missing(shown, labels[0])
 
 # %% tags=["hide-input"]
-lo, hi = top1.index.min(), top1.index.max()
-change = (top1.loc[hi] - top1.loc[lo]).round(1) + 0.0  # + 0.0: no "-0.0"
-big = shown[labels[1]].unstack(0)
+top1, big = MS.by_fraction(shown, labels[0]), MS.by_fraction(shown, labels[1])
+lo, hi, change = MS.top1_change(top1)
 ir_a, ir_b = "(a) IR + mass, IR query", "(b) all pairs + mass, IR-only query"
 display(Markdown(
     f"Removing {hi:g} % of the spectra from training changes top-1 on the test split by "

@@ -44,59 +44,41 @@ paired_dir = None
 folds = 5
 realign_epochs = 15
 realign_lr = 1e-5
-augment = ["scale", "xh_scale", "mode_jitter", "width"]
+transfer_augment = ["scale", "xh_scale", "mode_jitter", "width"]
 measured_library_size = 1090
 mass_tol_da = 0.5
 laser_nm = 532.0
 temperature_k = 298.0
 overlay_molecule = "acetone"
-data_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import logging
-import warnings
-from pathlib import Path
-
 import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
-from vibraclip_core import plots
-from vibraclip_core import realign as RA
+from vibraclip_core import chapter, plots
+from vibraclip_core import domains as D
+from vibraclip_core import measured_libraries as ML
 from vibraclip_core import transfer as T
+from vibraclip_core.ablations import save_results
 from vibraclip_core.augment import stick_source
-from vibraclip_core.ablations import beside_realignment, save_results
+from vibraclip_core.calibration import simulated_inputs
 from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import evaluate, evaluate_ranks
-from vibraclip_core.experimental import GFN2_DIR, fetch_jcamp_spectra, load_measured_ir
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.ood import OOD_DIR
-from vibraclip_core.train import load_model, train
+from vibraclip_core.experimental import GFN2_DIR
+from vibraclip_core.pretraining import realignment_counts
 
-logging.getLogger("lightning").setLevel(logging.ERROR)
-logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", module="lightning")
-config = get_config(profile, seed=seed, data_dir=data_dir, build_dir=build_dir)
-trainer_kwargs = {"enable_progress_bar": False, "accelerator": "auto"}
-ra = dict(epochs=realign_epochs, lr=realign_lr, trainer_kwargs=trainer_kwargs)
+config = chapter.setup(profile, seed=seed, folds=folds, realign_epochs=realign_epochs,
+                       realign_lr=realign_lr, transfer_augment=transfer_augment,
+                       measured_library_size=measured_library_size, mass_tol_da=mass_tol_da,
+                       laser_nm=laser_nm, temperature_k=temperature_k, build_dir=build_dir)
 
 # %% [markdown]
 # ## The pretrained model and what realignment trains
 
 # %%
-qm9 = prepare(config)
-pretrained = train(config, qm9, tag="main", trainer_kwargs=trainer_kwargs)  # Chapter 2's run
-checkpoint = pretrained.best_checkpoint
-model0 = load_model(checkpoint, expected=config)
-counts = {}
-for name, cfg in (("this profile", config), ("paper size", get_config("paper"))):
-    m = VibraCLIP(cfg)
-    m.freeze_for_realignment()
-    total, trainable = m.parameter_table()[-1][1:]
-    counts[name] = {"parameters": total, "trainable": trainable, "frozen": total - trainable}
-pd.DataFrame(counts).T
+main = chapter.pretrained_model(profile, build_dir)  # Chapter 2's model, of its parameters
+qm9 = main.data
+realignment_counts({"this profile": main.config, "paper size": get_config("paper")})
 
 # %% [markdown]
 # ## Domain 1: larger molecules
@@ -107,17 +89,8 @@ pd.DataFrame(counts).T
 # "heads" unfreezes the whole projection heads, for comparison.
 
 # %%
-ood_cfg = config.replace(data_dir=str(ood_dir or OOD_DIR), split_fractions=(0.7, 0.1, 0.2))
-ood = RA.with_mass_stats(prepare(ood_cfg), checkpoint)
-ood_eval = {"before realignment": evaluate(model0, ood, "test", build_dir, seed=config.seed)}
-for trainable in ("last_layer", "heads"):
-    run = RA.realign(config, checkpoint, ood, tag=f"realign-ood-{trainable}",
-                     trainable=trainable, **ra)
-    ood_eval[f"realigned: {trainable.replace('_', ' ')}"] = evaluate(
-        load_model(run.best_checkpoint), ood, "test", build_dir, seed=config.seed)
-ood_table = pd.concat({name: ev.table.loc[["ir+raman library", "ir"],
-                                          ["top1", "top5", "top10", "top25"]]
-                       for name, ev in ood_eval.items()}).round(1)
+ood, ood_eval = D.larger_molecules(main, config, ood_dir, chapter.TRAINER_KWARGS)
+ood_table = D.topk_frame(ood_eval)
 ood_table
 
 # %%
@@ -134,7 +107,7 @@ fig = plots.plot_topk_curves({name: ev.curves["ir+raman library"] for name, ev i
 # a measurement, would. The pretrained model has learned exact GFN2 band positions; the
 # **augmented** model was pretrained with the same data and budget, but each training batch
 # perturbs the sticks before broadening: a random frequency scale per molecule, a separate one
-# for X–H stretches above 2,500 cm⁻¹, per-mode jitter and random band widths (`augment`, ranges
+# for X–H stretches above 2,500 cm⁻¹, per-mode jitter and random band widths (`transfer_augment`, ranges
 # in `vibraclip_core.augment`). Which perturbations to use was decided on the *validation*
 # split's cross-theory queries (`benchmarks/augmentation_choice.py` also trains the variant
 # with intensity jitter, baselines, noise and instrument cut-offs), never on measured spectra.
@@ -142,14 +115,12 @@ fig = plots.plot_topk_curves({name: ev.curves["ir+raman library"] for name, ev i
 # 2,500 cm⁻¹) fitted on the training split.
 
 # %%
-aug_config = config.replace(augment=tuple(augment))
-augmented = train(aug_config, qm9, tag="main", trainer_kwargs=trainer_kwargs)
-model_aug = load_model(augmented.best_checkpoint)
-sticks = stick_source(config.data_path)
-models = {"pretrained": model0, "augmented pretraining": model_aug}
-cross = T.cross_theory_table(models, qm9, sticks, config.fwhm_cm1, build_dir, seed=config.seed)
+augmented = main.retrained(augment=config.transfer_augment)
+models = {"pretrained": main.model, "augmented pretraining": augmented.model}
+cross = T.cross_theory_table(models, qm9, stick_source(main.config.data_path),
+                             main.config.fwhm_cm1, build_dir, seed=config.seed)
 save_results(cross, build_dir, "06_cross_theory", {"profile": config.profile,
-                                                    "augment": list(augment)})
+                                                    "augment": list(config.transfer_augment)})
 cross
 
 # %% tags=["hide-input"]
@@ -174,11 +145,8 @@ display(Markdown(
 # header (`tests/test_experimental.py`).
 
 # %%
-folder = Path(experimental_dir) if experimental_dir else fetch_jcamp_spectra()
-records, skipped = load_measured_ir(folder)
-measured, dropped = RA.measured_data(records, seed=config.conformer_seed)
-measured = RA.with_mass_stats(measured, checkpoint)
-records = [r for r in records if r.file not in dropped]
+records, skipped = chapter.measured_spectra(experimental_dir)
+measured, records, dropped = D.measured_queries(records, main.checkpoint, config.conformer_seed)
 pd.Series(skipped, name="files").rename_axis("not used").to_frame()
 
 # %% tags=["hide-input"]
@@ -195,9 +163,8 @@ display(Markdown(
 # the simulation gives harmonic bands of uniform width.
 
 # %%
-simulated = RA.simulated_inputs(GFN2_DIR, config.fwhm_cm1)
-example = next(i for i, r in enumerate(records)
-               if r.identity in simulated and r.name == overlay_molecule)
+simulated = simulated_inputs(GFN2_DIR, main.config.fwhm_cm1)
+example = D.overlay_example(records, simulated, overlay_molecule)
 fig = plots.plot_measured_vs_simulated(measured.ir[example].numpy(),
                                        simulated[records[example].identity],
                                        f"{records[example].name} ({records[example].smiles})")
@@ -220,50 +187,41 @@ fig = plots.plot_measured_vs_simulated(measured.ir[example].numpy(),
 #   fold ranks best ranks the held-out fold.
 
 # %%
-parts = T.measured_libraries(qm9, measured, measured_library_size, build_dir,
-                             config.conformer_seed, config.workers)
-folds = RA.kfold_splits(measured.identity, folds, seed=config.seed)
-levers, chosen = T.measured_levers(
-    {"pretrained": (model0, checkpoint), "augmented": (model_aug, augmented.best_checkpoint)},
-    config, measured, records, folds, simulated, parts, build_dir, realign_epochs, trainer_kwargs)
-lever_table = T.lever_table(levers, seed=config.seed)
-meta = {"profile": config.profile, "n_queries": len(measured), "chosen": chosen,
-        "library sizes": {n: sum(len(r) for _, r in p) for n, p in parts.items()}}
+levers = D.measured_levers(main, augmented, config, measured, records, simulated,
+                           chapter.TRAINER_KWARGS)
+lever_table, sizes = levers.table(), levers.sizes
+meta = {"profile": config.profile, "n_queries": len(measured), "chosen": levers.chosen,
+        "library sizes": sizes}
 save_results(lever_table, build_dir, "06_measured_levers", meta)
-save_results(T.lever_summary(levers, T.LIB_DISTRACTORS, seed=config.seed), build_dir,
-             "06_realignment_measured", meta)  # the summary's rows (Chapter 8)
+save_results(levers.summary(), build_dir, "06_realignment_measured", meta)  # for Chapter 8
 lever_table
 
 # %% tags=["hide-input"]
-sizes = {n: sum(len(r) for _, r in p) for n, p in parts.items()}
 display(Markdown(
     "Library sizes: " + "; ".join(f"{n}: {k} candidates" for n, k in sizes.items())
     + " (the isomer library is the union over all query formulas; the filter leaves each "
     "query its own isomers). Chosen per fold: "
-    + "; ".join(f"{k}: {' | '.join(v)}" for k, v in chosen.items()) + "."))
+    + "; ".join(f"{k}: {' | '.join(v)}" for k, v in levers.chosen.items()) + "."))
 
 # %%
-best_lever = lever_table[(T.LIB_DISTRACTORS, "none", "top1")].idxmax()
-fig = plots.plot_topk_curves(
-    {lever: evaluate_ranks({"x": r[(T.LIB_DISTRACTORS, "none")]}).curves["x"]
-     for lever, r in levers.items()},
-    f"measured IR queries ({len(measured)}), {T.LIB_DISTRACTORS} "
-    f"({sizes[T.LIB_DISTRACTORS]} candidates), no filter")
+best_lever = lever_table[(ML.LIB_DISTRACTORS, "none", "top1")].idxmax()
+best, zero = lever_table.loc[best_lever], lever_table.iloc[0]  # zero: zero-shot pretrained
+fig = plots.plot_topk_curves(levers.curves(),
+                             f"measured IR queries ({len(measured)}), {ML.LIB_DISTRACTORS} "
+                             f"({sizes[ML.LIB_DISTRACTORS]} candidates), no filter")
 
 # %% tags=["hide-input"]
-t = lever_table
+d, m = ML.LIB_DISTRACTORS, ML.LIB_MEASURED
+ood_rows = ood_table.xs("ir+raman library", level=1)  # the settings in their order
 display(Markdown(
-    f"Against the {sizes[T.LIB_DISTRACTORS]}-candidate library without a filter, the best lever "
-    f"here is **{best_lever}**: top-1 {t.loc[best_lever, (T.LIB_DISTRACTORS, 'none', 'top1')]:.1f} %, "
-    f"top-10 {t.loc[best_lever, (T.LIB_DISTRACTORS, 'none', 'top10')]:.1f} % (zero-shot "
-    f"pretrained: {t.iloc[0][(T.LIB_DISTRACTORS, 'none', 'top1')]:.1f} / "
-    f"{t.iloc[0][(T.LIB_DISTRACTORS, 'none', 'top10')]:.1f} %). With the mass filter it reaches "
-    f"{t.loc[best_lever, (T.LIB_DISTRACTORS, 'mass', 'top1')]:.1f} %; among the measured "
-    f"molecules alone {t.loc[best_lever, (T.LIB_MEASURED, 'none', 'top1')]:.1f} % / "
-    f"{t.loc[best_lever, (T.LIB_MEASURED, 'none', 'top10')]:.1f} %. On the "
+    f"Against the {sizes[d]}-candidate library without a filter, the best lever here is "
+    f"**{best_lever}**: top-1 {best[d, 'none', 'top1']:.1f} %, top-10 "
+    f"{best[d, 'none', 'top10']:.1f} % (zero-shot pretrained: {zero[d, 'none', 'top1']:.1f} / "
+    f"{zero[d, 'none', 'top10']:.1f} %). With the mass filter it reaches "
+    f"{best[d, 'mass', 'top1']:.1f} %; among the measured molecules alone "
+    f"{best[m, 'none', 'top1']:.1f} % / {best[m, 'none', 'top10']:.1f} %. On the "
     f"{len(ood.splits['test'])} larger test molecules (domain 1), IR + Raman top-1 / top-10 is "
-    + "; ".join(f"{name} {ood_table.loc[(name, 'ir+raman library'), 'top1']:.1f} / "
-                f"{ood_table.loc[(name, 'ir+raman library'), 'top10']:.1f} %" for name in ood_eval)
+    + "; ".join(f"{name} {r['top1']:.1f} / {r['top10']:.1f} %" for name, r in ood_rows.iterrows())
     + "."))
 
 # %% [markdown]
@@ -282,18 +240,9 @@ display(Markdown(
 # distractor library.
 
 # %%
-together = list(levers)[-1]  # every lever at once, fixed in advance (not the best in hindsight)
-ours = {"Fig. 3C: larger molecules": (
-            "pubchem", "simulated IR + Raman, last layer realigned", len(ood.splits["test"]),
-            ood_table.loc[("realigned: last layer", "ir+raman library")]),
-        **{f"Fig. 3D: measured spectra, {lib}": (
-            "experimental", f"measured IR only, {together}", sizes[lib],
-            T.lever_row(levers, together, lib, "none", config.seed))
-           for lib in (T.LIB_MEASURED, T.LIB_DISTRACTORS)}}
-beside = beside_realignment(ours).round(1)
 save_results(ood_table, build_dir, "06_realignment_ood",
              {"profile": config.profile, "n_test": len(ood.splits["test"])})
-beside
+D.beside_paper(ood, ood_table, levers)  # all levers at once, fixed in advance
 
 # %% [markdown]
 # ## Your own paired IR and Raman spectra
@@ -308,11 +257,8 @@ beside
 
 # %%
 if paired_dir:
-    from vibraclip_core.experimental import load_paired
-
-    paired = RA.with_mass_stats(load_paired(paired_dir, laser_nm=laser_nm,
-                                            temperature_k=temperature_k), checkpoint)
-    display(RA.paired_identification(model0, paired, parts[T.LIB_DISTRACTORS], build_dir).round(1))
+    display(D.paired_table(main.model, paired_dir, main.checkpoint,
+                           levers.libraries[ML.LIB_DISTRACTORS], config))
 else:
     display(Markdown("`paired_dir` is not set: no paired IR/Raman folder was evaluated."))
 

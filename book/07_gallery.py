@@ -29,31 +29,18 @@ n_hits = 2
 n_misses = 2
 n_measured = 2
 experimental_dir = None
-data_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import logging
-import warnings
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
+from vibraclip_core import chapter
 from vibraclip_core import gallery as G
-from vibraclip_core import retrieval as R
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.embedding import embed_split
-from vibraclip_core.experimental import fetch_jcamp_spectra, load_measured_ir
-from vibraclip_core.train import load_model, train
+from vibraclip_core.split_gallery import split_gallery
 
-logging.getLogger("lightning").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", module="lightning")
-config = get_config(profile, seed=seed, data_dir=data_dir, build_dir=build_dir)
-data = prepare(config)
-run = train(config, data, tag="main", trainer_kwargs={"enable_progress_bar": False})
-model = load_model(run.best_checkpoint, expected=config)
+config = chapter.setup(profile, seed=seed, build_dir=build_dir)
+main = chapter.pretrained_model(profile, build_dir)  # Chapter 2's model, of its parameters
 
 # %% [markdown]
 # ## Test molecules, queried with IR + Raman
@@ -63,23 +50,13 @@ model = load_model(run.best_checkpoint, expected=config)
 # `n_misses` that were not.
 
 # %%
-rows = data.splits["test"]
-smiles = [data.smiles[int(i)] for i in rows]
-ids = [data.identity[int(i)] for i in rows]
-emb = embed_split(model, data, "test", build_dir)
-k = min(top_k, len(rows))
-ret = G.retrievals(R.library_scorer(emb["graph"], emb["ir"], emb["raman"]), len(rows), ids, ids, k)
-picks = G.pick_queries(ret.rank, n_hits, n_misses, seed=seed)
-display(Markdown(f"{len(rows)} candidates; top-1 over the whole split: "
-                 f"{100 * float((ret.rank == 0).float().mean()):.1f} %."))
+test = split_gallery(main.model, main.data, build_dir, top_k, n_hits, n_misses, seed=seed)
+display(Markdown(f"{len(test.smiles)} candidates; top-1 over the whole split: "
+                 f"{test.top1_percent:.1f} %."))
 
 # %%
-for q in picks:
-    m = int(rows[q])
-    fig = G.plot_retrieval(
-        smiles[q], data.ir[m].numpy(), data.raman[m].numpy(),
-        [smiles[int(i)] for i in ret.index[q]], ret.score[q].tolist(), ret.correct[q].tolist(),
-        f"{smiles[q]}: true molecule at rank {int(ret.rank[q]) + 1}")
+for q in test.picks:
+    fig = test.plot(q)
     plt.show()
 
 # %% [markdown]
@@ -91,7 +68,7 @@ for q in picks:
 # aromatic ring, alkene, alkyne, fluorine, three-membered ring).
 
 # %%
-shared = G.similarity_to_target(ret, smiles, smiles, k=5)
+shared = G.similarity_to_target(test.ret, test.smiles, test.smiles, k=5)
 shared
 
 # %% tags=["hide-input"]
@@ -111,8 +88,8 @@ display(Markdown(
 # measured molecules not among them, with the pretrained model (before any realignment).
 
 # %%
-records, _ = load_measured_ir(Path(experimental_dir) if experimental_dir else fetch_jcamp_spectra())
-measured = G.measured_ir_gallery(model, data, records, run.best_checkpoint, build_dir,
+records, _ = chapter.measured_spectra(experimental_dir)
+measured = G.measured_ir_gallery(main.model, main.data, records, main.checkpoint, build_dir,
                                  min(top_k, 10), n_measured, seed, config.conformer_seed)
 for q in measured.chosen:
     fig = measured.plot(q)

@@ -28,16 +28,16 @@ profile = "cpu"
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import pandas as pd
 from IPython.display import Markdown, display
 
+from vibraclip_core import chapter
 from vibraclip_core.qm9_candidates import PAPER_LIBRARY_SIZE
 from vibraclip_core.summary import book_run, chapter_timings, headline_table
 
 # %%
 table, missing = headline_table(build_dir)
 shown = table.set_index(["chapter", "result"]).round(1)
-display(shown.astype(object).where(shown.notna(), "—"))  # "—": not measured / not published
+display(chapter.dashes(shown))  # "—": not measured / not published
 if missing:
     display(Markdown("Not run yet in this build folder: " + ", ".join(missing) + "."))
 

@@ -102,3 +102,19 @@ def test_epoch_budget_text_states_budget_and_epochs_trained():
     assert f"trains up to {C.get_config('cpu').max_epochs}" in text
     assert "trained 4 epochs" in epoch_budget_text(config, runs[:0] + [
         SimpleNamespace(result=SimpleNamespace(history=[{}] * 4))])
+
+
+def test_loss_variants_are_the_registered_loss_modes(monkeypatch):
+    from vibraclip_core.ablations import Variant
+    from vibraclip_core.loss_modes import LOSS_MODES, LossMode
+
+    assert [v.key for v in LOSS_VARIANTS] == list(LOSS_MODES)
+    assert [v.label for v in LOSS_VARIANTS] == [m.label for m in LOSS_MODES.values()]
+    assert all(C.get_config("cpu").replace(**v.overrides).loss == v.key for v in LOSS_VARIANTS)
+    # the query modes follow the mode's modalities, not its name
+    assert LOSS_VARIANTS[0].query_modes == ("ir",)
+    assert "ir+raman paper" in LOSS_VARIANTS[2].query_modes
+    monkeypatch.setitem(LOSS_MODES, "ir_raman_only", LossMode(
+        "IR–Raman only", ("ir_raman",), {"ir_raman": 1.0}, (("ir", "raman"),)))
+    assert Variant("x", "x", {"loss": "ir_raman_only"}).query_modes[0] == "ir+raman library"
+    assert Variant("y", "y", {}).query_modes == LOSS_VARIANTS[2].query_modes  # Config.loss

@@ -6,6 +6,7 @@ import torch
 
 from vibraclip_core import baselines as B
 from vibraclip_core import retrieval as R
+from vibraclip_core.metrics import topk_accuracy
 from vibraclip_core.molecules import morgan_fingerprints
 
 SMILES = ["C", "CC", "CCC", "CCCC", "CO", "CCO", "CCCO", "CN", "CCN", "CC=O", "CC(C)C", "C1CC1",
@@ -78,7 +79,7 @@ def test_random_baseline_is_at_chance_where_cca_recovers_a_planted_relation():
         ids = [str(j) for j in range(300)]
         for mode, fn in fns.items():
             ranks = R.rank_of_truth_scored(fn, ids, ids)
-            top1, top10 = R.topk_accuracy(ranks, 1), R.topk_accuracy(ranks, 10)
+            top1, top10 = topk_accuracy(ranks, 1), topk_accuracy(ranks, 10)
             if learned:
                 assert top1 > 0.6, (mode, top1)
             else:  # chance: top-1 0.33 %, top-10 3.3 % (binomial sd ~1 %)
@@ -97,7 +98,7 @@ def test_cca_shared_structure_space_combines_complementary_views():
     lib = cca.embed_fingerprints(fp[n_tr:])
     fns = R.mode_scorers(lib, {"ir": cca.embed_ir(ir[n_tr:]), "raman": cca.embed_raman(raman[n_tr:])})
     ids = [str(j) for j in range(n - n_tr)]
-    top1 = {m: R.topk_accuracy(R.rank_of_truth_scored(fn, ids, ids), 1) for m, fn in fns.items()}
+    top1 = {m: topk_accuracy(R.rank_of_truth_scored(fn, ids, ids), 1) for m, fn in fns.items()}
     assert top1["ir+raman library"] > 1.5 * max(top1["ir"], top1["raman"]), top1
 
 
@@ -147,3 +148,28 @@ def test_cca_from_smiles_embeds_any_structures_and_checks_its_inputs():
         cca.embed_raman(bad)
     with pytest.raises(TypeError, match="sequence of SMILES"):
         cca.embed_structures("CCO")
+
+
+@pytest.mark.parametrize("view", ["ir", "raman"])
+def test_cca_recovers_a_planted_pairing_and_is_at_chance_on_shuffled_pairs(view):
+    fp, ir, raman = _planted(seed=4)
+    spec = {"ir": ir, "raman": raman}[view]
+    tr, te = slice(0, 600), slice(600, 900)  # 300 test candidates: chance top-1 is 0.33 %
+    ids = [str(j) for j in range(300)]
+    shuffle_train = np.random.default_rng(5).permutation(600)
+    shuffle_test = np.random.default_rng(6).permutation(300)
+
+    def top(cca: B.CCABaseline, queries: np.ndarray) -> tuple[float, float]:
+        ranks = R.rank_of_truth(cca.embed_spectra(view, queries), cca.embed_fingerprints(fp[te]),
+                                ids, ids)
+        return topk_accuracy(ranks, 1), topk_accuracy(ranks, 10)
+
+    paired = B.CCABaseline.fit_features(fp[tr], {view: spec[tr]}, dim=16)
+    assert top(paired, spec[te])[0] > 0.95
+    # the fit must learn the pairing: fitted on shuffled training pairs it is at chance ...
+    unpaired = B.CCABaseline.fit_features(fp[tr], {view: spec[tr][shuffle_train]}, dim=16)
+    top1, top10 = top(unpaired, spec[te])
+    assert top1 <= 5 / 300 and top10 < 0.08, (top1, top10)
+    # ... and so is the paired fit when the test queries no longer belong to their candidates
+    top1, top10 = top(paired, spec[te][shuffle_test])
+    assert top1 <= 5 / 300 and top10 < 0.08, (top1, top10)

@@ -24,24 +24,33 @@ def test_toc_chapters_are_the_book_sources_in_reading_order():
     assert "gpu" not in names  # markdown pages are rendered, not executed
 
 
-def test_injected_parameters_follow_the_visibility_of_the_parameters_cell(tmp_path):
+def test_injected_values_are_folded_into_the_parameters_cell_which_is_shown_once(tmp_path):
     import nbformat
 
-    from vibraclip_core.bookrun import match_parameter_visibility
+    from vibraclip_core.bookrun import fold_injected_parameters
 
-    def tags_after(param_tags):
+    def folded(param_tags, own="p = 1\nxs = [1,\n      2]  # a list\nq = 'a'"):
         nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell("p = 1", metadata={"tags": param_tags}),
-                    nbformat.v4.new_code_cell("p = 2", metadata={"tags": ["injected-parameters"]}),
+        nb.cells = [nbformat.v4.new_markdown_cell("# title"),
+                    nbformat.v4.new_code_cell(own, metadata={"tags": param_tags}),
+                    nbformat.v4.new_code_cell("# Parameters\np = 2\nxs = [3]\nnew = None\n",
+                                              metadata={"tags": ["injected-parameters"]}),
                     nbformat.v4.new_code_cell("x = p")]
         path = tmp_path / "ch.ipynb"
         nbformat.write(nb, path)
-        match_parameter_visibility(path)
-        return [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
+        fold_injected_parameters(path)
+        return nbformat.read(path, as_version=4).cells
 
-    assert tags_after(["parameters"])[1] == ["injected-parameters"]
-    assert tags_after(["parameters", "remove-cell"]) == [
-        ["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
+    cells = folded(["parameters"])
+    assert [c.source for c in cells[1:]] == ["p = 2\nxs = [3]\nq = 'a'\nnew = None", "x = p"]
+    assert cells[1].metadata.tags == ["parameters"]
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in cells)
+    hidden = folded(["parameters", "remove-cell"], own="p = 1")
+    assert [(c.source, c.metadata.get("tags")) for c in hidden[1:]] == [
+        ("p = 2\nxs = [3]\nnew = None", ["parameters", "remove-cell"]), ("x = p", None)]
+    namespace = {}
+    exec(cells[1].source, namespace)  # the folded cell still runs
+    assert namespace["xs"] == [3] and namespace["q"] == "a"
 
 
 def test_only_selects_chapters_by_prefix_in_book_order_and_rejects_unknown_names():
@@ -121,3 +130,25 @@ def test_chapter_6_takes_a_free_lane_before_chapter_5(tmp_path, monkeypatch):
         monkeypatch.setenv(var, "0")
     B.run_book("tiny", tmp_path / "nb", tmp_path / "build", force=True, jobs=2)
     assert starts.index("06_realignment") < starts.index("05_missing_data")
+
+
+def test_a_chapter_runs_again_when_a_chapter_it_reads_from_does(tmp_path, monkeypatch):
+    from vibraclip_core import bookrun as B
+
+    ran = []
+
+    def fake_run(src, out, params, prepare_only=False):
+        ran.append(src.stem)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("{}")
+        return out
+
+    monkeypatch.setattr(B, "run_chapter", fake_run)
+    B.run_book("tiny", tmp_path / "nb", tmp_path / "build", force=True)
+    assert sorted(ran) == sorted(c.stem for c in toc_chapters())
+    ran.clear()
+    # only Chapter 2's source changed: it runs, then every chapter that reads from it
+    monkeypatch.setattr(B, "_inputs_mtime",
+                        lambda src: float("inf") if src.stem.startswith("02") else 0.0)
+    B.run_book("tiny", tmp_path / "nb", tmp_path / "build")
+    assert sorted(ran) == ["02_pretraining", "06_realignment", "07_gallery", "08_summary"]

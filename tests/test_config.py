@@ -115,3 +115,125 @@ def test_fast_train_is_the_default_and_its_switch_is_a_separate_run():
         assert get_config(profile).fast_train is True
     exact = get_config("cpu", fast_train=False)
     assert exact.fast_train is False and exact.digest() != get_config("cpu").digest()
+
+
+def test_choices_are_checked_when_a_config_is_built():
+    """A bad choice fails at once, naming the field and the allowed values."""
+    with pytest.raises(ValueError, match=r"loss='graph_raman': choose one of \['graph_ir', "
+                                         r"'graph_centred', 'all_pairs'\]"):
+        get_config("cpu", loss="graph_raman")
+    with pytest.raises(ValueError, match="pair_loss='siglip'.*'clip', 'reference'"):
+        get_config("cpu").replace(pair_loss="siglip")
+    with pytest.raises(ValueError, match="trainable='fc'.*'last_layer'"):
+        Config(trainable="fc")
+    with pytest.raises(ValueError, match=r"augment=\('scale', 'blur'\): \['blur'\] not among"):
+        Config(augment=["scale", "blur"])
+    with pytest.raises(ValueError, match="augment='scale': give a sequence"):
+        Config(augment="scale")  # a string is not a list of one transform
+    with pytest.raises(ValueError, match="split_fractions=.*give 3 values"):
+        Config(split_fractions=(0.5, 0.5))
+    with pytest.raises(ValueError, match="profile='gpu'"):
+        Config(profile="gpu")
+
+
+def test_loss_choices_come_from_the_loss_mode_registry():
+    from vibraclip_core.config import field_spec
+    from vibraclip_core.loss_modes import LOSS_MODES, PAIR_LOSSES
+    from vibraclip_core.losses import MODE_TERMS, REFERENCE_WEIGHTS
+
+    assert field_spec("loss").choices == tuple(LOSS_MODES) == tuple(MODE_TERMS)
+    assert field_spec("pair_loss").choices == PAIR_LOSSES
+    for name, mode in LOSS_MODES.items():
+        assert abs(sum(mode.reference_weights.values()) - 1.0) < 1e-12
+        assert set(mode.reference_weights) == set(mode.terms) == set(REFERENCE_WEIGHTS[name])
+    assert [n for n, m in LOSS_MODES.items() if not m.uses_raman] == ["graph_ir"]
+
+
+def test_every_profile_sets_every_profile_dependent_field():
+    from typing import get_args
+
+    from vibraclip_core.config import PROFILE_FIELDS, ProfileName
+
+    assert set(PROFILES) == set(get_args(ProfileName))
+    for name, values in PROFILES.items():
+        assert set(values) == set(PROFILE_FIELDS), name
+        assert get_config(name).to_dict() == {**Config(profile=name).to_dict(), **{
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}}
+
+
+def test_class_defaults_claim_no_profile():
+    assert Config().profile is None
+    assert get_config().profile == "cpu"
+    # the class defaults hold the paper's model sizes, not the cpu profile's
+    assert Config().latent_dim == get_config("paper").latent_dim != get_config("cpu").latent_dim
+
+
+def test_older_config_json_still_builds(tmp_path):
+    """A config.json written before a field was removed (REMOVED_FIELDS) or added still loads:
+    the shipped model's config.json carries the removed `extra`."""
+    from vibraclip_core.config import REMOVED_FIELDS, REPO_ROOT
+
+    raw = json.loads((REPO_ROOT / "models" / "config.json").read_text())
+    cfg = Config.from_dict({**raw, "extra": {}})
+    assert "extra" in REMOVED_FIELDS and "extra" not in cfg.to_dict()
+    assert cfg.latent_dim == raw["latent_dim"] and cfg.augment == tuple(raw["augment"])
+    old = {k: v for k, v in raw.items() if k not in ("folds", "realign_lr")}  # fields added later
+    assert Config.from_dict(old) == Config.from_dict(raw)
+    with pytest.raises(ValueError, match=r"unknown config field\(s\) \['laten_dim'\]"):
+        Config.from_dict({**raw, "laten_dim": 3})
+
+
+def test_chapter_knobs_are_analysis_fields_outside_the_run_digest():
+    cfg = get_config("cpu")
+    for name, value in (("folds", 3), ("realign_epochs", 5), ("realign_lr", 1e-3),
+                        ("mass_tol_da", 1.0), ("measured_library_size", 500),
+                        ("wrong_mass_offsets_da", (2.0,)), ("ood_split_fractions", (0.6, 0.2, 0.2)),
+                        ("transfer_augment", ("scale",)), ("laser_nm", 785.0),
+                        ("temperature_k", 310.0), ("ablation_epochs", 3)):
+        assert name in ANALYSIS_FIELDS
+        assert cfg.replace(**{name: value}).digest() == cfg.digest()
+
+
+def test_realignment_constants_are_the_config_defaults():
+    from vibraclip_core import realign
+
+    assert (realign.PAPER_EPOCHS, realign.PAPER_LR) == (Config.realign_epochs,
+                                                        Config.realign_lr) == (15, 1e-5)
+    short = realign.realign_config(get_config("cpu"), "x.ckpt")
+    assert short.max_epochs == 15 and short.lr_heads == 1e-5 and short.trainable == "last_layer"
+
+
+# Chapter parameters that are not run settings: what to draw, where optional data lies
+CHAPTER_ONLY = {"overlay_molecule", "ood_dir", "experimental_dir", "paired_dir", "top_k",
+                "n_hits", "n_misses", "n_measured"}
+
+
+def test_chapter_parameters_are_config_fields():
+    import ast
+
+    from vibraclip_core.config import FIELD_DOCS, REPO_ROOT
+
+    for path in sorted((REPO_ROOT / "book").glob("*.py")):
+        cells = path.read_text().split("# %%")
+        params = [c for c in cells if c.lstrip().startswith('tags=["parameters"]')]
+        names = {t.id for c in params for node in ast.parse(c.split("\n", 1)[1]).body
+                 for t in getattr(node, "targets", [])}
+        assert names - CHAPTER_ONLY <= set(FIELD_DOCS), (path.name, names - set(FIELD_DOCS))
+
+
+# Chapter knobs that the chapters still take as their own parameters instead of reading them
+# from the config (issue 17): remove a name once its chapter reads `config.<name>`
+NOT_YET_READ_FROM_CONFIG: set[str] = set()
+
+
+def test_every_field_is_documented_and_read():
+    """No unused field: each is read as an attribute (`config.<field>`) in the package or book."""
+    import re
+
+    from vibraclip_core.config import FIELD_DOCS, REPO_ROOT
+
+    assert all(doc.strip() for doc in FIELD_DOCS.values())
+    files = [*(REPO_ROOT / "vibraclip_core").glob("*.py"), *(REPO_ROOT / "book").glob("*.py")]
+    source = "\n".join(p.read_text() for p in files)
+    unread = {f for f in FIELD_DOCS if not re.search(rf"\.{f}\b", source)}
+    assert unread <= NOT_YET_READ_FROM_CONFIG

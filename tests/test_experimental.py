@@ -1,23 +1,8 @@
 import pytest
 
 from vibraclip_core.experimental import (check_formulas, fetch_jcamp_spectra, header_formula,
-                                         load_mapping, load_measured_ir, parse_molform,
-                                         smiles_formula)
+                                         load_mapping, load_measured_ir, smiles_formula)
 from vibraclip_core.spectra import model_grid, spectrum_to_model_input
-
-
-@pytest.mark.parametrize("text, counts", [
-    ("C2 H6 O", {"C": 2, "H": 6, "O": 1}),
-    ("C 4 H 8", {"C": 4, "H": 8}),
-    ("C H3 C O C H3", {"C": 3, "H": 6, "O": 1}),
-    ("C H2: C H C N", {"C": 3, "H": 3, "N": 1}),
-    ("1,2-( C H3)2 C6 H4", {"C": 8, "H": 10}),
-    ("( C H3)3 C O C2 H5", {"C": 6, "H": 14, "O": 1}),
-    ("H 2 O", {"H": 2, "O": 1}),
-    ("C H3 C Cl3", {"C": 2, "H": 3, "Cl": 3}),
-])
-def test_parse_molform_condensed_and_spaced(text, counts):
-    assert parse_molform(text) == counts
 
 
 def test_mapping_rows_have_smiles_or_a_reason():

@@ -1,10 +1,9 @@
 import os
 
 import numpy as np
-import pytest
 
-from vibraclip_core.generate import (_parse_list, generate, shard_path, source_from_smiles,
-                                     write_shard_atomic)
+from vibraclip_core.generate import generate, retry_failed, shard_path, write_shard_atomic
+from vibraclip_core.sources import source_from_smiles
 from tests.conftest import TINY_SMILES
 
 
@@ -48,16 +47,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     assert path.exists() and not [p for p in os.listdir(tmp_path) if "tmp" in p]
 
 
-def test_qm9_literal_lists_parse():
-    assert _parse_list("[0.,1.5*^-3,2]") == [0.0, 1.5e-3, 2]
-    assert _parse_list("['C','H']") == ["C", "H"]
-    with pytest.raises((ValueError, SyntaxError)):
-        _parse_list("[1, 2")
-
-
 def test_retry_failed_rewrites_only_failed_molecules(tiny_shards, tmp_path):
-    from vibraclip_core.generate import retry_failed
-
     for f in tiny_shards.glob("*.npz"):
         (tmp_path / f.name).write_bytes(f.read_bytes())
     path = tmp_path / "shard_00001.npz"

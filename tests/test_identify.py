@@ -1,5 +1,5 @@
-"""Tests for vibraclip_core.identify and `vibraclip identify`: libraries (SMILES and QM9), cache,
-filters, errors, outputs."""
+"""Tests for `vibraclip identify`: candidate sets (candidates), libraries (SMILES and QM9) and
+their on-disk cache (library_cache), ranking and filters (identify), errors, outputs (report)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from rdkit import Chem
-from rdkit.Chem import Descriptors
 
+from vibraclip_core import candidates as C
 from vibraclip_core import cli
 from vibraclip_core import identify as I
+from vibraclip_core import library as LB
+from vibraclip_core import library_cache as LC
 from vibraclip_core import qm9_candidates as Q
+from vibraclip_core import report
 from vibraclip_core.config import get_config
-from vibraclip_core.generate import load_qm9_source, qm9_order
-from vibraclip_core.library_size import _graphs
+from vibraclip_core.embedding import embed_structures, model_digest
 from vibraclip_core.mass import MassStats, MassStatsError, mass_stats_for, write_mass_stats
 from vibraclip_core.model import VibraCLIP
 from vibraclip_core.molecules import molecular_formula, mol_from_smiles
-from vibraclip_core.spectra import Spectrum, model_grid, read_spectrum
+from vibraclip_core.sources import load_qm9_source, qm9_order
+from vibraclip_core.spectra import Spectrum, model_grid
 
 # 8 candidates: 6 usable, one unparseable, one with Cl (outside H/C/N/O/F)
 LIBRARY = ["CCO ethanol", "COC dimethyl ether", "CC(C)=O acetone", "c1ccccc1 benzene", "CC#N",
@@ -86,54 +88,26 @@ def table_rows(stdout: str) -> list[list[str]]:
     return [ln.split() for ln in lines[head + 1:] if ln.split() and ln.split()[0].isdigit()]
 
 
-def test_hill_formula_and_formula_mass():
-    assert I.hill_formula("OC2H6") == "C2H6O"
-    assert I.hill_formula("H2O") == "H2O" and I.hill_formula("OH2") == "H2O"
-    assert I.hill_formula("ClCH3") == "CH3Cl"
-    assert I.hill_formula("OFH") == "HFO"  # RDKit's order: H first also without carbon
-    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
-    assert I.formula_mass_da("C2H6O") == pytest.approx(Descriptors.MolWt(mol), abs=1e-6)
-    with pytest.raises(I.IdentifyError, match="C2H6O-"):
-        I.hill_formula("C2H6O-")
-
-
 def test_load_candidates_files(tmp_path):
     smi = tmp_path / "lib.smi"
     smi.write_text("# comment\n\nCC#N acetonitrile\n  CCO\tethanol\n")
-    assert I.load_candidates(smi) == ["CC#N", "CCO"]
+    assert C.load_candidates(smi) == ["CC#N", "CCO"]
     csv = tmp_path / "lib.csv"
     csv.write_text("smiles,name\nC=C,ethene\n\"CO\",methanol\n")
-    assert I.load_candidates(csv) == ["C=C", "CO"]
-    with pytest.raises(I.IdentifyError, match="lib.sdf"):
-        I.load_candidates(tmp_path / "lib.sdf")
+    assert C.load_candidates(csv) == ["C=C", "CO"]
+    with pytest.raises(C.IdentifyError, match="lib.sdf"):
+        C.load_candidates(tmp_path / "lib.sdf")
     (tmp_path / "empty.txt").write_text("# nothing\n")
-    with pytest.raises(I.IdentifyError, match="no SMILES"):
-        I.load_candidates(tmp_path / "empty.txt")
+    with pytest.raises(C.IdentifyError, match="no SMILES"):
+        C.load_candidates(tmp_path / "empty.txt")
 
 
 def test_qm9_candidates_are_all_of_qm9():
-    candidates = I.load_candidates("qm9")
-    assert isinstance(candidates, I.QM9Candidates) and len(candidates) == 130_831
+    candidates = C.load_candidates("qm9")
+    assert isinstance(candidates, C.QM9Candidates) and len(candidates) == 130_831
     np.testing.assert_array_equal(candidates.positions, np.arange(130_831))
-    smiles = I.qm9_smiles()
+    smiles = C.qm9_smiles()
     assert len(smiles) == 130_831 and smiles[:3] == ["C", "N", "O"]
-
-
-def test_hill_formulas_from_atoms_match_rdkit():
-    # by hand: water, HF, ammonia, fluoroform, ethanol written O first, NHF2
-    z = np.array([8, 1, 1, 9, 1, 7, 1, 1, 1, 6, 1, 9, 9, 9, 8, 6, 6] + [1] * 6 + [9, 7, 9, 1])
-    offsets = np.array([0, 3, 5, 9, 14, 23, 27])
-    assert I.hill_formulas(z, offsets) == ["H2O", "HF", "H3N", "CHF3", "C2H6O", "HF2N"]
-    for smiles, formula in zip(["O", "F", "N", "FC(F)F", "OCC", "FNF"],
-                               I.hill_formulas(z, offsets)):
-        assert molecular_formula(mol_from_smiles(smiles)) == formula
-    # QM9's own atoms (its B3LYP records) against RDKit's formula of its SMILES
-    source = load_qm9_source({int(i) for i in qm9_order()[:300]})
-    mols = list(source.values())
-    offsets = np.concatenate([[0], np.cumsum([len(m.numbers) for m in mols])])
-    formulas = I.hill_formulas(np.concatenate([m.numbers for m in mols]), offsets)
-    assert formulas == [molecular_formula(mol_from_smiles(m.smiles)) for m in mols]
-    assert len(set(formulas)) > 50 and any("F" in f for f in formulas)
 
 
 def qm9_library_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -146,15 +120,15 @@ def qm9_library_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_qm9_library_is_the_shared_conformer_cache(tmp_path, monkeypatch):
     model, stats, cache = qm9_library_setup(tmp_path, monkeypatch)
     positions = np.array([17, 3, 9, 4])  # shards 2, 0, 1, 0
-    conformers = cache / I.QM9_CONFORMER_DIR  # build/cache/qm9-conformers for the CLI default
+    conformers = cache / LC.QM9_CONFORMER_DIR  # build/cache/qm9-conformers for the CLI default
     Q.load_positions(positions[:2], conformers, model.config.conformer_seed, progress=False)
     computed, seen = [], []  # the book computed shards 2 and 0: only shard 1 is left to compute
-    real_job, real_embed = Q._geometry_job, I.embed_structures
+    real_job, real_embed = Q._geometry_job, LB.embed_structures
     monkeypatch.setattr(Q, "_geometry_job", lambda a: computed.append(a[0]) or real_job(a))
-    monkeypatch.setattr(I, "embed_structures", lambda m, s, *a, **k: seen.append(s)
+    monkeypatch.setattr(LB, "embed_structures", lambda m, s, *a, **k: seen.append(s)
                         or real_embed(m, s, *a, **k))
-    lib = I.build_library(model, I.QM9Candidates(positions), stats, cache, batch_size=3,
-                          progress=False)
+    lib = LC.build_library(model, C.QM9Candidates(positions), stats, cache, batch_size=3,
+                           progress=False)
     assert computed == qm9_order()[8:16].tolist()
     s = Q.load_positions(positions, conformers, model.config.conformer_seed, progress=False)
     np.testing.assert_array_equal(seen[0].z, s.z)
@@ -164,8 +138,8 @@ def test_qm9_library_is_the_shared_conformer_cache(tmp_path, monkeypatch):
     np.testing.assert_array_equal(lib.mass_da, s.mass_da)
     assert lib.formula == [molecular_formula(mol_from_smiles(x)) for x in s.smiles]
     assert lib.skipped == {} and lib.graph_emb.shape == (4, model.config.latent_dim)
-    # the naive twin: one MoleculeGraph per structure, one molecule per batch
-    single = I.embed_graphs(model, _graphs(s), stats, batch_size=1, progress=False)
+    # the naive twin: one molecule per batch
+    single = embed_structures(model, s, stats, batch_size=1)
     torch.testing.assert_close(lib.graph_emb, single, atol=1e-5, rtol=1e-4)
     # the one cached geometry is the one candidate_geometry computes for that molecule
     src = load_qm9_source({int(s.index[0])})[int(s.index[0])]
@@ -173,54 +147,20 @@ def test_qm9_library_is_the_shared_conformer_cache(tmp_path, monkeypatch):
                                   model.config.conformer_seed)
     np.testing.assert_allclose(s.pos_ang[:s.atom_offsets[1]], direct[4])
     # a later build reads the library cache: no conformer, no embedding
-    monkeypatch.setattr(I, "load_positions", lambda *a, **k: pytest.fail("conformers again"))
-    monkeypatch.setattr(I, "embed_structures", lambda *a, **k: pytest.fail("embedded again"))
-    again = I.build_library(model, I.QM9Candidates(positions), stats, cache, progress=False)
+    monkeypatch.setattr(LC, "load_positions", lambda *a, **k: pytest.fail("conformers again"))
+    monkeypatch.setattr(LB, "embed_structures", lambda *a, **k: pytest.fail("embedded again"))
+    again = LC.build_library(model, C.QM9Candidates(positions), stats, cache, progress=False)
     assert torch.equal(again.graph_emb, lib.graph_emb) and again.formula == lib.formula
     assert again.smiles == lib.smiles and again.identity == lib.identity
     np.testing.assert_array_equal(again.mass_da, lib.mass_da)
     with pytest.raises(pytest.fail.Exception, match="conformers again"):  # another set: new key
-        I.build_library(model, I.QM9Candidates(positions[:3]), stats, cache, progress=False)
-
-
-def test_damaged_library_cache_is_rebuilt_not_used(tmp_path, monkeypatch, caplog):
-    model = write_checkpoint(tmp_path / "m.ckpt")
-    stats = MassStats(90.0, 12.0)
-    cache = tmp_path / "cache"
-    calls = []
-    real = I.featurize_many
-    monkeypatch.setattr(I, "featurize_many", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first = I.build_library(model, USABLE[:3], stats, cache, progress=False)
-    tensors = sorted(cache.glob("library-*.safetensors"))
-    meta = sorted(cache.glob("library-*.json"))
-    assert len(tensors) == len(meta) == 1 and not list(cache.glob("*.tmp"))
-    for damaged, keep in ((tensors[0], 0.5), (meta[0], 0.5), (tensors[0], 0.0)):
-        data = damaged.read_bytes()
-        damaged.write_bytes(data[:int(len(data) * keep)])
-        caplog.clear()
-        n_calls = len(calls)
-        rebuilt = I.build_library(model, USABLE[:3], stats, cache, progress=False)
-        assert len(calls) == n_calls + 1, f"truncated {damaged.name} was used"
-        assert "damaged candidate library cache" in caplog.text and tensors[0].name in caplog.text
-        torch.testing.assert_close(rebuilt.graph_emb, first.graph_emb)
-        assert rebuilt.smiles == first.smiles
-    # a write that dies half-way leaves nothing behind
-    for path in tensors + meta:
-        path.unlink()
-
-    def dies(tensors_dict, path):
-        Path(path).write_bytes(b"partial")
-        raise OSError("disk full")
-    monkeypatch.setattr(I, "save_file", dies)
-    with pytest.raises(OSError, match="disk full"):
-        I.build_library(model, USABLE[:3], stats, cache, progress=False)
-    assert list(cache.iterdir()) == []
+        LC.build_library(model, C.QM9Candidates(positions[:3]), stats, cache, progress=False)
 
 
 def test_cli_qm9_candidates(files, capsys, monkeypatch):
     monkeypatch.setattr(Q, "SHARD_SIZE", 8)
-    real = I.load_candidates
-    monkeypatch.setattr(I, "load_candidates", lambda spec: I.QM9Candidates(np.arange(8))
+    real = C.load_candidates
+    monkeypatch.setattr(C, "load_candidates", lambda spec: C.QM9Candidates(np.arange(8))
                         if spec == "qm9" else real(spec))
     cache = files.root / "qm9_cache"
     args = ["identify", "--checkpoint", str(files.mass_ckpt), "--ir", str(files.ir),
@@ -232,7 +172,7 @@ def test_cli_qm9_candidates(files, capsys, monkeypatch):
     assert "library: 8 candidates from qm9" in out and len(rows) == 8
     s = Q.load_positions(np.arange(8), cache / "qm9-conformers", 0, progress=False)
     assert {r[2] for r in rows} == set(s.smiles)
-    monkeypatch.setattr(I, "embed_structures", lambda *a, **k: pytest.fail("embedded again"))
+    monkeypatch.setattr(LB, "embed_structures", lambda *a, **k: pytest.fail("embedded again"))
     cli.main(args)
     assert table_rows(capsys.readouterr().out) == rows
 
@@ -247,12 +187,12 @@ def test_mass_stats_roundtrip_and_missing(tmp_path):
 
 
 def hand_library(model: VibraCLIP, rows: torch.Tensor, stats: MassStats | None
-                 ) -> I.CandidateLibrary:
+                 ) -> LB.CandidateLibrary:
     n = len(rows)
-    return I.CandidateLibrary(
+    return LB.CandidateLibrary(
         smiles=[f"C{'C' * i}O" for i in range(n)], identity=[f"id{i}" for i in range(n)],
         mass_da=np.full(n, 46.07), formula=["C2H6O"] * n, graph_emb=rows, mass_stats=stats,
-        model_digest=I.model_digest(model))
+        model_digest=model_digest(model))
 
 
 def synthetic(source: str, centres: list[float]) -> Spectrum:
@@ -292,7 +232,7 @@ def test_identify_top1_ir_raman_is_the_bisector():
     df = I.identify(model, hand_library(model, rows, None), ir, raman, top=3)
     assert df["smiles"].iloc[0] == "C" + "C" * 7 + "O"
     assert 0.0 <= df["score"].min() <= df["score"].max() <= 1.0
-    with pytest.raises(I.IdentifyError, match="another checkpoint"):
+    with pytest.raises(C.IdentifyError, match="another checkpoint"):
         I.identify(VibraCLIP(get_config("tiny", mass=False, seed=1)),
                    hand_library(model, rows, None), ir, raman)
 
@@ -302,23 +242,24 @@ def test_build_library_skips_and_uses_cache(files, monkeypatch, tmp_path):
     stats = mass_stats_for(files.mass_ckpt)
     smiles = [s.split()[0] for s in LIBRARY]
     calls = []
-    real = I.featurize_many
-    monkeypatch.setattr(I, "featurize_many", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first = I.build_library(model, smiles, stats, tmp_path / "cache", batch_size=4)
+    real = LB.featurize_many
+    monkeypatch.setattr(LB, "featurize_many", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = LC.build_library(model, smiles, stats, tmp_path / "cache", batch_size=4)
     assert first.smiles == USABLE and first.graph_emb.shape == (6, model.config.latent_dim)
     assert first.skipped == {"unparseable_smiles": 1, "unknown_element": 1}
     assert first.formula[:2] == ["C2H6O", "C2H6O"] and first.identity[3] == "c1ccccc1"
-    second = I.build_library(model, smiles, stats, tmp_path / "cache")
+    second = LC.build_library(model, smiles, stats, tmp_path / "cache")
     assert len(calls) == 1  # the second call read the cache
     assert second.smiles == first.smiles and second.skipped == first.skipped
     assert torch.equal(second.graph_emb, first.graph_emb)
     np.testing.assert_array_equal(second.mass_da, first.mass_da)
     # batching does not change embeddings: one molecule per batch gives the same rows
-    single = I.embed_graphs(model, I.featurize_many(USABLE[:3], progress=False)[0], stats, 1)
+    graphs = LB.featurize_many(USABLE[:3], progress=False)[0]
+    single = embed_structures(model, LB.pack_structures(graphs), stats, batch_size=1)
     torch.testing.assert_close(single, first.graph_emb[:3], atol=1e-5, rtol=1e-4)
     with torch.no_grad():  # other weights: another cache entry
         model.ir_head.fc.bias.add_(1.0)
-    I.build_library(model, smiles, stats, tmp_path / "cache")
+    LC.build_library(model, smiles, stats, tmp_path / "cache")
     assert len(calls) == 3
 
 
@@ -332,7 +273,7 @@ def test_cli_prints_ranked_table_and_skipped(files, capsys, monkeypatch):
     assert scores == sorted(scores, reverse=True)
     assert "skipped 2: unknown_element=1, unparseable_smiles=1" in out
     # the same checkpoint and library again: embeddings come from the cache
-    monkeypatch.setattr(I, "featurize_many", lambda *a, **k: pytest.fail("featurized again"))
+    monkeypatch.setattr(LB, "featurize_many", lambda *a, **k: pytest.fail("featurized again"))
     run_cli(files, "--mass", "46.07", "--mass-tol", "200")
     assert table_rows(capsys.readouterr().out) == rows
 
@@ -393,8 +334,8 @@ def test_cli_writes_csv_json_png(files, capsys, tmp_path):
     pd.testing.assert_frame_equal(df, pd.DataFrame(json.loads((tmp_path / "r.json").read_text())))
     png = (tmp_path / "grid.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
-    with pytest.raises(I.IdentifyError, match="r.xlsx"):
-        I.write_results(df, tmp_path / "r.xlsx")
+    with pytest.raises(ValueError, match="r.xlsx"):
+        report.write_results(df, tmp_path / "r.xlsx")
 
 
 def test_cli_converts_measured_raman_for_the_laser_line(files, capsys, monkeypatch):

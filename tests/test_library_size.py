@@ -8,13 +8,12 @@ from vibraclip_core import qm9_candidates as Q
 from vibraclip_core import retrieval as R
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
-from vibraclip_core.embedding import embed_split
-from vibraclip_core.generate import QM9_SIZE, load_qm9_source, qm9_order
-from vibraclip_core.identify import embed_graphs
+from vibraclip_core.distractors import load_distractors
+from vibraclip_core.embedding import embed_split, embed_structures
 from vibraclip_core.mass import MassStats
-from vibraclip_core.library_size import (_graphs, library_evaluations, library_run, load_distractors,
-                                         max_library_size)
+from vibraclip_core.library_size import library_evaluations, library_run, max_library_size
 from vibraclip_core.model import VibraCLIP
+from vibraclip_core.sources import QM9_SIZE, load_qm9_source, qm9_order
 
 # a strained QM9 cage on which ETKDG fails even with RDKit's retries (seen in QM9)
 ETKDG_FAILS = "N=C1OC2CC11CCC21"
@@ -82,12 +81,20 @@ def test_conformer_cache_is_computed_once_and_matches_direct_geometry(tmp_path, 
         Q.load_positions(positions, tmp_path, conformer_seed=0, progress=False)
 
 
-def _naive_ranks(scores, query_ids, library_ids):
-    """Rank of the truth from a full (q, n) score matrix, one query at a time."""
+def _cosines(a, b):
+    """(q, n) float64 cosine matrix, row by row."""
+    return torch.tensor([[float(x @ y / (x.norm() * y.norm())) for y in b.double()]
+                         for x in a.double()], dtype=torch.float64)
+
+
+def _naive_ranks(scores, query_ids, library_ids, band=0.0):
+    """Rank of the truth from a full (q, n) score matrix, one query at a time: other-identity
+    candidates scoring more than `band` above the best true one."""
     out = []
     for i, qid in enumerate(query_ids):
         best = max(scores[i, j] for j, lid in enumerate(library_ids) if lid == qid)
-        out.append(sum(1 for j, lid in enumerate(library_ids) if lid != qid and scores[i, j] > best))
+        out.append(sum(1 for j, lid in enumerate(library_ids)
+                       if lid != qid and scores[i, j] > best + band))
     return np.array(out)
 
 
@@ -106,12 +113,14 @@ def test_library_evaluations_match_a_naive_ranking_at_every_size():
     filt = library_evaluations(lib, {"ir": ir, "raman": raman}, lids, qids, [n_lib], mass,
                                qmass, mass_tol_da=2.0, n_boot=10)
     for n, ev in evs.items():
-        scores = {"ir": R.score_single(lib[:n], ir), "raman": R.score_single(lib[:n], raman),
-                  "ir+raman library": R.score_library(lib[:n], ir, raman)}
+        cos_ir, cos_raman = _cosines(ir, lib[:n]), _cosines(raman, lib[:n])
+        scores = {"ir": cos_ir, "raman": cos_raman,
+                  "ir+raman library": ((1 + cos_ir) * (1 + cos_raman) / 4).sqrt()}
         assert list(ev.ranks) == list(scores)
-        for mode, s in scores.items():
-            np.testing.assert_array_equal(ev.ranks[mode].numpy(),
-                                          _naive_ranks(s.numpy(), qids, lids[:n]))
+        for mode, s in scores.items():  # float64 twin: a 1e-5 band absorbs float32 rounding
+            r = ev.ranks[mode].numpy()
+            assert (_naive_ranks(s.numpy(), qids, lids[:n], 1e-5) <= r).all()
+            assert (r <= _naive_ranks(s.numpy(), qids, lids[:n], -1e-5)).all()
     # a larger library never improves a rank; a mass filter never worsens one
     for mode in evs[n_q].ranks:
         assert (evs[25].ranks[mode] >= evs[n_q].ranks[mode]).all()
@@ -131,8 +140,8 @@ def test_library_run_embeds_distractors_like_the_test_split(tmp_path, monkeypatc
     assert max_library_size(data) == QM9_SIZE
     run = library_run(model, data, n_test + 40, cfg.build_dir, cfg.conformer_seed,
                       progress=False)
-    assert len(run.library_emb) == n_test + 40 == len(run.library_ids)
-    assert run.library_ids[:n_test] == run.query_ids
+    assert len(run.library.graph_emb) == n_test + 40 == len(run.library)
+    assert run.library.identity[:n_test] == run.query_ids
     # the prepared data's molecules have the geometry the shared QM9 conformer cache gives them
     assert sum(v for k, v in data.report.items() if k.startswith("conformer_")) >= len(data)
     rows = data.splits["test"][:5].numpy()
@@ -155,17 +164,17 @@ def test_library_run_embeds_distractors_like_the_test_split(tmp_path, monkeypatc
                        np.concatenate([[0], np.cumsum(stops - starts)]), g["z"][atoms].numpy(),
                        g["pos"][atoms].numpy())
     emb = embed_split(model, data, "test", cfg.build_dir)
-    via_distractor_path = embed_graphs(model, _graphs(own), MassStats(data.mass_mean,
-                                       data.mass_std), progress=False)
-    torch.testing.assert_close(via_distractor_path, emb["graph"], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(run.library_emb[:n_test], emb["graph"])
+    stats = MassStats(data.mass_mean, data.mass_std)
+    via_distractor_path = embed_structures(model, own, stats)
+    torch.testing.assert_close(via_distractor_path, emb["graph"], atol=1e-6, rtol=0)
+    assert torch.equal(run.library.graph_emb[:n_test], emb["graph"])
     again = library_run(model, data, n_test + 40, cfg.build_dir, cfg.conformer_seed,
                         progress=False)  # embeddings and conformers come from the caches
-    torch.testing.assert_close(again.library_emb, run.library_emb)
+    assert torch.equal(again.library.graph_emb, run.library.graph_emb)
     d = load_distractors(data, 40, cfg.build_dir, cfg.conformer_seed, progress=False)
-    direct = embed_graphs(model, _graphs(d.structures), MassStats(data.mass_mean, data.mass_std),
-                          progress=False)
-    torch.testing.assert_close(run.library_emb[n_test:], direct)
+    assert torch.equal(run.library.graph_emb[n_test:], embed_structures(model, d.structures, stats))
+    np.testing.assert_array_equal(run.library.mass_da[n_test:], d.structures.mass_da)
+    assert run.library.identity[n_test:] == d.structures.identity
     evs = run.evaluate([n_test, n_test + 40], n_boot=10)
     for mode in evs[n_test].ranks:
         assert (evs[n_test + 40].ranks[mode] >= evs[n_test].ranks[mode]).all()
@@ -199,13 +208,17 @@ def test_baselines_at_the_larger_library_match_the_generic_path(tmp_path, monkey
 
 
 def test_cost_of_the_rest_scales_the_measured_rates():
-    from vibraclip_core.library_size import Distractors, LibraryRun, cost_of
+    from vibraclip_core.distractors import Distractors
+    from vibraclip_core.library import CandidateLibrary
+    from vibraclip_core.library_size import LibraryRun, cost_of
 
     s = Q.Structures(np.arange(4), ["C"] * 4, ["C"] * 4, np.ones(4), ["etkdg"] * 4,
                      np.arange(5), np.ones(4, np.int64), np.zeros((4, 3), np.float32),
                      np.full(4, 0.01, np.float32))
-    run = LibraryRun(torch.zeros(6, 2), {}, ["x"] * 6, ["x"] * 2, np.ones(6), np.ones(2),
-                     Distractors(s), {"conformers": 1.0, "embedding": 2.0, "n_embedded": 4.0})
+    library = CandidateLibrary(["C"] * 6, ["x"] * 6, np.ones(6), ["CH4"] * 6,
+                               graph_emb=torch.zeros(6, 2))
+    run = LibraryRun(library, {}, ["x"] * 2, np.ones(2), Distractors(s),
+                     {"conformers": 1.0, "embedding": 2.0, "n_embedded": 4.0})
     cost = cost_of(run, 1206, workers=2)
     assert cost["molecules"] == 1200
     assert cost["conformers_min"] == pytest.approx(1200 * 0.01 / 2 / 60)

@@ -32,7 +32,9 @@ def test_identity_2x2_by_hand():
     # logits [[1, 0], [0, 1]]: each row and column gives -log(e / (e + 1)) = log(1 + e^-1)
     expected = math.log(1 + math.exp(-1))  # 0.31326168751822286
     assert clip_loss(eye, eye, 1.0).item() == pytest.approx(expected, abs=1e-6)
-    assert expected == pytest.approx(0.3132617, abs=1e-7)
+    # rows are L2-normalised and the scale multiplies the cosines: log(1 + e^-4) at scale 4
+    assert clip_loss(3 * eye, 0.5 * eye, 4.0).item() == pytest.approx(math.log(1 + math.exp(-4)),
+                                                                      abs=1e-6)
 
 
 def test_asymmetric_2x2_by_hand():
@@ -338,3 +340,41 @@ def test_reference_too_few_molecules_and_bad_masks():
         reference_loss_terms(emb, "all_pairs", has_ir=torch.ones(4))
     with pytest.raises(ValueError, match="raman"):
         VibraCLIPLoss("graph_centred", "reference")({"graph": emb["graph"], "ir": emb["ir"]}, 1.0)
+
+
+def test_reference_soft_targets_by_hand_3x3_with_a_duplicate_molecule():
+    # molecules 0 and 1 are the same (equal graph, IR and Raman rows); temperature 2
+    g = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    ir = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 2.0]])
+    raman = torch.tensor([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    # G G.T = [[1,1,0],[1,1,0],[0,0,1]], I I.T = [[1,1,1],[1,1,1],[1,1,5]]: mean, times 2
+    s = reference_target_logits({"graph": g, "ir": ir}, REFERENCE_TARGET_SIMILARITIES["graph_ir"])
+    torch.testing.assert_close(s, torch.tensor([[1.0, 1.0, 0.5], [1.0, 1.0, 0.5],
+                                                [0.5, 0.5, 3.0]]))
+    e = math.e
+    dup = [e / (2 * e + 1), e / (2 * e + 1), 1 / (2 * e + 1)]  # softmax of [2, 2, 1]
+    last = [1 / (2 + e**5), 1 / (2 + e**5), e**5 / (2 + e**5)]  # softmax of [1, 1, 6]
+    targets = reference_targets(s, 2.0)
+    torch.testing.assert_close(targets, torch.tensor([dup, dup, last]))
+    # the duplicate takes as much target mass as the molecule itself (one-hot would give it 0)
+    assert targets[0, 1] == targets[0, 0] > 0.4
+    # loss: IR->graph rows take the targets, graph->IR rows their transpose; logits dot / 2
+    ir_to_g = [[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.5, 0.5, 1.0]]  # I G.T / 2
+    g_to_ir = [list(col) for col in zip(*ir_to_g)]
+    cols = [list(col) for col in zip(dup, dup, last)]  # rows of targets.T
+    by_hand = (sum(_h(t, z) for t, z in zip([dup, dup, last], ir_to_g)) / 3
+               + sum(_h(t, z) for t, z in zip(cols, g_to_ir)) / 3) / 2
+    assert reference_clip_loss(g, ir, temperature=2.0).item() == pytest.approx(by_hand, abs=1e-6)
+    module = VibraCLIPLoss("graph_ir", "reference", temperature=2.0)({"graph": g, "ir": ir}, 1.0)
+    assert module.item() == pytest.approx(by_hand, abs=1e-6)
+    one_hot = (F.cross_entropy(torch.tensor(ir_to_g), torch.arange(3))
+               + F.cross_entropy(torch.tensor(g_to_ir), torch.arange(3))) / 2
+    assert one_hot.item() != pytest.approx(by_hand, abs=1e-2)
+    # all_pairs adds R R.T and the IR-Raman cross term I R.T = [[0,0,1],[0,0,1],[2,2,1]]
+    s = reference_target_logits({"graph": g, "ir": ir, "raman": raman},
+                                REFERENCE_TARGET_SIMILARITIES["all_pairs"])
+    torch.testing.assert_close(s, torch.tensor([[3.0, 3.0, 2.0], [3.0, 3.0, 2.0],
+                                                [3.0, 3.0, 8.0]]) / 4)
+    row0 = [e**1.5 / (2 * e**1.5 + e), e**1.5 / (2 * e**1.5 + e), e / (2 * e**1.5 + e)]
+    row2 = [e**1.5 / (2 * e**1.5 + e**4), e**1.5 / (2 * e**1.5 + e**4), e**4 / (2 * e**1.5 + e**4)]
+    torch.testing.assert_close(reference_targets(s, 2.0), torch.tensor([row0, row0, row2]))

@@ -13,11 +13,10 @@ from torch_geometric.nn.models import dimenet as pyg_dimenet
 
 from vibraclip_core import molecules as M
 from vibraclip_core.config import get_config
+from vibraclip_core.dimenet import GraphEncoder, SphericalBasis
 from vibraclip_core.losses import VibraCLIPLoss
-from vibraclip_core.model import (
-    GraphEncoder, LogitScale, ProjectionHead, SpectraEncoder, SphericalBasis, VibraCLIP,
-    training_autocast,
-)
+from vibraclip_core.model import (LogitScale, ProjectionHead, SpectraEncoder, VibraCLIP,
+                                  training_autocast)
 
 SMILES = ["O", "CO", "CC=O", "c1ccccc1", "CC(N)C(=O)O", "FC(F)F"]
 
@@ -197,6 +196,24 @@ def test_backward_reaches_every_part(graphs):
         assert grads and all(g is not None for g in grads), part
         assert sum(g.abs().sum() for g in grads) > 0, part
 
+
+
+def test_parameter_groups_hold_each_trainable_parameter_once_under_its_learning_rate():
+    config = get_config("tiny")
+    model = VibraCLIP(config)
+    groups = model.parameter_groups()
+    assert list(groups) == ["lr_graph", "lr_spectra", "lr_heads"]
+    assert all(isinstance(getattr(config, field), float) for field in groups)
+    ids = [id(p) for params in groups.values() for p in params]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {id(p) for p in model.parameters()}
+    assert {id(p) for p in groups["lr_spectra"]} == {
+        id(p) for part in (model.ir_encoder, model.raman_encoder) for p in part.parameters()}
+    model.set_trainable("last_layer")  # frozen parts leave the optimizer; empty groups go too
+    groups = model.parameter_groups()
+    heads = (model.graph_head, model.ir_head, model.raman_head)
+    assert list(groups) == ["lr_heads"]
+    assert [id(p) for p in groups["lr_heads"]] == [id(p) for h in heads for p in h.fc.parameters()]
 
 def test_paper_parameter_count():
     model = VibraCLIP(get_config("paper"))

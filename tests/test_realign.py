@@ -6,8 +6,9 @@ from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.experimental import MeasuredIR
 from vibraclip_core.molecules import canonical_identity
-from vibraclip_core.realign import (embed_library, kfold_splits, library_ranks, library_smiles,
-                                    measured_data, realign, with_splits)
+from vibraclip_core.library import CandidateLibrary, unique_rows
+from vibraclip_core.measured_libraries import filtered_ranks
+from vibraclip_core.realign import kfold_splits, measured_data, realign, with_splits
 from vibraclip_core.spectra import Spectrum
 from vibraclip_core.train import load_model, model_state, train
 
@@ -123,71 +124,31 @@ def test_measured_data_and_library_ranks(pretrained):
     assert dropped == [] and len(measured) == 5
     assert measured.ir.shape == (5, 1750) and float(measured.ir.max()) == 1.0
     assert float(measured.raman.abs().sum()) == 0.0
+    assert unique_rows(measured).tolist() == [0, 1, 2, 3]  # ethanol's second spectrum: once
+    assert unique_rows(measured, {canonical_identity("CCO")}).tolist() == [1, 2, 3]
     folds = kfold_splits(measured.identity, 3)
     fold = with_splits(measured, folds[0], "fold0")
     assert fold.key.endswith("fold0")
-    model = load_model(pre.best_checkpoint)
-    rows = torch.arange(len(measured))
-    library = embed_library(model, [(measured, torch.tensor([0, 1, 2, 3])),
-                                    (data, data.splits["test"])], cfg.build_dir)
-    assert len(library[1]) == 4 + len(data.splits["test"]) == len(library[0])
-    lib_smiles = library_smiles([(measured, torch.tensor([0, 1, 2, 3])),
-                                 (data, data.splits["test"])])
-    assert lib_smiles[:4] == measured.smiles[:4]
-    assert lib_smiles[4:] == [data.smiles[int(i)] for i in data.splits["test"]]
-    assert [canonical_identity(s) for s in lib_smiles] == library[1]
-    ranks = library_ranks(model, measured, rows, library, cfg.build_dir)
+    model = load_model(pre.best_checkpoint).eval()
+    library = CandidateLibrary.concat([
+        CandidateLibrary.from_rows(measured, torch.tensor([0, 1, 2, 3])),
+        CandidateLibrary.from_rows(data, data.splits["test"])]).embed(model, cfg.build_dir)
     n_lib = 4 + len(data.splits["test"])
+    assert len(library) == n_lib == len(library.graph_emb)
+    assert library.smiles[:4] == measured.smiles[:4]
+    assert library.smiles[4:] == [data.smiles[int(i)] for i in data.splits["test"]]
+    assert [canonical_identity(s) for s in library.smiles] == library.identity
+    with torch.no_grad():
+        q = model.encode_ir(measured.ir, measured.standardized_mass())
+    ranks = filtered_ranks(q, measured.identity, measured.mass_da, [""] * 5, library, "none")
     assert ranks.shape == (5,) and ((ranks >= 0) & (ranks < n_lib)).all()
-    filtered = library_ranks(model, measured, rows, library, cfg.build_dir, mass_tol_da=0.5)
+    filtered = filtered_ranks(q, measured.identity, measured.mass_da, [""] * 5, library, "mass")
     assert (filtered <= ranks).all()
 
 
-def test_fit_frequency_scale_recovers_a_known_factor():
-    from vibraclip_core.realign import fit_frequency_scale, scaled_inputs
-    from vibraclip_core.spectra import model_grid
-
-    centres = {"CCO": (1050.0, 2950.0, 3650.0), "CC#N": (920.0, 2260.0, 3000.0)}
-    records, simulated = [], {}
-    for smiles, bands in centres.items():
-        x = np.linspace(450, 3990, 4000)
-        # the "measured" bands sit at centre / 1.02: scaling x by 1.02 puts them back
-        y = sum(np.exp(-0.5 * ((x - c / 1.02) / 8) ** 2) for c in bands)
-        records.append(MeasuredIR(f"{smiles}.jdx", smiles, smiles, canonical_identity(smiles),
-                                  Spectrum(x, y, "absorbance", smiles)))
-        grid = model_grid()
-        target = sum(np.exp(-0.5 * ((grid - c) / 8) ** 2) for c in bands)
-        simulated[canonical_identity(smiles)] = (target / target.max()).astype(np.float32)
-    factor, scores = fit_frequency_scale(records, simulated)
-    assert factor == pytest.approx(1.02, abs=0.0026)
-    assert scores.max() > 0.95 and scores.min() < 0.5
-    unscaled = scaled_inputs(records, 1.0)
-    assert unscaled.shape == (2, 1750)
-    with pytest.raises(ValueError, match="no measured record"):
-        fit_frequency_scale(records, {})
-
-
-def test_spectral_search_ranks_and_missing_simulations(pretrained):
-    from vibraclip_core.realign import search_parts, spectral_search_ranks, unique_rows
-
-    records = [fake_record(s, c) for s, c in (("CCO", 1050), ("CC(C)=O", 1720), ("CC#N", 2250),
-                                              ("CCO", 1052))]
-    measured, _ = measured_data(records)
-    rows = unique_rows(measured)
-    assert rows.tolist() == [0, 1, 2]
-    assert unique_rows(measured, {canonical_identity("CCO")}).tolist() == [1, 2]
-    # simulated spectra equal to the measured ones, except acetone's, which is missing
-    sim = {measured.identity[i]: measured.ir[i].numpy() for i in (0, 2)}
-    parts = search_parts([(measured, rows)], measured, sim)
-    assert parts[0][3].tolist() == [True, False, True]  # acetone's simulation is missing
-    ranks = spectral_search_ranks(measured.ir, measured.identity, measured.mass_da, parts)
-    assert ranks[0] == 0 and ranks[2] == 0 and ranks[3] == 0
-    assert ranks[1] == 3  # a miss at every k: rank = library size
-
-
 def test_load_paired_reads_a_user_folder(tmp_path, pretrained):
-    from vibraclip_core.experimental import load_paired
-    from vibraclip_core.realign import paired_identification
+    from vibraclip_core.measured import load_paired
+    from vibraclip_core.measured_libraries import paired_identification
 
     cfg, data, pre = pretrained
     (tmp_path / "molecules.csv").write_text("name,smiles\nethanol,CCO\nacetone,CC(C)=O\n")
@@ -199,8 +160,9 @@ def test_load_paired_reads_a_user_folder(tmp_path, pretrained):
                 "\n".join(f"{a:.2f},{b:.5f}" for a, b in zip(x, y)))
     paired = load_paired(tmp_path)
     assert len(paired) == 2 and float(paired.raman.max()) == 1.0
-    table = paired_identification(load_model(pre.best_checkpoint), paired,
-                                  [(paired, torch.arange(2)), (data, data.splits["test"])],
+    library = CandidateLibrary.concat([CandidateLibrary.from_rows(paired),
+                                       CandidateLibrary.from_rows(data, data.splits["test"])])
+    table = paired_identification(load_model(pre.best_checkpoint), paired, library,
                                   cfg.build_dir)
     assert list(table.index) == ["ir", "ir+raman library"] and (table["n"] == 2).all()
     (tmp_path / "acetone_raman.csv").unlink()

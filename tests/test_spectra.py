@@ -1,10 +1,8 @@
-"""Tests for vibraclip_core.spectra: broadening vs its naive twin, grids, readers, model input."""
+"""Tests for vibraclip_core.spectra: broadening vs its naive twin, grids, model input, Raman scale."""
 
 from __future__ import annotations
 
-import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,129 +92,6 @@ def test_sticks_to_model_input_peak_position():
 
 # ---- readers ----------------------------------------------------------------------------------
 
-def write_jcamp(path: Path, x: np.ndarray, y: np.ndarray, xunits: str, yunits: str,
-                form: str = "XYDATA") -> Path:
-    lines = ["##TITLE=test spectrum", "##JCAMP-DX=4.24", "##DATA TYPE=INFRARED SPECTRUM",
-             f"##XUNITS={xunits}", f"##YUNITS={yunits}", "##XFACTOR=1.0", "##YFACTOR=1.0",
-             f"##FIRSTX={x[0]:.6f}", f"##LASTX={x[-1]:.6f}", f"##NPOINTS={x.size}"]
-    if form == "XYDATA":
-        lines.append("##XYDATA=(X++(Y..Y))")
-        for i in range(0, x.size, 8):
-            lines.append(f"{x[i]:.6f} " + " ".join(f"{v:.6f}" for v in y[i : i + 8]))
-    else:
-        lines.append("##XYPOINTS=(XY..XY)")
-        lines.extend(f"{a:.6f}, {b:.6f}" for a, b in zip(x, y))
-    lines.append("##END=")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def band_transmittance(x_cm1: np.ndarray, centre: float = 1700.0) -> np.ndarray:
-    return 1.0 - 0.8 * lorentz(x_cm1, centre, 20.0)  # T = 0.2 at the centre
-
-
-def model_peak_cm1(spectrum: S.Spectrum) -> float:
-    return float(S.model_grid()[np.argmax(S.spectrum_to_model_input(spectrum))])
-
-
-def test_jcamp_transmittance_becomes_absorbance_peak(tmp_path):
-    x = np.arange(400.0, 4000.0 + 1e-9, 2.0)
-    path = write_jcamp(tmp_path / "band.jdx", x, band_transmittance(x), "1/CM", "TRANSMITTANCE")
-    spec = S.read_spectrum(path)
-    assert spec.y_kind == "absorbance" and spec.source.endswith("band.jdx")
-    assert np.all(np.diff(spec.wavenumbers_cm1) > 0)
-    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == 1700.0
-    assert spec.intensity.max() == pytest.approx(-np.log10(0.2), rel=1e-4)
-    assert abs(model_peak_cm1(spec) - 1700.0) <= 1.1
-
-
-def test_jcamp_descending_x_absorbance(tmp_path):
-    x = np.arange(4000.0, 400.0 - 1e-9, -2.0)
-    y = 0.7 * lorentz(x, 2900.0, 12.0)
-    path = write_jcamp(tmp_path / "desc.dx", x, y, "1/CM", "ABSORBANCE")
-    spec = S.read_spectrum(path)
-    assert np.all(np.diff(spec.wavenumbers_cm1) > 0)
-    assert any("descending" in n for n in spec.notes)
-    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == 2900.0
-    assert abs(model_peak_cm1(spec) - 2900.0) <= 1.1
-
-
-def test_jcamp_micrometres_and_percent_transmittance(tmp_path):
-    microns = np.linspace(2.5, 20.0, 4000)
-    t_percent = 100.0 * band_transmittance(1e4 / microns, centre=1250.0)
-    path = write_jcamp(tmp_path / "um.jcamp", microns, t_percent, "MICROMETERS", "TRANSMITTANCE",
-                       form="XYPOINTS")
-    spec = S.read_spectrum(path)
-    assert spec.wavenumbers_cm1.min() == pytest.approx(500.0)
-    assert spec.wavenumbers_cm1.max() == pytest.approx(4000.0)
-    assert any("micrometres" in n for n in spec.notes)
-    assert any("percent" in n for n in spec.notes)
-    assert spec.intensity.max() == pytest.approx(-np.log10(0.2), rel=1e-3)
-    assert abs(model_peak_cm1(spec) - 1250.0) <= 2.5
-
-
-def test_csv_with_and_without_header(tmp_path):
-    x = np.arange(600.0, 3800.0, 4.0)
-    y = lorentz(x, 1100.0, 10.0) + 0.3 * lorentz(x, 3000.0, 30.0)
-    body = "\n".join(f"{a:.3f},{b:.8f}" for a, b in zip(x, y))
-    (tmp_path / "with.csv").write_text("wavenumber_cm1,absorbance\n" + body + "\n")
-    (tmp_path / "without.csv").write_text(body + "\n")
-    (tmp_path / "tabs.tsv").write_text(body.replace(",", "\t") + "\n")
-    (tmp_path / "spaces.txt").write_text("# comment line\n" + body.replace(",", "   ") + "\n")
-    names = ("with.csv", "without.csv", "tabs.tsv", "spaces.txt")
-    specs = [S.read_spectrum(tmp_path / n) for n in names]
-    for spec in specs:
-        np.testing.assert_allclose(spec.wavenumbers_cm1, x)
-        np.testing.assert_allclose(spec.intensity, y, atol=1e-8)
-        assert spec.y_kind == "absorbance"
-    assert any("header" in n for n in specs[0].notes)
-
-
-def test_csv_declared_transmittance(tmp_path):
-    x = np.arange(500.0, 4000.0, 5.0)
-    path = tmp_path / "t.csv"
-    path.write_text("\n".join(f"{a},{b}" for a, b in zip(x, 100 * band_transmittance(x, 2000.0))))
-    spec = S.read_spectrum(path, y_kind="transmittance")
-    assert spec.y_kind == "absorbance" and any("percent" in n for n in spec.notes)
-    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == 2000.0
-
-
-@pytest.mark.parametrize("case", ["nan", "empty", "empty_jdx", "out_of_range", "too_few"])
-def test_bad_files_raise_spectrum_error_naming_the_file(tmp_path, case):
-    x = np.arange(600.0, 1600.0, 10.0)
-    y = lorentz(x, 1000.0, 20.0)
-    if case == "nan":
-        y[[3, 10, 50]] = np.nan
-    if case == "out_of_range":
-        x = x + 5000.0
-    if case == "too_few":
-        x, y = x[:5], y[:5]
-    name = {"empty_jdx": "broken_case.jdx"}.get(case, f"broken_{case}.csv")
-    path = tmp_path / name
-    path.write_text("" if case.startswith("empty") else "\n".join(f"{a},{b}" for a, b in zip(x, y)))
-    with pytest.raises(S.SpectrumError) as err:
-        S.read_spectrum(path)
-    assert name in str(err.value)
-    if case == "nan":
-        assert "3 NaN" in str(err.value)
-
-
-def test_narrow_range_is_zero_filled_with_note(tmp_path, caplog):
-    x = np.arange(1000.0, 2000.0 + 1e-9, 1.0)
-    path = tmp_path / "narrow.csv"
-    path.write_text("\n".join(f"{a},{b}" for a, b in zip(x, 0.1 + lorentz(x, 1500.0, 15.0))))
-    spec = S.read_spectrum(path)
-    with caplog.at_level(logging.INFO):
-        out = S.spectrum_to_model_input(spec)
-    grid = S.model_grid()
-    assert out.shape == (S.MODEL_POINTS,) and out.dtype == np.float32
-    assert np.all(out[(grid < 1000.0) | (grid > 2000.0)] == 0.0)
-    assert out.max() == 1.0 and out[(grid > 1001) & (grid < 1999)].min() > 0.05
-    note = next(n for n in spec.notes if "zero-filled" in n)
-    assert "500-1000.0" in note and "2000.0-4000" in note
-    assert "zero-filled" in caplog.text
-
-
 def test_fine_noisy_spectrum_maps_to_clean_peak():
     x = np.arange(500.0, 4000.0 + 1e-9, 0.1)
     clean = lorentz(x, 1234.5, 8.0) + 0.5 * lorentz(x, 2950.0, 25.0)
@@ -233,8 +108,11 @@ def test_raman_intensity_factor_hand_computed():
     nu0 = 1e7 / 532.0  # 18796.99 cm-1
     # (nu0 - 1000)^4 / 1000 = 1.003198e14; Bose 1 / (1 - exp(-1.438777 * 1000 / 298)) = 1.008066
     by_hand = (nu0 - 1000.0) ** 4 / 1000.0 / (1 - math.exp(-1.438777 * 1000.0 / 298.0))
-    assert by_hand == pytest.approx(1.011290e14, rel=1e-6)
     assert S.raman_intensity_factor(np.array([1000.0]))[0] == pytest.approx(by_hand, rel=1e-6)
+    # the laser enters as nu0 = 1e7 / laser_nm: at 785 nm, (12738.85 - 1000)^4 / 1000 x Bose
+    at_785 = (1e7 / 785.0 - 1000.0) ** 4 / 1000.0 / (1 - math.exp(-1.438777 * 1000.0 / 298.0))
+    assert S.raman_intensity_factor(np.array([1000.0]), laser_nm=785.0)[0] == pytest.approx(
+        at_785, rel=1e-6)
     # 500 vs 3000 cm-1: (18296.99 / 15796.99)^4 = 1.7997873, x 3000/500, x Bose 1.0982395/1.0000005
     f500, f3000 = S.raman_intensity_factor(np.array([500.0, 3000.0]))
     assert f500 / f3000 == pytest.approx(11.85958, rel=1e-6)
@@ -305,3 +183,79 @@ def test_raman_conversions_bad_inputs_name_the_item():
     bad = S.Spectrum(np.array([500.0, 600.0]), np.array([1.0, np.inf]), "unknown", "raman.csv")
     with pytest.raises(S.SpectrumError, match="raman.csv: need finite"):
         S.raman_intensity_to_activity(bad)
+
+
+def naive_model_input(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Loop over model-grid bins: mean of the input points in [left edge, right edge) when the
+    input is finer than half a grid step and the bin holds points, else linear interpolation;
+    zero outside the data; then min-max by hand."""
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    grid = S.model_grid()
+    step = grid[1] - grid[0]
+    fine = np.median(np.diff(x)) < 0.5 * step
+    values = np.zeros(grid.size)
+    for i, g in enumerate(grid):
+        if g < x[0] or g > x[-1]:
+            continue
+        left = grid[0] - step / 2 if i == 0 else 0.5 * (grid[i - 1] + g)
+        right = grid[-1] + step / 2 if i == grid.size - 1 else 0.5 * (g + grid[i + 1])
+        inside = y[(x >= left) & (x < right)]
+        values[i] = inside.mean() if fine and inside.size else np.interp(g, x, y)
+    return (values - values.min()) / (values.max() - values.min())
+
+
+def _random_spectrum(case: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    grid = S.model_grid()
+    edges = 0.5 * (grid[1:] + grid[:-1])
+    if case == "full":  # beyond both ends of the grid, shuffled, some points exactly on edges
+        x = np.concatenate([rng.uniform(480.0, 4030.0, 9000), edges[::97],
+                            [grid[0] - (grid[1] - grid[0]) / 2]])
+    elif case == "partial":  # covers only part of the grid, starts and ends inside bins
+        x = np.concatenate([rng.uniform(1203.7, 2611.2, 5000), edges[400:900:50]])
+    elif case == "holes":  # fine data with bins that hold no point (interpolated there)
+        x = np.arange(500.0, 4000.0 + 1e-9, 0.25)
+        x = x[(x < 2000.0) | (x > 2015.0)]
+    else:  # "coarse": sparser than the grid, so interpolated everywhere
+        x = np.sort(rng.uniform(700.0, 3800.0, 900))
+    x = np.unique(x)
+    rng.shuffle(x)
+    return x, rng.normal(size=x.size) + lorentz(x, 1700.0, 30.0)
+
+
+@pytest.mark.parametrize("case", ["full", "partial", "holes", "coarse"])
+def test_spectrum_to_model_input_bin_average_equals_naive_loop(case):
+    x, y = _random_spectrum(case, np.random.default_rng(["full", "partial", "holes",
+                                                           "coarse"].index(case)))
+    out = S.spectrum_to_model_input(S.Spectrum(x.copy(), y.copy(), "absorbance", case, []))
+    expected = naive_model_input(x, y)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    if case == "partial":  # raw zero outside the data: one value there after min-max scaling
+        grid = S.model_grid()
+        outside = out[(grid < x.min()) | (grid > x.max())]
+        assert outside.size > 1000 and np.all(outside == outside[0])
+
+
+def test_resample_equals_np_interp_row_by_row():
+    rng = np.random.default_rng(11)
+    src = np.unique(rng.uniform(600.0, 3900.0, 300))  # uneven spacing
+    rows = rng.normal(size=(5, src.size))
+    # unsorted queries: outside both ends, exactly on source points and both endpoints, between
+    dst = np.concatenate([[500.0, src[0], src[-1], 3950.0], src[::7], rng.uniform(550, 3950, 400)])
+    rng.shuffle(dst)
+    for y in (rows, rows.astype(np.float32)):
+        out = S.resample(y, src, dst)
+        assert out.shape == (5, dst.size) and out.dtype == np.float32
+        for r in range(5):
+            np.testing.assert_allclose(out[r], np.interp(dst, src, rows[r], left=0.0, right=0.0),
+                                       rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(S.resample(rows[2], src, dst),
+                               np.interp(dst, src, rows[2], left=0.0, right=0.0), rtol=1e-5,
+                               atol=1e-5)
+    # the fine-grid (1 cm-1) -> model-grid path is this interpolation plus min-max, row by row
+    fine = rng.normal(size=(3, S.FINE_POINTS))
+    model = S.fine_to_model_input(fine)
+    for r in range(3):
+        v = np.interp(S.model_grid(), S.fine_grid(), fine[r])
+        np.testing.assert_allclose(model[r], (v - v.min()) / (v.max() - v.min()), rtol=1e-5,
+                                   atol=1e-5)

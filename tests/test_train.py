@@ -1,5 +1,9 @@
+import csv
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -8,12 +12,14 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from vibraclip_core.config import get_config
+from vibraclip_core.datamodule import VibraDataModule, missing_masks
 from vibraclip_core.datasets import prepare
-from vibraclip_core.model import expand_triplets
+from vibraclip_core.dimenet import expand_triplets
+from vibraclip_core.graphs import MoleculeDataset, geometry_cache, geometry_cache_path
+from vibraclip_core.lightning_module import VibraCLIPModule, topk_accuracy, unique_items
 from vibraclip_core.molecules import radius_edges, triplets
-from vibraclip_core.graphs import MoleculeDataset, geometry_cache
-from vibraclip_core.train import (load_model, topk_accuracy,
-                                  train)
+from vibraclip_core.runs import read_history, run_dir, run_lock
+from vibraclip_core.train import load_model, train
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +72,12 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     with pytest.raises(RuntimeError, match="simulated kill"):
         train(cfg, data, tag="resume", extra_callbacks=[_Crash()], trainer_kwargs=QUIET)
     run = next(p for p in (Path(cfg.build_dir) / "runs").iterdir() if p.name.startswith("resume"))
-    assert [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+    assert [r["epoch"] for r in read_history(run)] == [0, 1]  # CSVLogger wrote as it went
     result = train(cfg, data, tag="resume", trainer_kwargs=QUIET)  # resumes at epoch 2 from last.ckpt
     assert [r["epoch"] for r in result.history] == [0, 1, 2]
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3  # epochs 0-1 not redone
+    # the second attempt logged epoch 2 only: epochs 0-1 were not redone
+    with (run / "logs" / "version_1" / "metrics.csv").open() as fh:
+        assert [row["epoch"] for row in csv.DictReader(fh)] == ["2", "2"]  # val row, train row
     assert "val_top1_ir" in result.history[-1] and 0 <= result.history[-1]["val_top1_ir"] <= 1
     # checkpoint round trip: same embeddings from the loaded model
     model = load_model(result.best_checkpoint, expected=cfg)
@@ -90,20 +98,99 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     assert train(cfg, data, tag="resume", trainer_kwargs=QUIET).best_checkpoint == result.best_checkpoint
 
 
-def test_ddp_two_cpu_processes(small):
+DDP_VALIDATE = """
+import json, sys
+import lightning as L
+from vibraclip_core.config import get_config
+from vibraclip_core.datamodule import VibraDataModule
+from vibraclip_core.datasets import prepare
+from vibraclip_core.lightning_module import VibraCLIPModule
+from vibraclip_core.checkpoints import model_state
+
+build, checkpoint, out, devices = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+cfg = get_config("tiny", **json.loads(sys.argv[5]), build_dir=build)
+module = VibraCLIPModule(cfg.to_dict())
+module.model.load_state_dict(model_state(checkpoint))
+trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto",
+                    logger=False, enable_progress_bar=False, enable_model_summary=False)
+metrics = trainer.validate(module, datamodule=VibraDataModule(cfg, prepare(cfg)), verbose=False)[0]
+if trainer.global_rank == 0:
+    json.dump({**metrics, "world_size": trainer.world_size}, open(out, "w"))
+"""
+
+
+def _validate_in_processes(tmp_path: Path, overrides: dict, checkpoint: Path, devices: int) -> dict:
+    """trainer.validate's metrics of `checkpoint`'s weights on `devices` CPU processes (a
+    script: Lightning's "ddp" launches further ranks by running the same command again)."""
+    script, out = tmp_path / "validate.py", tmp_path / f"metrics-{devices}.json"
+    script.write_text(DDP_VALIDATE)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env.pop("LOCAL_RANK", None)
+    subprocess.run([sys.executable, str(script), overrides["build_dir"], str(checkpoint), str(out),
+                    str(devices), json.dumps({k: v for k, v in overrides.items()
+                                              if k != "build_dir"})],
+                   check=True, env=env, timeout=600)
+    return json.loads(out.read_text())
+
+
+def test_validation_retrieval_is_the_same_on_one_process_and_two_ddp_processes(tmp_path):
+    # 7 validation molecules: DistributedSampler pads 2 shards of 4 with a copy of item 0, and
+    # batches of 3 split each shard; a rank ranking its own shard only would score higher
+    overrides = {"n_molecules": 70, "max_epochs": 1, "batch_size": 3, "build_dir": str(tmp_path)}
+    cfg = get_config("tiny", **overrides)
+    data = prepare(cfg)
+    assert len(data.splits["val"]) == 7
+    best = train(cfg, data, tag="ddp", trainer_kwargs=QUIET).best_checkpoint
+    one = _validate_in_processes(tmp_path, overrides, best, devices=1)
+    two = _validate_in_processes(tmp_path, overrides, best, devices=2)
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    topk = [k for k in one if k.startswith("val_top")]
+    assert len(topk) == 6 and {k: two[k] for k in topk} == {k: one[k] for k in topk}
+    assert one["val_top1_ir"] < 1.0  # room for a shard-only ranking to inflate it
+
+
+def test_unique_items_drops_padding_copies_and_restores_dataset_order():
+    # two ranks of a 5-item set in DistributedSampler order (0 2 4 | 1 3 0), item 0 padded twice
+    ids = torch.tensor([0, 2, 4, 1, 3, 0])
+    emb = torch.tensor([[0.0], [2.0], [4.0], [1.0], [3.0], [9.0]])
+    out = unique_items({"item_id": ids, "graph": emb})
+    assert list(out) == ["graph"]
+    assert out["graph"].flatten().tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]  # the first copy kept
+
+
+def test_history_joins_an_epochs_rows_and_the_latest_attempt_wins(tmp_path):
+    logs = tmp_path / "logs"
+    (logs / "version_0").mkdir(parents=True)
+    (logs / "version_0" / "metrics.csv").write_text(
+        "epoch,step,train_loss,val_loss\n0,3,,2.5\n0,3,3.0,\n1,7,,2.25\n")
+    assert read_history(tmp_path) == [{"epoch": 0, "train_loss": 3.0, "val_loss": 2.5},
+                                      {"epoch": 1, "val_loss": 2.25}]
+    (logs / "version_1").mkdir()  # a resumed attempt redid epoch 1
+    (logs / "version_1" / "metrics.csv").write_text(
+        "epoch,step,train_loss,val_loss\n1,7,,2.0\n1,7,2.75,\n")
+    assert read_history(tmp_path)[1] == {"epoch": 1, "train_loss": 2.75, "val_loss": 2.0}
+    assert read_history(tmp_path / "elsewhere") == []
+
+
+def test_data_module_writes_in_prepare_data_and_reads_in_setup(small):
     cfg, data = small
-    cfg = cfg.replace(max_epochs=1)
-    single = train(cfg, data, tag="single", trainer_kwargs=QUIET)
-    ddp = train(cfg, data, tag="ddp",
-                trainer_kwargs=dict(QUIET, strategy="ddp_spawn", accelerator="cpu", devices=2))
-    m1, m2 = load_model(single.best_checkpoint), load_model(ddp.best_checkpoint)
-    assert m1.parameter_table() == m2.parameter_table()
-    assert ddp.history and set(ddp.history[-1]) == set(single.history[-1])
+    path = geometry_cache_path(data, cfg.cutoff_ang, cfg.build_dir)
+    path.unlink(missing_ok=True)
+    dm = VibraDataModule(cfg, data)
+    assert dm.geometry is None and not path.exists()  # the constructor only checks the config
+    dm.prepare_data()
+    assert path.exists() and dm.geometry is None
+    dm.setup("fit")
+    geo = geometry_cache(data, cfg.cutoff_ang, cfg.build_dir)
+    assert dm.geometry.keys() == geo.keys() and all(torch.equal(dm.geometry[k], geo[k]) for k in geo)
+    assert dm.sticks is None  # no augmentation, no sticks
+    batches = list(dm.val_dataloader())
+    items = torch.cat([b.item_id for b in batches])
+    assert items.tolist() == list(range(len(data.splits["val"])))  # positions in the split
+    assert torch.equal(torch.cat([b.row for b in batches]), data.splits["val"])
 
 
 def test_missing_masks_drop_only_training_rows_seeded_and_independent(small):
-    from vibraclip_core.train import missing_masks
-
     cfg, data = small
     cfg = cfg.replace(missing_ir=0.25, missing_raman=0.5)
     has_ir, has_raman = missing_masks(cfg, data)
@@ -123,8 +210,6 @@ def test_missing_masks_drop_only_training_rows_seeded_and_independent(small):
 
 
 def test_missing_fraction_gets_its_own_run_folder(small):
-    from vibraclip_core.train import run_dir
-
     cfg, data = small
     assert run_dir(cfg, data.key) != run_dir(cfg.replace(missing_raman=0.1), data.key)
 
@@ -135,8 +220,6 @@ def test_missing_fraction_gets_its_own_run_folder(small):
      "lr_spectra": 4e-4, "lr_heads": 4e-4, "weight_decay": 0.1},  # the paper's
 ])
 def test_optimiser_and_scheduler_take_the_config_fields(overrides):
-    from vibraclip_core.train import VibraCLIPModule
-
     cfg = get_config("tiny", **overrides)
     setup = VibraCLIPModule(cfg.to_dict()).configure_optimizers()
     sched, opt = setup["lr_scheduler"]["scheduler"], setup["optimizer"]
@@ -164,11 +247,8 @@ def test_training_with_withheld_spectra_runs_through_the_masks(small):
 def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(tmp_path):
     """Two processes asking for one run train it once: the second waits for the lock, then
     loads what the first wrote instead of training again."""
-    import json
     import threading
     import time
-
-    from vibraclip_core.train import run_dir, run_lock
 
     cfg = get_config("tiny", n_molecules=40, max_epochs=1, build_dir=str(tmp_path))
     data = prepare(cfg)
@@ -196,8 +276,6 @@ def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(tmp_path):
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
 @pytest.mark.parametrize("fast", [True, False])
 def test_fast_train_runs_training_steps_in_bf16_and_evaluation_in_float32(small, fast):
-    from vibraclip_core.train import VibraCLIPModule
-
     cfg, data = small
     module = VibraCLIPModule(cfg.replace(fast_train=fast).to_dict())
     assert module.model.graph_encoder.fast_blocks is fast
@@ -214,4 +292,4 @@ def test_fast_train_runs_training_steps_in_bf16_and_evaluation_in_float32(small,
     seen.clear()
     module._common_step(batch, "val")
     assert seen == [torch.float32] * 3  # validation, checkpoint choice and tests: float32
-    assert all(v.dtype == torch.float32 for v in module._val[0].values())
+    assert all(module._val[0][k].dtype == torch.float32 for k in ("graph", "ir", "raman"))

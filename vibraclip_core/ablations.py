@@ -19,6 +19,8 @@ from .config import Config, get_config
 from .datasets import PreparedData
 from .evaluate import Evaluation, evaluate
 from .library_size import evaluate_library, max_library_size, size_label
+from .loss_modes import LOSS_MODES, uses_raman
+from .losses import REFERENCE_TEMPERATURE
 from .train import TrainResult, final_metrics, load_model, train
 
 # The paper's QM9S test-set figures (Rocabert-Oriols et al. 2025, Fig. 3A/3B), top-1 / top-25 in %.
@@ -62,17 +64,16 @@ class Variant:
 
     @property
     def query_modes(self) -> tuple[str, ...]:
-        """Evaluation modes that apply: IR-only models answer IR queries only."""
-        if self.overrides.get("loss") == "graph_ir":
+        """Evaluation modes that apply: models without a trained Raman encoder answer IR
+        queries only."""
+        if not uses_raman(self.overrides.get("loss", Config.loss)):
             return ("ir",)
         return ("ir+raman library", "ir+raman paper", "ir")
 
 
-LOSS_VARIANTS = (
-    Variant("graph_ir", "IR only (graph–IR)", {"loss": "graph_ir", "mass": False}),
-    Variant("graph_centred", "IR + Raman (graph-centred)", {"loss": "graph_centred", "mass": False}),
-    Variant("all_pairs", "IR + Raman, all pairs", {"loss": "all_pairs", "mass": False}),
-)
+# Chapter 3: one variant per loss mode, without mass
+LOSS_VARIANTS = tuple(Variant(name, mode.label, {"loss": name, "mass": False})
+                      for name, mode in LOSS_MODES.items())
 MASS_VARIANTS = (
     Variant("graph_ir+mass", "IR only + mass", {"loss": "graph_ir", "mass": True}),
     Variant("all_pairs+mass", "all pairs + mass", {"loss": "all_pairs", "mass": True}),
@@ -195,7 +196,7 @@ PUBLISHED_LABEL = "published (QM9S, 12,739 candidates)"
 def paper_rows(variants: Sequence[Variant]) -> dict[tuple[str, str], str]:
     """{(variant label, query mode the paper scored it with): PUBLISHED key}: IR for the IR-only
     models, eq. 6 ("ir+raman paper") for the tri-modal ones."""
-    return {(v.label, "ir" if v.key.startswith("graph_ir") else "ir+raman paper"): v.key
+    return {(v.label, "ir+raman paper" if "ir+raman paper" in v.query_modes else "ir"): v.key
             for v in variants}
 
 
@@ -217,7 +218,8 @@ def with_published(table: pd.DataFrame, rows: dict[tuple[str, str], str]) -> pd.
 
 
 REFERENCE_LOSS_LABELS = {"clip": "cosine CLIP, learnable temperature (default)",
-                         "reference": "released loss (dot product / 141, shared soft targets)"}
+                         "reference": f"released loss (dot product / {REFERENCE_TEMPERATURE:g}, "
+                                      "shared soft targets)"}
 
 
 def reference_loss_comparison(config: Config, data: PreparedData,

@@ -18,15 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config_types import AUGMENTATIONS, TRANSFER_AUGMENT
 from .datasets import PreparedData, StickSet, load_sticks
 from .spectra import MODEL_POINTS, model_grid, sticks_to_model_input
 
-# Every transform; Config.augment names the ones a run uses
-TRANSFORMS = ("scale", "xh_scale", "mode_jitter", "width", "intensity", "baseline", "noise",
-              "cutoff")
-# The transforms of the transfer model (Chapter 6, the shipped model): chosen on the validation
-# split's cross-theory queries against the set of all TRANSFORMS (benchmarks/augmentation_choice.py)
-TRANSFER = ("scale", "xh_scale", "mode_jitter", "width")
+# Every transform (the choices of Config.augment, which names the ones a run uses) and those of
+# the transfer model (Chapter 6, the shipped model; Config.transfer_augment)
+TRANSFORMS, TRANSFER = AUGMENTATIONS, TRANSFER_AUGMENT
 AUGMENTED_FRACTION = 0.8  # of each training batch; the rest keeps its clean GFN2 spectrum
 XH_THRESHOLD_CM1 = 2500.0  # X-H stretches lie above, everything else below
 # Ranges, chosen from the GFN2/B3LYP statistics of the embedded set (5-95 % ranges of the
@@ -81,9 +79,9 @@ def broaden_on_model_grid(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
     Each stick is split between its two neighbouring points of an extended model grid (4,096
     points of ~2 cm-1), then every row is convolved with its Lorentzian by FFT: milliseconds per
     batch where direct evaluation costs B * M * 1750 kernel values. Wrap-around reaches the
-    model grid only from > 4,500 cm-1 away (relative height < 1e-5). `broaden_on_model_grid_naive`
-    evaluates each stick exactly; they agree to a few per cent of the peak at the narrowest
-    widths, better at wider ones.
+    model grid only from > 4,500 cm-1 away (relative height < 1e-5). Against exact per-stick
+    evaluation (the naive twin in tests/test_augment.py) it agrees to a few per cent of the peak
+    at the narrowest widths, better at wider ones.
     """
     b, _ = freqs_cm1.shape
     grid = model_grid()
@@ -102,15 +100,6 @@ def broaden_on_model_grid(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
     kernel = hw ** 2 / (dist ** 2 + hw ** 2)
     out = torch.fft.irfft(torch.fft.rfft(comb) * torch.fft.rfft(kernel), n=FFT_POINTS)
     return out[:, FFT_LEAD:FFT_LEAD + MODEL_POINTS]
-
-
-def broaden_on_model_grid_naive(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
-                                fwhm_cm1: torch.Tensor | float) -> torch.Tensor:
-    """(B, 1750) float32; `broaden_on_model_grid` by exact per-stick evaluation (its test twin)."""
-    grid = torch.from_numpy(model_grid()).float()
-    hw2 = (torch.as_tensor(fwhm_cm1, dtype=torch.float32).reshape(-1, 1, 1) / 2) ** 2
-    kernel = hw2 / ((grid - freqs_cm1.unsqueeze(-1)) ** 2 + hw2)
-    return torch.einsum("bm,bmg->bg", intensities * (freqs_cm1 > 0), kernel)
 
 
 def minmax_rows(x: torch.Tensor) -> torch.Tensor:

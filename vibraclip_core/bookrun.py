@@ -2,12 +2,14 @@
 
 The chapters are jupytext percent-format `.py` files; the ones run are those listed in `_toc.yml`.
 Executed notebooks are build output (`book/<chapter>.ipynb`, git-ignored), rendered by jupyter-book
-with execution off. A chapter is re-executed only when its source, the package or the data changed.
+with execution off. A chapter is re-executed only when its source, the package or the data changed,
+or when a chapter it reads from (PREREQUISITES) is re-executed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import os
@@ -17,7 +19,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .config import REPO_ROOT
+from .config import PROFILES, REPO_ROOT
+from .config_types import DEFAULT_PROFILE
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +56,45 @@ def run_chapter(src: Path, out: Path, parameters: dict, prepare_only: bool = Fal
                                    prepare_only=prepare_only, progress_bar=False, kernel_name="python3")
     finally:
         staged.unlink(missing_ok=True)
-    match_parameter_visibility(out)
+    fold_injected_parameters(out)
     return out
 
 
-def match_parameter_visibility(path: Path) -> None:
-    """Give papermill's injected-parameters cell the `remove-cell` tag when the chapter hides
-    its own parameters cell (the introduction): the page then shows neither."""
+def fold_injected_parameters(path: Path) -> None:
+    """Write the values papermill injected into the chapter's own `parameters` cell and drop
+    papermill's `injected-parameters` cell, so the page shows the parameters once, with the
+    values this run used (and hides them where the chapter hides its parameters cell)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    tags = [cell.metadata.setdefault("tags", []) for cell in nb.cells]
-    if any("parameters" in t and "remove-cell" in t for t in tags):
-        for t in tags:
-            if "injected-parameters" in t and "remove-cell" not in t:
-                t.append("remove-cell")
-        nbformat.write(nb, path)
+    tags = [cell.metadata.get("tags", []) for cell in nb.cells]
+    injected = [i for i, t in enumerate(tags) if "injected-parameters" in t]
+    own = [i for i, t in enumerate(tags) if "parameters" in t]
+    if not injected or not own:
+        return
+    cell = nb.cells[own[0]]
+    cell.source = with_assignments(cell.source, nb.cells[injected[0]].source)
+    for i in reversed(injected):
+        del nb.cells[i]
+    nbformat.write(nb, path)
+
+
+def with_assignments(source: str, assignments: str) -> str:
+    """`source` with each top-level `name = value` that `assignments` also sets given the value
+    there (its text as written); names `source` lacks are appended."""
+    lines = source.splitlines()
+    given = {node.targets[0].id: ast.get_source_segment(assignments, node.value)
+             for node in ast.parse(assignments).body
+             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    seen = set()
+    for node in reversed(ast.parse(source).body):
+        if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in given):
+            name = node.targets[0].id
+            lines[node.lineno - 1:node.end_lineno] = [f"{name} = {given[name]}"]
+            seen.add(name)
+    lines += [f"{name} = {value}" for name, value in given.items() if name not in seen]
+    return "\n".join(lines)
 
 
 def chapter_parameters(profile: str, build_dir: Path, relative: bool = True) -> dict[str, str]:
@@ -132,12 +158,14 @@ def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
     whose prerequisites are done run at once, each kernel with cores // jobs threads (two
     one-thread trainings do ~1.2-1.4x the work of one two-thread training on 2 cores)."""
     chapters = select_chapters(only)
+    reads_from = prerequisites(chapters)
     todo = {}
     for src in chapters:
         out = out_dir / f"{src.stem}.ipynb"
-        if (not force and not prepare_only and out.exists()
-                and out.stat().st_mtime > _inputs_mtime(src)):
-            log.warning("%s is up to date", out.relative_to(REPO_ROOT))
+        # a chapter whose prerequisite runs again reads new results (e.g. Chapter 2's model)
+        if (not force and not prepare_only and not reads_from[src.stem] & set(todo)
+                and out.exists() and out.stat().st_mtime > _inputs_mtime(src)):
+            log.warning("%s is up to date", out)
             continue
         todo[src.stem] = (src, out)
     if not prepare_only:
@@ -198,7 +226,7 @@ def record_timing(build_dir: Path, profile: str, chapter: str, seconds: float,
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--profile", default="cpu")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES))
     p.add_argument("--out", default=str(REPO_ROOT / "book"), help="folder for executed notebooks")
     p.add_argument("--build-dir", default=str(REPO_ROOT / "build"), help="artifacts and caches")
     p.add_argument("--force", action="store_true", help="execute even if up to date")

@@ -1,14 +1,80 @@
-"""Command line: `vibraclip simulate | datasheet | train | identify`."""
+"""Command line: `vibraclip simulate | datasheet | train | export-model | identify`.
+
+The flags that set config fields are built from the fields (`add_config_flags`): type and
+choices from the annotation, help from `config.FIELD_DOCS`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from pathlib import Path
+from typing import Any, Sequence
+
+from .config import FIELD_DOCS, Config, field_spec, get_config
+from .config_types import AUGMENT_PRESETS, DEFAULT_PROFILE
+
+# The config fields `vibraclip train` takes as flags (--max-epochs for max_epochs)
+TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment", "seed",
+                "max_epochs", "data_dir", "build_dir")
+# Named values a tuple field's flag takes besides a comma-separated list
+PRESETS: dict[str, dict[str, tuple[str, ...]]] = {"augment": AUGMENT_PRESETS}
+
+
+def _sequence_arg(name: str):
+    """The argparse type of tuple field `name`: a preset (PRESETS) or a comma-separated list,
+    each item checked against the field's choices; '' is the empty tuple."""
+    spec, presets = field_spec(name), PRESETS.get(name, {})
+
+    def parse(text: str) -> tuple:
+        if text in presets:
+            return presets[text]
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        try:
+            return spec.check(name, items)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(
+                f"{exc}" + (f"; or one of {', '.join(presets)}" if presets else "")) from None
+    return parse
+
+
+def _sequence_text(name: str, value: Sequence[Any]) -> str:
+    """The flag value that gives `value`: its preset's name, else the comma-separated list."""
+    named = [k for k, v in PRESETS.get(name, {}).items() if tuple(v) == tuple(value)]
+    return named[0] if named else ",".join(map(str, value))
+
+
+def add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str],
+                     defaults: dict[str, Any] | None = None,
+                     flags: dict[str, str] | None = None) -> None:
+    """A flag per Config field in `names` (--max-epochs sets max_epochs; `flags` renames): type
+    and choices from the field's annotation, help from FIELD_DOCS. The default is None (the
+    profile's value) unless `defaults` gives one."""
+    defaults, flags = defaults or {}, flags or {}
+    for name in names:
+        spec, default = field_spec(name), defaults.get(name)
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        shown = "the profile's" if default is None else f"{default:g}" if isinstance(
+            default, float) else default
+        text = f"{FIELD_DOCS[name]} (default: {shown})".replace("%", "%%")  # argparse formats
+        if spec.kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=text)
+        elif spec.kind is tuple:
+            what = (f"a comma list of {', '.join(spec.choices)}" if spec.choices
+                    else f"a comma list of {spec.element.__name__}")
+            presets = ", ".join(f"'{k}'" + (f" ({','.join(v)})" if 0 < len(v) < len(
+                spec.choices or ()) else "") for k, v in PRESETS.get(name, {}).items())
+            parser.add_argument(flag, type=_sequence_arg(name), default=default,
+                                help=f"{text}: {what}" + (f"; or {presets}" if presets else ""))
+        else:
+            parser.add_argument(flag, type=spec.kind, choices=spec.choices, default=default,
+                                help=text)
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from .generate import generate_qm9, load_qm9_source, retry_failed
+    from .generate import generate_qm9, retry_failed
+    from .sources import load_qm9_source
 
     if args.set == "ood":
         from .ood import generate_ood
@@ -38,13 +104,9 @@ def _datasheet(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .config import get_config
     from .train import final_metrics, train
 
-    config = get_config(args.profile, loss=args.loss, mass=args.mass, seed=args.seed,
-                        max_epochs=args.max_epochs, data_dir=args.data_dir,
-                        build_dir=args.build_dir, pair_loss=args.pair_loss,
-                        fast_train=args.fast_train, augment=_augment_arg(args.augment))
+    config = get_config(args.profile, **{n: getattr(args, n) for n in TRAIN_FIELDS[1:]})
     kwargs = {"accelerator": args.accelerator, "devices": args.devices}
     if args.strategy:
         kwargs["strategy"] = args.strategy
@@ -54,39 +116,20 @@ def _train(args: argparse.Namespace) -> None:
     print("best epoch " + ", ".join(f"{k}={v:.4g}" for k, v in best.items()))
 
 
-def _augment_arg(text: str | None) -> tuple[str, ...] | None:
-    """--augment: None (the profile's), 'none', 'all', 'transfer' (the shipped model's) or a
-    comma-separated list of transforms."""
-    from .augment import TRANSFER, TRANSFORMS
-
-    if text is None:
-        return None
-    if text in ("none", ""):
-        return ()
-    named = {"all": TRANSFORMS, "transfer": TRANSFER}
-    names = named.get(text) or tuple(t.strip() for t in text.split(","))
-    unknown = sorted(set(names) - set(TRANSFORMS))
-    if unknown:
-        raise SystemExit(f"vibraclip train: error: unknown --augment {unknown}; choose from "
-                         f"{', '.join(TRANSFORMS)}, 'all' or 'none'")
-    return names
-
-
 def _export(args: argparse.Namespace) -> None:
-    from .config import get_config
     from .shipped import export_model, load_shipped_model, write_model_card
     from .train import train
-    from .transfer import model_card
+    from .model_card import model_card
 
     checkpoint, command = args.checkpoint, args.command
     if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
-        config = get_config(args.profile, augment=_augment_arg(args.augment),
-                            build_dir=args.build_dir)
+        config = get_config(args.profile, augment=args.augment, build_dir=args.build_dir)
         # the book's run of this configuration (Chapter 6 trains it under the tag "main")
         checkpoint = train(config, tag="main",
                            trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
-        command = command or (f"vibraclip train --profile {args.profile}"
-                              + (f" --augment {args.augment}" if args.augment else ""))
+        command = command or (f"vibraclip train --profile {args.profile}" + (
+            f" --augment {_sequence_text('augment', args.augment)}"
+            if args.augment is not None else ""))
     weights = export_model(checkpoint, args.out,
                            {"command": command, "run": Path(checkpoint).parent.name})
     model, stats = load_shipped_model(args.out)  # the card measures the weights as shipped
@@ -102,10 +145,13 @@ def _identify(args: argparse.Namespace) -> None:
     # embedding 25x slower, and building the model 70x, when other jobs shared the 2 cores (as
     # training does); waiting passively costs little on idle cores
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from .identify import (build_library, check_query, draw_grid, format_table, identify,
-                           load_candidates, write_results)
+    from .candidates import load_candidates
+    from .identify import check_query, identify
+    from .library_cache import build_library
+    from .report import draw_grid, format_table, write_results
     from .shipped import model_from
-    from .spectra import raman_intensity_to_activity, read_spectrum
+    from .readers import read_spectrum
+    from .spectra import raman_intensity_to_activity
 
     log = logging.getLogger("vibraclip")
     try:
@@ -166,23 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recompute failed molecules of existing shards instead of new shards")
     sim.set_defaults(func=_simulate)
     tr = sub.add_parser("train", help="train VibraCLIP (resumes an interrupted run)")
-    tr.add_argument("--profile", default="cpu", choices=["tiny", "cpu", "paper"])
-    tr.add_argument("--loss", default=None, choices=["graph_ir", "graph_centred", "all_pairs"])
-    tr.add_argument("--pair-loss", default=None, choices=["clip", "reference"])
-    tr.add_argument("--mass", action=argparse.BooleanOptionalAction, default=None,
-                    help="mass anchoring (default: the profile's)")
-    tr.add_argument("--fast-train", action=argparse.BooleanOptionalAction, default=None,
-                    help="bf16 autocast training steps (default on); --no-fast-train trains in "
-                         "float32 through PyG's own DimeNet++ blocks")
-    tr.add_argument("--augment", default=None,
-                    help="perturb training sticks before broadening: 'all', 'none', 'transfer' "
-                         "(the shipped model's: scale,xh_scale,mode_jitter,width) or a comma "
-                         "list of scale, xh_scale, mode_jitter, width, intensity, baseline, "
-                         "noise, cutoff (default: the profile's)")
-    tr.add_argument("--seed", type=int, default=None)
-    tr.add_argument("--max-epochs", type=int, default=None)
-    tr.add_argument("--data-dir", default=None, help="stick shards or a QM9S folder")
-    tr.add_argument("--build-dir", default=None)
+    add_config_flags(tr, TRAIN_FIELDS, {"profile": DEFAULT_PROFILE})
     tr.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
     tr.add_argument("--devices", default="auto", help="number of devices, e.g. 4")
     tr.add_argument("--strategy", default=None, help="e.g. ddp for several GPUs or nodes")
@@ -192,12 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "with a model card of measured numbers")
     ex.add_argument("--checkpoint", default=None,
                     help="trained VibraCLIP .ckpt (default: the run of --profile / --augment)")
-    ex.add_argument("--profile", default="cpu", choices=["tiny", "cpu", "paper"])
-    ex.add_argument("--augment", default=None, help="as for `vibraclip train`")
+    add_config_flags(ex, ("profile", "augment"), {"profile": DEFAULT_PROFILE})
     ex.add_argument("--out", default="models", help="model folder")
     ex.add_argument("--command", default="", help="the command that trained the checkpoint "
                     "(recorded in the manifest and the card)")
-    ex.add_argument("--build-dir", default="build", help="data and evaluation caches")
+    add_config_flags(ex, ("build_dir",), {"build_dir": "build"})
     ex.add_argument("--experimental-dir", default=None,
                     help="measured JCAMP folder (default: fetched from the jcamp sdist)")
     ex.set_defaults(func=_export)
@@ -214,10 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="measured Raman spectrum (same formats; x = Raman shift in cm-1). Its "
                           "intensities are divided by (nu0 - nu)^4 / nu times the Bose factor to "
                           "put them on the activity scale the model was trained on")
-    ide.add_argument("--laser-nm", type=float, default=532.0,
-                     help="excitation wavelength of the Raman spectrum in nm (default 532)")
-    ide.add_argument("--temperature-k", type=float, default=298.0,
-                     help="sample temperature of the Raman spectrum in K (default 298)")
+    add_config_flags(ide, ("laser_nm", "temperature_k"),
+                     {n: getattr(Config, n) for n in ("laser_nm", "temperature_k")})
     ide.add_argument("--raman-activity", action="store_true",
                      help="the --raman file already holds Raman activities (e.g. computed): "
                           "no conversion")
@@ -227,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     known = ide.add_mutually_exclusive_group()
     known.add_argument("--mass", type=float, default=None, help="molecular mass in Da")
     known.add_argument("--formula", default=None, help="molecular formula, e.g. C2H6O")
-    ide.add_argument("--mass-tol", type=float, default=0.5, help="mass filter tolerance in Da")
+    add_config_flags(ide, ("mass_tol_da",), {"mass_tol_da": Config.mass_tol_da},
+                     {"mass_tol_da": "--mass-tol"})
     ide.add_argument("--top", type=int, default=25, help="number of candidates listed")
     ide.add_argument("--out", default=None, help="write the table as .csv or .json")
     ide.add_argument("--png", default=None, help="draw the top 12 structures into this PNG")
@@ -236,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "shared with the book's build/cache")
     ide.add_argument("--workers", type=int, default=2,
                      help="processes computing conformers (SMILES, or QM9 shards not cached)")
-    # identify.LIBRARY_BATCH_SIZE; not imported here so that --help needs no torch
+    # library_cache.LIBRARY_BATCH_SIZE; not imported here so that --help needs no torch
     ide.add_argument("--batch-size", type=int, default=32,
                      help="molecules per embedding batch (32: the fastest on CPU)")
     ide.set_defaults(func=_identify)

@@ -1,7 +1,8 @@
 """One configuration dataclass and its named profiles (tiny / cpu / paper).
 
-Chapters take the same names as papermill parameters and the CLI as flags, so a papermill job, a
-CLI run and an interactive rerun mean the same thing.
+Chapters take the field names as papermill parameters and the CLI as flags (built from the
+fields' types and FIELD_DOCS), so a papermill job, a CLI run and an interactive rerun mean the
+same thing. Fields typed with a Literal are checked when a Config is built.
 """
 
 from __future__ import annotations
@@ -9,99 +10,125 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .config_types import (DEFAULT_PROFILE, TRANSFER_AUGMENT, AugmentName, FieldSpec, LossName,
+                           PairLossName, ProfileName, Trainable)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DATA_DIR = REPO_ROOT / "data" / "qm9_gfn2"
 
 
+def _f(default: Any, doc: str) -> Any:
+    """A field with its one-line documentation (FIELD_DOCS, the CLI's help)."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class Config:
-    """Everything a run depends on. Paths are relative to the working directory unless absolute."""
+    """Everything a run depends on. Paths are relative to the working directory unless absolute.
 
-    profile: str = "cpu"
-    seed: int = 0
+    The class defaults are the base every profile starts from (the paper's model sizes with this
+    book's first optimiser settings); they are what an older config.json that lacks a newer
+    field falls back to, so such a file rebuilds the run it described. Runs use `get_config`.
+    """
+
+    # None: no profile, the class defaults below (get_config always names one)
+    profile: ProfileName | None = _f(None, "named profile whose values (config.PROFILES) the "
+                                     "run takes")
+    seed: int = _f(0, "seed of splits, weights, batches and augmentation")
     # data
-    data_dir: str | None = None  # None: the embedded GFN2-xTB QM9 set in data/qm9_gfn2
-    n_molecules: int | None = None  # None: all molecules with status ok
-    fwhm_cm1: float = 15.0
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    conformer_seed: int = 0
-    build_dir: str = "build"
-    workers: int = 2
+    data_dir: str | None = _f(None, "stick shards or a QM9S folder (None: the embedded "
+                              "GFN2-xTB QM9 set in data/qm9_gfn2)")
+    n_molecules: int | None = _f(None, "molecules used (None: all with status ok)")
+    fwhm_cm1: float = _f(15.0, "Lorentzian band width (FWHM, cm-1) of broadened sticks")
+    split_fractions: tuple[float, float, float] = _f(
+        (0.8, 0.1, 0.1), "train / val / test fractions, split by molecule")
+    conformer_seed: int = _f(0, "seed of the RDKit conformers that give the 3-D graphs")
+    build_dir: str = _f("build", "folder of runs, caches and results")
+    workers: int = _f(2, "worker processes (conformers, data loading)")
     # model (DimeNet++ graph encoder, MLP spectra encoders, projection heads)
-    hidden_channels: int = 128
-    out_channels: int = 181
-    num_blocks: int = 4
-    int_emb_size: int = 64
-    basis_emb_size: int = 8
-    out_emb_channels: int = 256
-    num_spherical: int = 7
-    num_radial: int = 6
-    cutoff_ang: float = 5.0
-    spectra_hidden: int = 1262
-    spectra_out: int = 497
-    latent_dim: int = 861
-    head_dropout: float = 0.1
+    hidden_channels: int = _f(128, "DimeNet++ hidden channels")
+    out_channels: int = _f(181, "DimeNet++ output channels")
+    num_blocks: int = _f(4, "DimeNet++ interaction blocks")
+    int_emb_size: int = _f(64, "DimeNet++ interaction embedding size")
+    basis_emb_size: int = _f(8, "DimeNet++ basis embedding size")
+    out_emb_channels: int = _f(256, "DimeNet++ output embedding channels")
+    num_spherical: int = _f(7, "DimeNet++ spherical basis functions")
+    num_radial: int = _f(6, "DimeNet++ radial basis functions")
+    cutoff_ang: float = _f(5.0, "DimeNet++ radius graph cutoff in Å")
+    spectra_hidden: int = _f(1262, "hidden width of the MLP spectra encoders")
+    spectra_out: int = _f(497, "output width of the spectra encoders")
+    latent_dim: int = _f(861, "dimension of the shared embedding space")
+    head_dropout: float = _f(0.1, "dropout of the projection heads")
     # training
-    loss: str = "all_pairs"
-    pair_loss: str = "clip"  # "clip": cosine CLIP loss; "reference": the released code's variant
-    temperature: float | None = None  # None: learnable logit scale; a number fixes it
-    mass: bool = True
-    # fractions of training molecules whose IR / Raman spectrum is withheld (Chapter 5)
-    missing_ir: float = 0.0
-    missing_raman: float = 0.0
-    batch_size: int = 128
-    # the fast training path: bf16 autocast for the encoders and heads during training steps
-    # (loss, similarities, validation and every embedding stay float32), gathers by
-    # index_select and an in-place spherical basis; False trains in float32 through PyG's own
-    # DimeNet++ block forwards (model.GraphEncoder)
-    fast_train: bool = True
-    # perturbations of the training sticks before broadening (augment.TRANSFORMS; () = none):
-    # band positions, widths, intensities, baseline, noise and instrument range, so the model
-    # meets other levels of theory and measured spectra (Chapter 6)
-    augment: tuple[str, ...] = ()
-    max_epochs: int = 200
-    patience: int = 15
-    lr_graph: float = 1e-4
-    lr_spectra: float = 1e-4
-    lr_heads: float = 1e-3
-    weight_decay: float = 1e-4
-    # ReduceLROnPlateau on val_loss: lr *= plateau_factor after plateau_patience epochs without
-    # improvement, never below min_lr. The class defaults are those every run before these fields
-    # existed trained with (factor 0.5, patience 15 // 3, no floor), so an older config.json or
-    # checkpoint rebuilds as it ran; the profiles set all three explicitly.
-    plateau_factor: float = 0.5
-    plateau_patience: int = 5
-    min_lr: float = 0.0
-    # realignment: start from this checkpoint's weights and train only `trainable`
-    init_checkpoint: str | None = None
-    trainable: str = "all"  # "all" | "heads" | "last_layer"
-    # epochs of the many trainings of the ablation chapters (3-5); None: max_epochs
-    ablation_epochs: int | None = None
-    # Chapter 5's fractions of training spectra withheld; Chapter 2's reference-loss comparison
-    missing_fractions: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20, 0.50)
-    compare_reference_loss: bool = True
-    # candidate libraries beyond the test split (the test structures + QM9 distractors):
-    # `library_size` is the second column of Chapters 2-5 (the paper's test library, 12,739),
-    # `library_curve_sizes` the sizes of Chapter 2's accuracy-against-library-size curve
-    library_size: int = 12_739
-    library_curve_sizes: tuple[int, ...] = (3_000, 12_739, 40_000, 130_831)
-    extra: dict[str, Any] = field(default_factory=dict)
+    loss: LossName = _f("all_pairs", "modality pairs the contrastive loss trains "
+                        "(loss_modes.LOSS_MODES)")
+    pair_loss: PairLossName = _f("clip", "clip: cosine CLIP loss per pair; reference: the "
+                                 "released code's soft-target loss")
+    temperature: float | None = _f(None, "fixed temperature of the CLIP loss (None: a "
+                                   "learnable logit scale)")
+    mass: bool = _f(True, "mass anchoring: the standardized molecular mass joins every "
+                    "encoder's output")
+    missing_ir: float = _f(0.0, "fraction of training molecules whose IR spectrum is withheld")
+    missing_raman: float = _f(0.0, "fraction of training molecules whose Raman spectrum is "
+                              "withheld")
+    batch_size: int = _f(128, "molecules per training batch")
+    fast_train: bool = _f(True, "bf16 autocast training steps, index_select gathers and an "
+                          "in-place spherical basis (loss, validation and embeddings stay "
+                          "float32); False: float32 through PyG's own DimeNet++ blocks")
+    augment: tuple[AugmentName, ...] = _f((), "perturbations of the training sticks before "
+                                          "broadening (band positions, widths, intensities, "
+                                          "baseline, noise, instrument range; empty: none)")
+    max_epochs: int = _f(200, "training epochs at most")
+    patience: int = _f(15, "early stopping after this many epochs without a lower val_loss")
+    lr_graph: float = _f(1e-4, "learning rate of the graph encoder")
+    lr_spectra: float = _f(1e-4, "learning rate of the spectra encoders")
+    lr_heads: float = _f(1e-3, "learning rate of the projection heads and logit scale")
+    weight_decay: float = _f(1e-4, "AdamW weight decay")
+    # The class defaults of the three are those every run before these fields existed trained
+    # with (factor 0.5, patience 15 // 3, no floor); the profiles set all three explicitly
+    plateau_factor: float = _f(0.5, "ReduceLROnPlateau on val_loss: factor applied to the "
+                               "learning rates")
+    plateau_patience: int = _f(5, "ReduceLROnPlateau: epochs without improvement before it "
+                               "lowers them")
+    min_lr: float = _f(0.0, "ReduceLROnPlateau: floor of the learning rates")
+    init_checkpoint: str | None = _f(None, "start from this checkpoint's weights (realignment)")
+    trainable: Trainable = _f("all", "parameters trained: all; heads (the projection heads); "
+                              "last_layer (each head's last Linear: the paper's realignment)")
+    # analyses: they choose what the chapters train and evaluate (ANALYSIS_FIELDS)
+    ablation_epochs: int | None = _f(None, "epoch budget of the ablation chapters' (3-5) "
+                                     "trainings (None: max_epochs)")
+    missing_fractions: tuple[float, ...] = _f(
+        (0.0, 0.05, 0.10, 0.15, 0.20, 0.50), "fractions of training spectra withheld (Ch. 5)")
+    compare_reference_loss: bool = _f(True, "also train all pairs + mass with the released "
+                                      "loss and compare (Ch. 2)")
+    library_size: int = _f(12_739, "candidates of the larger library of Ch. 2-5: test "
+                           "structures + QM9 distractors (the paper's test library: 12,739)")
+    library_curve_sizes: tuple[int, ...] = _f(
+        (3_000, 12_739, 40_000, 130_831), "library sizes of the accuracy curve (Ch. 2)")
+    mass_tol_da: float = _f(0.5, "mass filter tolerance in Da (Ch. 2, 4, 6; identify)")
+    wrong_mass_offsets_da: tuple[float, ...] = _f(
+        (-5.0, -1.0, 1.0, 5.0), "errors in Da added to the query mass (Ch. 4)")
+    ood_split_fractions: tuple[float, float, float] = _f(
+        (0.7, 0.1, 0.2), "train / val / test fractions of the larger molecules (Ch. 6)")
+    realign_epochs: int = _f(15, "epochs of a realignment (the paper's protocol)")
+    realign_lr: float = _f(1e-5, "learning rate of a realignment (the paper's protocol)")
+    transfer_augment: tuple[AugmentName, ...] = _f(
+        TRANSFER_AUGMENT, "augment of the transfer model (Ch. 6; shipped in models/)")
+    folds: int = _f(5, "grouped folds of the measured-spectra levers (Ch. 6)")
+    measured_library_size: int = _f(1090, "candidates of the measured molecules + QM9 "
+                                    "distractors library (Ch. 6)")
+    laser_nm: float = _f(532.0, "excitation wavelength in nm of measured Raman spectra")
+    temperature_k: float = _f(298.0, "sample temperature in K of measured Raman spectra")
 
     def __post_init__(self) -> None:
         # JSON (config.json, a CLI flag, papermill) gives lists: tuples keep equality and digest
-        if isinstance(self.missing_fractions, (int, float)):
-            raise ValueError(f"missing_fractions={self.missing_fractions!r}: give a sequence of "
-                             "fractions in [0, 1), e.g. (0.0, 0.5)")
-        object.__setattr__(self, "split_fractions", tuple(self.split_fractions))
-        object.__setattr__(self, "missing_fractions",
-                           tuple(float(f) for f in self.missing_fractions))
-        object.__setattr__(self, "augment", tuple(str(a) for a in self.augment))
-        object.__setattr__(self, "library_curve_sizes",
-                           tuple(int(n) for n in self.library_curve_sizes))
+        for name, spec in _SPECS.items():
+            object.__setattr__(self, name, spec.check(name, getattr(self, name)))
 
     def replace(self, **overrides: Any) -> "Config":
         """A copy with some fields changed; unknown names raise with the list of valid ones."""
@@ -110,6 +137,16 @@ class Config:
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown}; valid fields: {sorted(valid)}")
         return dataclasses.replace(self, **overrides)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        """The config of a config.json or checkpoint: fields it lacks take the class defaults,
+        REMOVED_FIELDS are dropped, any other unknown key raises."""
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - valid - set(REMOVED_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}; valid fields: {sorted(valid)}")
+        return cls(**{k: v for k, v in values.items() if k in valid})
 
     def for_ablation(self) -> "Config":
         """This config with the ablation chapters' epoch budget (`ablation_epochs`)."""
@@ -136,14 +173,32 @@ class Config:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str))
 
 
-# Fields that choose what the chapters evaluate, not how a model trains: left out of the run
-# digest, so changing them never retrains a model
-ANALYSIS_FIELDS = ("missing_fractions", "compare_reference_loss", "library_size",
-                   "library_curve_sizes")
+_SPECS: dict[str, FieldSpec] = {n: FieldSpec.of(t)
+                                for n, t in typing.get_type_hints(Config).items()}
+FIELD_DOCS: dict[str, str] = {f.name: f.metadata["doc"] for f in dataclasses.fields(Config)}
+
+
+def field_spec(name: str) -> FieldSpec:
+    """The FieldSpec of Config field `name` (its type, choices, optionality)."""
+    return _SPECS[name]
+
+
+# Fields that choose what the chapters train and evaluate, not how a given run trains: left out
+# of the run digest, so changing them never retrains a model. Those that act on a run do so
+# through training fields: for_ablation copies ablation_epochs into max_epochs, realignment
+# realign_epochs / realign_lr into max_epochs and the learning rates, Chapter 6
+# transfer_augment into augment and ood_split_fractions into split_fractions.
+ANALYSIS_FIELDS = ("ablation_epochs", "missing_fractions", "compare_reference_loss",
+                   "library_size", "library_curve_sizes", "mass_tol_da", "wrong_mass_offsets_da",
+                   "ood_split_fractions", "realign_epochs", "realign_lr", "transfer_augment",
+                   "folds", "measured_library_size", "laser_nm", "temperature_k")
 
 # Fields added after runs were trained, left out of the run digest at the value that means "not
 # used", so runs trained before the field existed keep their folders
 NEUTRAL_WHEN_ABSENT: dict[str, Any] = {"augment": ()}
+
+# Fields that no longer exist, with why: Config.from_dict drops them from older config.json files
+REMOVED_FIELDS = {"extra": "a free dict that nothing read"}
 
 # The optimisation of the CPU profiles, as the book's numbers were computed with it (plateau
 # patience was max(1, patience // 3) before it was a field: 1 for both profiles)
@@ -151,12 +206,13 @@ _BOOK_OPTIMISATION = dict(seed=0, lr_graph=1e-4, lr_spectra=1e-4, lr_heads=1e-3,
                           weight_decay=1e-4, head_dropout=0.1, plateau_factor=0.5,
                           plateau_patience=1, min_lr=0.0)
 
+# Every profile sets the same fields: those that depend on the profile (PROFILE_FIELDS)
 PROFILES: dict[str, dict[str, Any]] = {
     # seconds per chapter: used by `make test` through nbval
     "tiny": dict(n_molecules=300, hidden_channels=16, out_channels=16, num_blocks=1,
-                 int_emb_size=8, basis_emb_size=4, out_emb_channels=16, spectra_hidden=64,
-                 spectra_out=32, latent_dim=32, batch_size=32, max_epochs=2, patience=2,
-                 workers=1, ablation_epochs=1, **_BOOK_OPTIMISATION,
+                 int_emb_size=8, basis_emb_size=4, out_emb_channels=16, cutoff_ang=5.0,
+                 spectra_hidden=64, spectra_out=32, latent_dim=32, batch_size=32, max_epochs=2,
+                 patience=2, workers=1, ablation_epochs=1, **_BOOK_OPTIMISATION,
                  missing_fractions=(0.0, 0.5), compare_reference_loss=True,
                  library_size=200, library_curve_sizes=(100, 200, 400)),
     # the `make book` default: the whole book within an hour on 2 CPU cores; Chapter 5 keeps
@@ -164,18 +220,23 @@ PROFILES: dict[str, dict[str, Any]] = {
     "cpu": dict(n_molecules=None, hidden_channels=64, out_channels=128, num_blocks=2,
                 int_emb_size=32, basis_emb_size=8, out_emb_channels=128, cutoff_ang=4.0,
                 spectra_hidden=1262, spectra_out=497, latent_dim=256, batch_size=128,
-                max_epochs=12, patience=5, ablation_epochs=8, **_BOOK_OPTIMISATION,
-                missing_fractions=(0.0, 0.5), compare_reference_loss=True,
+                max_epochs=12, patience=5, workers=2, ablation_epochs=8, **_BOOK_OPTIMISATION,
+                missing_fractions=(0.0, 0.5), compare_reference_loss=True, library_size=12_739,
                 # the curve stops where the hour does; Chapter 2 states the cost of the rest
                 library_curve_sizes=(3_000, 12_739, 40_000)),
     # the released configuration (configs/config.yaml, main_ir_raman.py and the models'
     # configure_optimizers of LopezGroup-ICIQ/vibraclip), for GPU nodes
-    "paper": dict(seed=42, lr_graph=4e-4, lr_spectra=4e-4, lr_heads=4e-4, weight_decay=0.1,
-                  plateau_factor=0.1, plateau_patience=5, min_lr=1e-6, head_dropout=0.0,
-                  batch_size=128, max_epochs=200, patience=15,
+    "paper": dict(n_molecules=None, hidden_channels=128, out_channels=181, num_blocks=4,
+                  int_emb_size=64, basis_emb_size=8, out_emb_channels=256, cutoff_ang=5.0,
+                  spectra_hidden=1262, spectra_out=497, latent_dim=861, batch_size=128,
+                  max_epochs=200, patience=15, workers=2, ablation_epochs=None,
+                  seed=42, lr_graph=4e-4, lr_spectra=4e-4, lr_heads=4e-4, weight_decay=0.1,
+                  head_dropout=0.0, plateau_factor=0.1, plateau_patience=5, min_lr=1e-6,
                   missing_fractions=(0.0, 0.05, 0.10, 0.15, 0.20, 0.50),
-                  compare_reference_loss=True),
+                  compare_reference_loss=True, library_size=12_739,
+                  library_curve_sizes=(3_000, 12_739, 40_000, 130_831)),
 }
+PROFILE_FIELDS = tuple(PROFILES[DEFAULT_PROFILE])
 
 # Fields whose departures from the released configuration a chapter should state and justify
 PAPER_COMPARED_FIELDS = ("lr_graph", "lr_spectra", "lr_heads", "weight_decay", "plateau_factor",
@@ -197,7 +258,7 @@ DEPARTURE_REASONS = {
 }
 
 
-def get_config(profile: str = "cpu", **overrides: Any) -> Config:
+def get_config(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Config:
     """The named profile with overrides; None-valued overrides keep the profile's value."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")

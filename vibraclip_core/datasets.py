@@ -1,4 +1,4 @@
-"""The embedded stick-spectra dataset, the processed-data cache, splits and the torch dataset.
+"""The embedded stick-spectra dataset, the processed-data cache and the grouped splits.
 
 Raw data (data/qm9_gfn2/shard_*.npz) holds ragged stick spectra. `prepare` turns it into model
 inputs: broadened IR and Raman on the 1750-point grid, conformer graphs, a grouped split and mass
@@ -19,13 +19,17 @@ import numpy as np
 import torch
 
 from .config import EMBEDDED_DATA_DIR, Config
+from .molecules import canonical_identity, featurize_many
 from .qm9_candidates import ROUTE_B3LYP_UNPARSED, load_positions, qm9_positions
+from .qm9s import is_qm9s_folder, qm9s_digest, qm9s_model_inputs
 from .simulate import STATUS_OK
+from .spectra import sticks_to_model_input
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 2
 SPLITS = ("train", "val", "test")
+MASS_STD_FLOOR_DA = 1e-6  # added to every mass standard deviation: one mass divides by it
 
 
 @dataclass
@@ -183,25 +187,10 @@ class PreparedData:
         return cls(**state)
 
 
-def is_qm9s_folder(path: Path) -> bool:
-    """True for a QM9S release folder (qm9s_csv/ plus broadened IR/Raman tables)."""
-    return (Path(path) / "qm9s_csv").is_dir()
-
-
-def _qm9s_digest(folder: Path) -> str:
-    # the QM9S tables are GB-sized: identify them by name, size and mtime instead of content
-    h = hashlib.sha256()
-    for p in sorted(Path(folder).glob("*.csv")):
-        st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(str(len(list((Path(folder) / "qm9s_csv").glob("*.csv")))).encode())
-    return h.hexdigest()[:12]
-
-
 def cache_key(config: Config) -> str:
     """Hash of the raw data files and every parameter that changes the processed data."""
     if is_qm9s_folder(config.data_path):
-        files_digest = _qm9s_digest(config.data_path)
+        files_digest = qm9s_digest(config.data_path)
     else:
         files_digest = _file_digest(shard_files(config.data_path))
     params = config.digest("n_molecules", "fwhm_cm1", "split_fractions", "seed", "conformer_seed")
@@ -241,9 +230,6 @@ def qm9_geometries(index: np.ndarray, config: Config) -> tuple[list, Counter]:
 
 def prepare(config: Config, refresh: bool = False) -> PreparedData:
     """Processed data for `config`, from the cache when its inputs are unchanged."""
-    from .molecules import canonical_identity, featurize_many
-    from .spectra import sticks_to_model_input
-
     key = cache_key(config)
     path = Path(config.build_dir) / "cache" / f"data-{key}.pt"
     if path.exists() and not refresh:
@@ -251,15 +237,8 @@ def prepare(config: Config, refresh: bool = False) -> PreparedData:
         return PreparedData.from_state(torch.load(path, weights_only=True))
 
     if is_qm9s_folder(config.data_path):
-        from .qm9s import read_qm9s
-        from .spectra import fine_to_model_input
-
-        q = read_qm9s(config.data_path)
-        report = {"molecules_in_qm9s": len(q.smiles), **{f"qm9s_{k}": v for k, v in q.report.items()}}
-        rows = np.arange(len(q.smiles) if config.n_molecules is None
-                         else min(config.n_molecules, len(q.smiles)))
-        smiles, index = [q.smiles[i] for i in rows], q.qm9_index[rows]
-        ir_all, raman_all = fine_to_model_input(q.ir_fine[rows]), fine_to_model_input(q.raman_fine[rows])
+        smiles, index, ir_all, raman_all, report = qm9s_model_inputs(config.data_path,
+                                                                     config.n_molecules)
     else:
         sticks = load_sticks(config.data_path)
         report = {"molecules_in_shards": len(sticks),
@@ -292,7 +271,7 @@ def prepare(config: Config, refresh: bool = False) -> PreparedData:
         smiles=smiles, identity=identity, index=torch.from_numpy(index.astype(np.int64)),
         ir=torch.from_numpy(ir), raman=torch.from_numpy(raman), mass_da=torch.from_numpy(mass),
         graphs=pack_graphs(graphs), splits={k: torch.from_numpy(v) for k, v in splits.items()},
-        mass_mean=float(train_mass.mean()), mass_std=float(train_mass.std() + 1e-6),
+        mass_mean=float(train_mass.mean()), mass_std=float(train_mass.std() + MASS_STD_FLOOR_DA),
         report=report, key=key)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: chapters run in parallel

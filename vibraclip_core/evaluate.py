@@ -1,7 +1,8 @@
 """One entry point from a trained model and a split to the retrieval metrics table and curves.
 
-The candidate library is the split's molecules (as in the paper's test-set evaluation); queries are
-the same molecules' spectra. Chapters call `evaluate`; none computes metrics by hand.
+The candidate library is the split's molecules (as in the paper's test-set evaluation, a
+`CandidateLibrary` of the split's rows); queries are the same molecules' spectra. Chapters call
+`evaluate`; none computes metrics by hand.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import torch
 from . import retrieval as R
 from .baselines import CCABaseline, RandomProjectionBaseline, embed_baseline
 from .datasets import PreparedData
+from .embedding import EmbeddingCache, embed_spectra
+from .library import CandidateLibrary
+from .metrics import bootstrap_ci, mean_reciprocal_rank, topk_accuracy, topk_curve
 from .model import VibraCLIP
 from .molecules import morgan_fingerprints
-from .embedding import embed_split
 
 
 @dataclass
@@ -31,15 +34,20 @@ class Evaluation:
 
 def evaluate(model: VibraCLIP, data: PreparedData, split: str = "test", build_dir: str = "build",
              kmax: int = 25, n_boot: int = 1000, seed: int = 0, mass_tol_da: float | None = None,
-             query_mass_offset_da: float = 0.0) -> Evaluation:
+             query_mass_offset_da: float = 0.0, cache: EmbeddingCache | None = None
+             ) -> Evaluation:
     """Retrieval of the split's molecules from their spectra, in every query mode.
 
     Modes: `ir` and `raman` (one spectrum), `ir+raman library` (default scoring, candidate
     structures only) and `ir+raman paper` (the paper's score, which also uses candidate spectra).
     `mass_tol_da` keeps only candidates within that many Da of the query's true mass (a filter,
-    not anchoring); `query_mass_offset_da` see `embed_split`.
+    not anchoring); `query_mass_offset_da` see `embedding.embed_split`; `cache` serves the graph
+    encoder's outputs when the same encoder already ran on the same molecules.
     """
-    emb = embed_split(model, data, split, build_dir, query_mass_offset_da=query_mass_offset_da)
+    rows = data.splits[split]
+    library = CandidateLibrary.from_rows(data, rows).embed(model, build_dir, cache=cache)
+    emb = {"graph": library.graph_emb,
+           **embed_spectra(model, data, rows, query_mass_offset_da=query_mass_offset_da)}
     mask = None
     if mass_tol_da is not None:
         mass = data.mass_da[data.splits[split]]
@@ -71,13 +79,13 @@ def evaluate_ranks(ranks: dict[str, torch.Tensor], kmax: int = 25, n_boot: int =
     """Top-1/5/10/25 (%) with 95 % bootstrap intervals, MRR and top-1..kmax curves per name."""
     rows, curves = [], {}
     for mode, r in ranks.items():
-        curves[mode] = R.topk_curve(r, kmax)
+        curves[mode] = topk_curve(r, kmax)
         row = {"query": mode, "n": int(len(r))}
         for k in (1, 5, 10, 25):
-            acc = R.topk_accuracy(r, k)
-            lo, hi = R.bootstrap_ci(r, lambda m, k=k: (m < k).mean(-1), n_boot=n_boot, seed=seed)
+            acc = topk_accuracy(r, k)
+            lo, hi = bootstrap_ci(r, lambda m, k=k: (m < k).mean(-1), n_boot=n_boot, seed=seed)
             row.update({f"top{k}": 100 * acc, f"top{k}_ci": f"{100 * lo:.1f}–{100 * hi:.1f}"})
-        row["mrr"] = R.mean_reciprocal_rank(r)
+        row["mrr"] = mean_reciprocal_rank(r)
         rows.append(row)
     return Evaluation(pd.DataFrame(rows).set_index("query"), curves, ranks)
 

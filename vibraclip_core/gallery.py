@@ -21,8 +21,9 @@ from rdkit.Chem import Draw
 from . import realign as RA
 from . import retrieval as R
 from .datasets import PreparedData
-from .embedding import embed_rows
+from .embedding import embed_spectra
 from .experimental import MeasuredIR
+from .library import CandidateLibrary, unique_rows
 from .model import VibraCLIP
 from .molecules import mol_from_smiles, molecular_formula
 from .spectra import model_grid
@@ -115,7 +116,7 @@ def plot_retrieval(target_smiles: str, ir: np.ndarray | None, raman: np.ndarray 
     fig = plt.figure(figsize=(2.2 * per_row, 2.3 * (rows + 1.3)))
     grid = fig.add_gridspec(rows + 1, per_row, height_ratios=[1.3] + [1] * rows)
     ax = fig.add_subplot(grid[0, 0])
-    ax.imshow(Draw.MolToImage(mol_from_smiles(target_smiles), size=(300, 300)))
+    ax.imshow(Draw.MolToImage(Chem.RemoveHs(mol_from_smiles(target_smiles)), size=(300, 300)))
     ax.set_title("target", fontsize=9)
     ax.axis("off")
     spec = fig.add_subplot(grid[0, 1:])
@@ -129,7 +130,7 @@ def plot_retrieval(target_smiles: str, ir: np.ndarray | None, raman: np.ndarray 
     spec.set_title(title, fontsize=9)
     for j, (smi, s, ok) in enumerate(zip(candidates, scores, correct)):
         a = fig.add_subplot(grid[1 + j // per_row, j % per_row])
-        a.imshow(Draw.MolToImage(mol_from_smiles(smi), size=(220, 220)))
+        a.imshow(Draw.MolToImage(Chem.RemoveHs(mol_from_smiles(smi)), size=(220, 220)))
         a.set_xticks([])
         a.set_yticks([])
         for side in a.spines.values():
@@ -169,11 +170,13 @@ def measured_ir_gallery(model: VibraCLIP, data: PreparedData, records: Sequence[
     measured, dropped = RA.measured_data(records, seed=conformer_seed)
     measured = RA.with_mass_stats(measured, checkpoint)
     names = [r.name for r in records if r.file not in dropped]
-    parts = [(data, torch.arange(len(data))), (measured, RA.unique_rows(measured, set(data.identity)))]
-    lib_graph, lib_ids, _ = RA.embed_library(model, parts, build_dir)
-    q_ir = embed_rows(model, measured, torch.arange(len(measured)), build_dir)["ir"]
-    ret = retrievals(R.cosine_scorer(q_ir, lib_graph), len(measured), measured.identity, lib_ids, k)
+    library = CandidateLibrary.concat([
+        CandidateLibrary.from_rows(data),
+        CandidateLibrary.from_rows(measured, unique_rows(measured, set(data.identity)))
+    ]).embed(model, build_dir)
+    q_ir = embed_spectra(model, measured, torch.arange(len(measured)))["ir"]
+    ret = retrievals(R.cosine_scorer(q_ir, library.graph_emb), len(measured), measured.identity,
+                     library.identity, k)
     chosen = sorted(np.random.default_rng(seed).choice(
         len(measured), min(n, len(measured)), replace=False).tolist())
-    return MeasuredGallery(names, list(measured.smiles), measured.ir, RA.library_smiles(parts),
-                           ret, chosen)
+    return MeasuredGallery(names, list(measured.smiles), measured.ir, library.smiles, ret, chosen)

@@ -8,103 +8,24 @@ shards, and a shard that exists on disk is never recomputed. Each shard is one c
 
 from __future__ import annotations
 
-import ast
-import functools
 import logging
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import Callable
-import importlib.util
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
+from .formulas import ELEMENTS
 from .simulate import STATUS_OK, SimulationError, SimulatorSettings, limit_threads, simulate_molecule
+from .sources import SourceMolecule, load_qm9_source, qm9_order
 
 log = logging.getLogger(__name__)
 
-QM9_SIZE = 130_831
-QM9_SAMPLE_SEED = 20250401
 DEFAULT_SHARD_SIZE = 250
-SYMBOL_TO_Z = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
-
-
-@dataclass(frozen=True)
-class SourceMolecule:
-    """One input molecule: an index in its source set, SMILES, atomic numbers, geometry (A)."""
-
-    index: int
-    smiles: str
-    numbers: np.ndarray
-    positions_ang: np.ndarray
-    ref_freqs_cm1: np.ndarray  # reference (e.g. B3LYP) harmonic frequencies; may be empty
-    problem: str = ""  # why the source record is unusable, if it is
-
-
-def qm9pack_csv_paths() -> list[Path]:
-    """The three QM9 tables shipped in the `qm9pack` wheel (read directly: its module needs
-    pkg_resources, which recent setuptools dropped)."""
-    spec = importlib.util.find_spec("qm9pack")  # locate without importing its __init__
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package 'qm9pack' is not installed: pip install qm9pack")
-    root = Path(list(spec.submodule_search_locations)[0]) / "data"
-    return [root / f"qm9_part{i}.csv" for i in (1, 2, 3)]
-
-
-def _parse_list(text: str) -> list:
-    # Python-literal lists ("0." is valid there, not in JSON); "*^" is QM9's Mathematica exponent.
-    return ast.literal_eval(text.replace("*^", "e"))
-
-
-def load_qm9_source(indices: set[int] | None = None) -> dict[int, SourceMolecule]:
-    """QM9 molecules by QM9 index (1-based), optionally only those in `indices`."""
-    cols = ["Index", "SMILES", "Elements", "XYZ_Ang", "Harmonic_Freq_cmi"]
-    out: dict[int, SourceMolecule] = {}
-    for path in qm9pack_csv_paths():
-        df = pd.read_csv(path, usecols=cols)
-        if indices is not None:
-            df = df[df["Index"].isin(indices)]
-        for row in df.itertuples(index=False):
-            try:
-                elements = _parse_list(row.Elements)
-                numbers = np.array([SYMBOL_TO_Z.get(s, 0) for s in elements], dtype=np.int32)
-                pos = np.array(_parse_list(row.XYZ_Ang), dtype=float).reshape(len(numbers), 3)
-                ref = np.array(_parse_list(row.Harmonic_Freq_cmi), dtype=np.float32)
-                problem = ""
-            except (ValueError, SyntaxError) as exc:
-                numbers, pos, ref = np.zeros(0, np.int32), np.zeros((0, 3)), np.zeros(0, np.float32)
-                problem = f"unparseable QM9 record: {exc}"
-            out[int(row.Index)] = SourceMolecule(
-                index=int(row.Index), smiles=str(row.SMILES), numbers=numbers,
-                positions_ang=pos, ref_freqs_cm1=ref, problem=problem)
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def qm9_indices() -> np.ndarray:
-    """Sorted QM9 indices present in qm9pack (1-based, with gaps: QM9 dropped 3,054 of 133,885);
-    read once per process, returned read-only."""
-    parts = [pd.read_csv(p, usecols=["Index"])["Index"].to_numpy() for p in qm9pack_csv_paths()]
-    out = np.sort(np.concatenate(parts)).astype(np.int64)
-    out.setflags(write=False)
-    return out
-
-
-@functools.lru_cache(maxsize=4)
-def qm9_order(seed: int = QM9_SAMPLE_SEED) -> np.ndarray:
-    """Seeded permutation of all QM9 indices (read-only); the dataset grows along it. Libraries
-    ask for it many times, so it is computed once per process and seed."""
-    indices = qm9_indices()
-    if len(indices) != QM9_SIZE:
-        log.warning("qm9pack holds %d molecules, expected %d", len(indices), QM9_SIZE)
-    out = np.random.default_rng(seed).permutation(indices)
-    out.setflags(write=False)
-    return out
 
 
 def shard_path(out_dir: Path, shard: int) -> Path:
@@ -117,7 +38,7 @@ def _simulate_one(mol: SourceMolecule, settings: SimulatorSettings) -> tuple[str
         if mol.problem:
             raise SimulationError("bad_source_record", mol.problem)
         if (mol.numbers == 0).any():
-            raise SimulationError("unsupported_element", "element outside H/C/N/O/F")
+            raise SimulationError("unsupported_element", f"element outside {'/'.join(ELEMENTS)}")
         res = simulate_molecule(mol.numbers, mol.positions_ang, settings)
     except SimulationError as exc:
         return exc.status, {"seconds": time.perf_counter() - t0, "message": str(exc)}
@@ -221,32 +142,6 @@ def generate_qm9(out_dir: Path, n_shards: int, first_shard: int = 0, workers: in
     """Shards of the seeded QM9 order (see `generate`)."""
     return generate(out_dir, qm9_order(), load_qm9_source, n_shards, first_shard, workers,
                     shard_size, settings)
-
-
-def source_from_smiles(smiles: list[str], seed: int = 0) -> dict[int, SourceMolecule]:
-    """Source records for SMILES without a reference geometry (index = list position): an ETKDG
-    conformer refined with MMFF is the simulator's starting point. Unusable SMILES get a problem."""
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
-
-    out: dict[int, SourceMolecule] = {}
-    for i, smi in enumerate(smiles):
-        mol = Chem.MolFromSmiles(smi)
-        numbers, pos, problem = np.zeros(0, np.int32), np.zeros((0, 3)), ""
-        if mol is None:
-            problem = f"unparseable SMILES {smi!r}"
-        else:
-            mol = Chem.AddHs(mol)
-            params = AllChem.ETKDGv3()
-            params.randomSeed = seed
-            if AllChem.EmbedMolecule(mol, params) != 0:
-                problem = f"no conformer for {smi!r}"
-            else:
-                AllChem.MMFFOptimizeMolecule(mol)
-                numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int32)
-                pos = mol.GetConformer().GetPositions()
-        out[i] = SourceMolecule(i, smi, numbers, pos, np.zeros(0, np.float32), problem)
-    return out
 
 
 RETRYABLE = ("imaginary_mode", "relaxation_not_converged", "scf_failure")

@@ -15,7 +15,7 @@ import torch
 from torch_geometric.data import Data
 
 from .datasets import PreparedData
-from .model import RADIUS_EDGE_KEY, TRIPLET_EDGE_KEYS
+from .dimenet import RADIUS_EDGE_KEY, TRIPLET_EDGE_KEYS
 from .molecules import radius_edges, triplets
 
 
@@ -28,9 +28,14 @@ class MoleculeData(Data):
         return super().__inc__(key, value, *args, **kwargs)
 
 
+def geometry_cache_path(data: PreparedData, cutoff_ang: float, build_dir: str) -> Path:
+    """Where `geometry_cache` keeps the geometry of `data` at `cutoff_ang`."""
+    return Path(build_dir) / "cache" / f"geometry-{data.key}-{cutoff_ang:g}.pt"
+
+
 def geometry_cache(data: PreparedData, cutoff_ang: float, build_dir: str) -> dict[str, torch.Tensor]:
     """Per-molecule radius edges and triplet edge ids, concatenated with offsets; cached on disk."""
-    path = Path(build_dir) / "cache" / f"geometry-{data.key}-{cutoff_ang:g}.pt"
+    path = geometry_cache_path(data, cutoff_ang, build_dir)
     if path.exists():
         return torch.load(path, weights_only=True)
     g = data.graphs
@@ -55,16 +60,14 @@ def geometry_cache(data: PreparedData, cutoff_ang: float, build_dir: str) -> dic
 
 class MoleculeDataset(torch.utils.data.Dataset):
     """Rows of a PreparedData as MoleculeData; `has_ir`/`has_raman` mark missing spectra;
-    `graph_feat` (len(rows), out_channels), when given, holds precomputed graph-encoder outputs
-    (a frozen encoder's) that the model uses instead of running the encoder."""
+    `sticks` (padded, see `augment.padded_sticks`) come along for augmentation. Each item
+    carries its data row (`row`) and its position in `rows` (`item_id`), so that embeddings
+    gathered from several processes can be put back in dataset order."""
 
     def __init__(self, data: PreparedData, rows: torch.Tensor, geometry: dict[str, torch.Tensor],
                  has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None,
-                 graph_feat: torch.Tensor | None = None,
                  sticks: dict[str, torch.Tensor] | None = None) -> None:
-        if graph_feat is not None and len(graph_feat) != len(rows):
-            raise ValueError(f"graph_feat has {len(graph_feat)} rows for {len(rows)} molecules")
-        self.data, self.rows, self.geo, self.graph_feat = data, rows, geometry, graph_feat
+        self.data, self.rows, self.geo = data, rows, geometry
         self.sticks = sticks
         self.mass = data.standardized_mass()
         n = len(data)
@@ -80,7 +83,7 @@ class MoleculeDataset(torch.utils.data.Dataset):
         a, b = g["node_offsets"][m], g["node_offsets"][m + 1]
         e0, e1 = geo["edge_offsets"][m], geo["edge_offsets"][m + 1]
         t0, t1 = geo["triplet_offsets"][m], geo["triplet_offsets"][m + 1]
-        extra = {} if self.graph_feat is None else {"graph_feat": self.graph_feat[k:k + 1]}
+        extra = {}
         if self.sticks is not None:  # (1, max_modes) each: batches stack them to (B, max_modes)
             extra.update({f"sticks_{name}": t[m:m + 1] for name, t in self.sticks.items()})
         return MoleculeData(**extra,
@@ -89,4 +92,4 @@ class MoleculeDataset(torch.utils.data.Dataset):
             rg_idx_kj=geo["idx_kj"][t0:t1], rg_idx_ji=geo["idx_ji"][t0:t1],
             ir=self.data.ir[m:m + 1], raman=self.data.raman[m:m + 1], mass=self.mass[m:m + 1],
             has_ir=self.has_ir[m:m + 1], has_raman=self.has_raman[m:m + 1],
-            row=torch.tensor([m]))
+            row=torch.tensor([m]), item_id=torch.tensor([k]))

@@ -10,10 +10,6 @@ for the test split itself.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,96 +18,25 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 
 from . import retrieval as R
+from .baselines import Baseline
 from .config import Config
 from .datasets import PreparedData
-from .embedding import embed_split
+from .distractors import Distractors, embed_distractors, load_distractors
+from .embedding import embed_spectra
 from .evaluate import Evaluation, evaluate_ranks
-from .baselines import Baseline
-from .identify import embed_graphs, model_digest
-from .mass import MassStats
+from .library import CandidateLibrary
+from .loss_modes import uses_raman
 from .model import VibraCLIP
-from .molecules import MoleculeError, MoleculeGraph, morgan_fingerprints
-from .qm9_candidates import (PAPER_LIBRARY_SIZE, Structures, distractor_positions,
-                             load_positions)
-
-log = logging.getLogger(__name__)
-
-EMBED_CACHE_VERSION = 1
-
-
-@dataclass
-class Distractors:
-    """The first n distractors of a prepared data set (structures in library order)."""
-
-    structures: Structures
-
-    def __len__(self) -> int:
-        return len(self.structures)
-
-    def route_counts(self) -> dict[str, int]:
-        """Geometry route -> count over these distractors (ETKDG or QM9's B3LYP geometry)."""
-        return dict(sorted(self.structures.routes().items()))
+from .molecules import MoleculeError, morgan_fingerprints
+from .qm9_candidates import PAPER_LIBRARY_SIZE, distractor_positions
 
 
 def max_library_size(data: PreparedData) -> int:
     """Largest library: the test split plus every other QM9 molecule (130,831 in all)."""
     return len(data.splits["test"]) + len(distractor_positions(
         data.index.numpy(), data.index[data.splits["test"]].numpy()))
-
-
-def load_distractors(data: PreparedData, n: int, build_dir: str | Path, conformer_seed: int,
-                     workers: int = 1, progress: bool = True) -> Distractors:
-    """The first `n` distractors of `data` with cached conformers (computed when missing)."""
-    test_index = data.index[data.splits["test"]].numpy()
-    order = distractor_positions(data.index.numpy(), test_index)
-    if n > len(order):
-        raise ValueError(f"{n} distractors asked for, but QM9 holds only {len(order)} molecules "
-                         "outside this test split")
-    s = load_positions(order[:n], Path(build_dir) / "cache" / "qm9-conformers", conformer_seed,
-                       workers, progress)
-    return Distractors(s)
-
-
-def _graphs(s: Structures) -> list[MoleculeGraph]:
-    """MoleculeGraphs carrying only what the graph encoder reads (z, positions, mass)."""
-    out = []
-    for m in range(len(s)):
-        a, b = s.atom_offsets[m], s.atom_offsets[m + 1]
-        out.append(MoleculeGraph(z=s.z[a:b], pos_ang=s.pos_ang[a:b],
-                                 x=np.zeros((b - a, 0), np.float32),
-                                 edge_index=np.zeros((2, 0), np.int64),
-                                 edge_attr=np.zeros((0, 0), np.float32),
-                                 mass_da=float(s.mass_da[m]), smiles=s.smiles[m]))
-    return out
-
-
-def embed_distractors(model: VibraCLIP, data: PreparedData, distractors: Distractors,
-                      build_dir: str | Path, conformer_seed: int, batch_size: int = 256,
-                      progress: bool = True) -> tuple[torch.Tensor, int]:
-    """(n, latent_dim) graph embeddings of the distractors, cached on disk per model and data,
-    and how many of them this call embedded (the rest came from the cache).
-
-    The cache holds the longest prefix embedded so far and is extended when a larger library
-    asks for more (distractor order does not depend on the library size).
-    """
-    key = hashlib.sha256(json.dumps([EMBED_CACHE_VERSION, model_digest(model), data.key,
-                                     conformer_seed]).encode()).hexdigest()[:24]
-    path = Path(build_dir) / "cache" / "distractor-embeddings" / f"{key}.safetensors"
-    have = load_file(path)["emb"] if path.is_file() else torch.zeros(0, model.config.latent_dim)
-    n, n_cached = len(distractors), len(have)
-    if len(have) < n:
-        stats = MassStats(data.mass_mean, data.mass_std) if model.use_mass else None
-        rest = distractors.structures.take(np.arange(len(have), n))
-        new = embed_graphs(model, _graphs(rest), stats, batch_size, progress)
-        have = torch.cat([have, new])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        save_file({"emb": have.contiguous()}, tmp)
-        tmp.replace(path)
-    return have[:n], max(0, n - n_cached)
 
 
 def library_evaluations(library_emb: torch.Tensor, queries: dict[str, torch.Tensor],
@@ -149,13 +74,12 @@ def library_evaluations(library_emb: torch.Tensor, queries: dict[str, torch.Tens
 
 @dataclass
 class LibraryRun:
-    """A model's test queries and library embeddings (test structures first, then distractors)."""
+    """A model's test queries and its embedded library (test structures first, then
+    distractors)."""
 
-    library_emb: torch.Tensor
+    library: CandidateLibrary
     queries: dict[str, torch.Tensor]
-    library_ids: list[str]
     query_ids: list[str]
-    library_mass_da: np.ndarray
     query_mass_da: np.ndarray
     distractors: Distractors
     # wall seconds this call spent on conformers (computing missing cache shards) and on embedding
@@ -165,9 +89,10 @@ class LibraryRun:
     def evaluate(self, sizes: Sequence[int], mass_tol_da: float | None = None,
                  n_boot: int = 1000, seed: int = 0) -> dict[int, Evaluation]:
         """`library_evaluations` of this run at `sizes`."""
-        return library_evaluations(self.library_emb, self.queries, self.library_ids,
-                                   self.query_ids, sizes, self.library_mass_da,
-                                   self.query_mass_da, mass_tol_da, n_boot=n_boot, seed=seed)
+        lib = self.library
+        return library_evaluations(lib.graph_emb, self.queries, lib.identity, self.query_ids,
+                                   sizes, lib.mass_da, self.query_mass_da, mass_tol_da,
+                                   n_boot=n_boot, seed=seed)
 
 
 def library_run(model: VibraCLIP, data: PreparedData, max_size: int, build_dir: str | Path,
@@ -181,29 +106,25 @@ def library_run(model: VibraCLIP, data: PreparedData, max_size: int, build_dir: 
     distractors = load_distractors(data, max(0, max_size - n_test), build_dir, conformer_seed,
                                    workers, progress)
     t1 = time.perf_counter()
-    emb = embed_split(model, data, "test", str(build_dir),
-                      query_mass_offset_da=query_mass_offset_da)
+    own = CandidateLibrary.from_rows(data, test).embed(model, build_dir)
+    emb = embed_spectra(model, data, test, query_mass_offset_da=query_mass_offset_da)
     t2 = time.perf_counter()
-    d_emb, n_new = embed_distractors(model, data, distractors, build_dir, conformer_seed,
-                                     progress=progress)
+    others, n_new = embed_distractors(model, data, distractors, build_dir, conformer_seed,
+                                      progress=progress)
     seconds = {"conformers": t1 - t0, "embedding": time.perf_counter() - t2,
                "n_embedded": float(n_new)}
-    query_ids = [data.identity[int(i)] for i in test]
-    s = distractors.structures
     return LibraryRun(
-        torch.cat([emb["graph"], d_emb]),
-        {"ir": emb["ir"], "raman": emb["raman"]} if model.config.loss != "graph_ir"
+        CandidateLibrary.concat([own, others]),
+        {"ir": emb["ir"], "raman": emb["raman"]} if uses_raman(model.config.loss)
         else {"ir": emb["ir"]},
-        query_ids + list(s.identity), query_ids,
-        np.concatenate([data.mass_da[test].numpy().astype(np.float64), s.mass_da]),
-        data.mass_da[test].numpy().astype(np.float64), distractors, seconds)
+        list(own.identity), own.mass_da.astype(np.float64), distractors, seconds)
 
 
 def cost_of(run: LibraryRun, size: int, workers: int) -> dict[str, float]:
     """Estimated wall minutes to extend `run` to a library of `size`: conformers (the mean
     one-core seconds per cached geometry, over `workers` processes) and embedding (this run's
     seconds per embedded distractor; NaN when it embedded none)."""
-    extra = max(0, size - len(run.library_ids))
+    extra = max(0, size - len(run.library))
     sec = run.distractors.structures.seconds
     per_conf = float(sec.mean()) if sec is not None and len(sec) else float("nan")
     n_new = run.seconds.get("n_embedded", 0.0)
@@ -229,7 +150,7 @@ def cost_text(run: LibraryRun, n_all: int, workers: int, profile: str) -> str:
             f"{rest['conformers_min']:.0f} min of conformers"
             + (f" and {rest['embedding_min']:.0f} min of embedding" if measured else "")
             + f" on this machine for the other {int(rest['molecules']):,} structures; the "
-            f"`{profile}` profile stops its curve at {len(run.library_ids):,} candidates to keep "
+            f"`{profile}` profile stops its curve at {len(run.library):,} candidates to keep "
             "the whole book well inside its hour on 2 CPU cores, and the `paper` profile runs "
             "every size.")
 
@@ -307,7 +228,7 @@ def evaluate_baselines_library(baselines: dict[str, Baseline], data: PreparedDat
 
 def curve_sizes(run: LibraryRun, sizes: Sequence[int]) -> list[int]:
     """The test split's size, then each of `sizes` that this run's library can hold, ascending."""
-    n_test, n_max = len(run.query_ids), len(run.library_ids)
+    n_test, n_max = len(run.query_ids), len(run.library)
     return sorted({n_test, *(n for n in sizes if n_test < n <= n_max)})
 
 

@@ -1,10 +1,10 @@
 """Contrastive losses: a symmetric CLIP loss per modality pair and VibraCLIP's pair averages.
 
-Modes (the paper's ablation): "graph_ir" = L(G, IR); "graph_centred" = ½[L(G, IR) + L(G, R)];
-"all_pairs" = ⅓[L(G, IR) + L(G, R) + L(IR, R)]. Each pair term uses only the molecules that
-have both of its modalities. pair_loss="reference" is the released code's variant instead: soft
-targets shared by all terms, weights 2/5, 2/5, 1/5 in all_pairs and a one-way IR->Raman term
-(`reference_loss_terms`).
+Modes (the paper's ablation, defined in `loss_modes.LOSS_MODES`): "graph_ir" = L(G, IR);
+"graph_centred" = ½[L(G, IR) + L(G, R)]; "all_pairs" = ⅓[L(G, IR) + L(G, R) + L(IR, R)]. Each
+pair term uses only the molecules that have both of its modalities. pair_loss="reference" is the
+released code's variant instead: soft targets shared by all terms, weights 2/5, 2/5, 1/5 in
+all_pairs and a one-way IR->Raman term (`reference_loss_terms`).
 """
 
 from __future__ import annotations
@@ -15,17 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PAIRS: dict[str, tuple[str, str]] = {
-    "graph_ir": ("graph", "ir"),
-    "graph_raman": ("graph", "raman"),
-    "ir_raman": ("ir", "raman"),
-}
-MODE_TERMS: dict[str, tuple[str, ...]] = {
-    "graph_ir": ("graph_ir",),
-    "graph_centred": ("graph_ir", "graph_raman"),
-    "all_pairs": ("graph_ir", "graph_raman", "ir_raman"),
-}
-PAIR_LOSSES = ("clip", "reference")
+from .loss_modes import LOSS_MODES, PAIR_LOSSES, PAIRS
+
+# Per mode, its pair terms (LOSS_MODES)
+MODE_TERMS: dict[str, tuple[str, ...]] = {name: m.terms for name, m in LOSS_MODES.items()}
+# The released code's temperature: its logits are dot products divided by it
+REFERENCE_TEMPERATURE = 141.0
 
 
 def get_ground_truth(n: int, device: torch.device | None = None) -> Tensor:
@@ -70,20 +65,13 @@ def clip_loss(a: Tensor, b: Tensor, logit_scale: Tensor | float,
 
 
 # The released code's soft-target loss (LopezGroup-ICIQ/vibraclip, models/vibraclip_ir.py and
-# vibraclip_ir_raman.py), per mode: the similarity matrices x @ y.T whose mean, times the
-# temperature, is row-softmaxed into ONE target matrix shared by all terms ...
+# vibraclip_ir_raman.py), per mode (LOSS_MODES): the similarity matrices x @ y.T whose mean,
+# times the temperature, is row-softmaxed into ONE target matrix shared by all terms, and the
+# weight of each pair term in the total
 REFERENCE_TARGET_SIMILARITIES: dict[str, tuple[tuple[str, str], ...]] = {
-    "graph_ir": (("graph", "graph"), ("ir", "ir")),
-    "graph_centred": (("graph", "graph"), ("ir", "ir"), ("raman", "raman")),
-    "all_pairs": (("graph", "graph"), ("ir", "ir"), ("raman", "raman"), ("ir", "raman")),
-}
-# ... and the weight of each pair term in the total: the released total averages its directed
-# terms (graph<->IR, graph<->Raman both ways, IR->Raman one way: 5 in all_pairs, so 2/5, 2/5, 1/5)
+    name: m.reference_targets for name, m in LOSS_MODES.items()}
 REFERENCE_WEIGHTS: dict[str, dict[str, float]] = {
-    "graph_ir": {"graph_ir": 1.0},
-    "graph_centred": {"graph_ir": 0.5, "graph_raman": 0.5},
-    "all_pairs": {"graph_ir": 0.4, "graph_raman": 0.4, "ir_raman": 0.2},
-}
+    name: m.reference_weights for name, m in LOSS_MODES.items()}
 # Per term, (row modality, column modality, whether the reverse direction is added): the row
 # modality's logits take the targets, the reverse direction takes the targets' transpose
 REFERENCE_DIRECTIONS: dict[str, tuple[str, str, bool]] = {
@@ -142,14 +130,14 @@ def reference_target_logits(emb: dict[str, Tensor], pairs: Sequence[tuple[str, s
     return total / (count.clamp(min=1.0) if isinstance(count, Tensor) else count)
 
 
-def reference_targets(target_logits: Tensor, temperature: float = 141.0) -> Tensor:
+def reference_targets(target_logits: Tensor, temperature: float = REFERENCE_TEMPERATURE) -> Tensor:
     """(m, m) soft targets: row-softmax of the mean similarity (m, m) times the temperature,
     as the released code does (multiplied, where the logits are divided)."""
     return F.softmax(target_logits * temperature, dim=-1)
 
 
 def reference_loss_terms(
-    emb: dict[str, Tensor], mode: str = "all_pairs", temperature: float = 141.0,
+    emb: dict[str, Tensor], mode: str = "all_pairs", temperature: float = REFERENCE_TEMPERATURE,
     has_ir: Tensor | None = None, has_raman: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """{term: 0-d loss} of the released code's soft-target loss, on raw (LayerNorm-ed) (n, d)
@@ -194,7 +182,7 @@ def reference_loss_terms(
     return terms
 
 
-def reference_clip_loss(a: Tensor, b: Tensor, temperature: float = 141.0,
+def reference_clip_loss(a: Tensor, b: Tensor, temperature: float = REFERENCE_TEMPERATURE,
                         mask: Tensor | None = None) -> Tensor:
     """0-d released loss of the IR-only model between graph a (n, d) and spectrum b (n, d):
     reference_loss_terms in mode "graph_ir"; mask (n,) bool keeps the molecules with b."""
@@ -207,7 +195,7 @@ class VibraCLIPLoss(nn.Module):
     soft-target terms ("reference": its weights); forward returns the total or named terms."""
 
     def __init__(self, mode: str = "all_pairs", pair_loss: str = "clip",
-                 temperature: float = 141.0) -> None:
+                 temperature: float = REFERENCE_TEMPERATURE) -> None:
         super().__init__()
         if mode not in MODE_TERMS:
             raise ValueError(f"loss mode {mode!r} unknown; valid modes: {list(MODE_TERMS)}")

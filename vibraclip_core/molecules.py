@@ -1,4 +1,5 @@
-"""SMILES -> RDKit conformer -> graph features, mass; pure-torch DimeNet++ geometry helpers."""
+"""SMILES -> RDKit conformer -> the graph the encoder reads (z, positions), mass; pure-torch DimeNet++
+geometry helpers."""
 
 from __future__ import annotations
 
@@ -16,21 +17,9 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem, Descriptors, rdDistGeom, rdFingerprintGenerator, rdMolDescriptors
 from tqdm.auto import tqdm
 
+from .formulas import ELEMENTS
+
 logger = logging.getLogger(__name__)
-
-ELEMENTS = ("H", "C", "N", "O", "F")
-ATOM_FEATURE_NAMES = (
-    "is_H", "is_C", "is_N", "is_O", "is_F", "atomic_number", "is_aromatic",
-    "is_sp", "is_sp2", "is_sp3", "total_num_h",
-)
-BOND_FEATURE_NAMES = ("is_single", "is_double", "is_triple", "is_aromatic", "length_ang")
-
-_HYBRIDISATIONS = (
-    Chem.HybridizationType.SP, Chem.HybridizationType.SP2, Chem.HybridizationType.SP3,
-)
-_BOND_TYPES = (
-    Chem.BondType.SINGLE, Chem.BondType.DOUBLE, Chem.BondType.TRIPLE, Chem.BondType.AROMATIC,
-)
 
 
 class MoleculeError(ValueError):
@@ -82,23 +71,19 @@ def morgan_fingerprints(smiles: Sequence[str], n_bits: int = 2048, radius: int =
     return np.stack([gen.GetFingerprintAsNumPy(_parse(s)) for s in smiles]).astype(np.float32)
 
 
-def inchikey(smiles: str) -> str:
-    """Standard InChIKey (27 characters; unlike canonical_identity it keeps stereo)."""
-    with rdBase.BlockLogs():
-        return Chem.MolToInchiKey(_parse(smiles))
-
-
 def _smiles_of(mol: Chem.Mol) -> str:
     return Chem.MolToSmiles(Chem.RemoveHs(mol))
 
 
 def embed_conformer(
     mol: Chem.Mol, seed: int = 0, optimize: bool = False, retry_attempts_per_atom: int = 50,
-    retry: bool = True,
+    retry: bool = True, mmff_max_iters: int = 200,
 ) -> np.ndarray:
     """(n_atoms, 3) float64 Å coordinates from ETKDGv3 (deterministic in `seed`); `mol` is unchanged.
 
-    The paper uses the plain ETKDG geometry, so MMFF relaxation is off unless `optimize=True`.
+    The paper uses the plain ETKDG geometry, so MMFF relaxation is off unless `optimize=True`
+    (then at most `mmff_max_iters` steps, RDKit's default 200, as the simulator's starting
+    geometries of `sources.source_from_smiles` were made).
     If ETKDG fails, retries from random coordinates with `retry_attempts_per_atom` * n_atoms
     attempts (~1 ms each), then once more without chirality enforcement (strained QM9 cages fail
     RDKit's tetrahedral-centre check on almost every attempt), then raises
@@ -127,7 +112,7 @@ def embed_conformer(
         )
     if optimize:
         if AllChem.MMFFHasAllMoleculeParams(work):
-            AllChem.MMFFOptimizeMolecule(work, confId=conf_id, maxIters=2000)
+            AllChem.MMFFOptimizeMolecule(work, confId=conf_id, maxIters=mmff_max_iters)
         else:
             logger.warning("%s: no MMFF parameters, keeping the ETKDG geometry", _smiles_of(mol))
     return np.asarray(work.GetConformer(conf_id).GetPositions(), dtype=np.float64)
@@ -139,42 +124,6 @@ def _try_embed(mol: Chem.Mol, params: rdDistGeom.EmbedParameters) -> int:
             return rdDistGeom.EmbedMolecule(mol, params)
     except RuntimeError:  # RDKit raises for some pathological inputs instead of returning -1
         return -1
-
-
-def atom_features(mol: Chem.Mol) -> np.ndarray:
-    """(n_atoms, 11) float32: one-hot H/C/N/O/F, Z, aromatic, sp/sp2/sp3 one-hot, total H count."""
-    feats = np.zeros((mol.GetNumAtoms(), len(ATOM_FEATURE_NAMES)), dtype=np.float32)
-    for atom in mol.GetAtoms():
-        row = feats[atom.GetIdx()]
-        row[ELEMENTS.index(atom.GetSymbol())] = 1.0
-        row[5] = atom.GetAtomicNum()
-        row[6] = float(atom.GetIsAromatic())
-        hyb = atom.GetHybridization()
-        if hyb in _HYBRIDISATIONS:
-            row[7 + _HYBRIDISATIONS.index(hyb)] = 1.0
-        # includeNeighbors: with explicit H atoms the implicit count alone would be 0
-        row[10] = atom.GetTotalNumHs(includeNeighbors=True)
-    return feats
-
-
-def bond_features(mol: Chem.Mol, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """edge_index (2, 2*n_bonds) int64 (u->v then v->u per bond), edge_attr (2*n_bonds, 5) float32.
-
-    edge_attr = one-hot single/double/triple/aromatic + bond length in Å from `pos` (n_atoms, 3) Å.
-    """
-    pos = np.asarray(pos, dtype=np.float64)
-    n_bonds = mol.GetNumBonds()
-    edge_index = np.zeros((2, 2 * n_bonds), dtype=np.int64)
-    edge_attr = np.zeros((2 * n_bonds, len(BOND_FEATURE_NAMES)), dtype=np.float32)
-    for b, bond in enumerate(mol.GetBonds()):
-        u, v = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        edge_index[:, 2 * b] = (u, v)
-        edge_index[:, 2 * b + 1] = (v, u)
-        bond_type = bond.GetBondType()
-        if bond_type in _BOND_TYPES:
-            edge_attr[2 * b : 2 * b + 2, _BOND_TYPES.index(bond_type)] = 1.0
-        edge_attr[2 * b : 2 * b + 2, 4] = np.linalg.norm(pos[u] - pos[v])
-    return edge_index, edge_attr
 
 
 def molecular_mass_da(mol: Chem.Mol) -> float:
@@ -189,27 +138,13 @@ def molecular_formula(mol: Chem.Mol) -> str:
 
 @dataclass
 class MoleculeGraph:
-    """One featurised molecule as numpy arrays (n atoms incl. H, E directed bonds)."""
+    """One molecule as the graph encoder reads it (n atoms incl. H): DimeNet++ needs only the
+    atomic numbers and positions."""
 
     z: np.ndarray  # (n,) int64 atomic numbers
     pos_ang: np.ndarray  # (n, 3) float32 Å
-    x: np.ndarray  # (n, 11) float32, ATOM_FEATURE_NAMES
-    edge_index: np.ndarray  # (2, E) int64 bond graph, both directions
-    edge_attr: np.ndarray  # (E, 5) float32, BOND_FEATURE_NAMES
     mass_da: float
     smiles: str
-
-    def to_data(self):  # -> torch_geometric.data.Data; imported lazily to keep workers light
-        """PyG Data with the same field names as tensors; mass_da is a (1,) float32 tensor."""
-        from torch_geometric.data import Data
-
-        return Data(
-            z=torch.from_numpy(self.z), pos_ang=torch.from_numpy(self.pos_ang),
-            x=torch.from_numpy(self.x), edge_index=torch.from_numpy(self.edge_index),
-            edge_attr=torch.from_numpy(self.edge_attr),
-            mass_da=torch.tensor([self.mass_da], dtype=torch.float32), smiles=self.smiles,
-            num_nodes=int(self.z.shape[0]),
-        )
 
 
 def smiles_to_graph(smiles: str, seed: int = 0) -> MoleculeGraph:
@@ -221,11 +156,9 @@ def smiles_to_graph(smiles: str, seed: int = 0) -> MoleculeGraph:
         raise MoleculeError(
             smiles, err.reason, "ETKDGv3 failed, also from random coordinates"
         ) from err
-    edge_index, edge_attr = bond_features(mol, pos)
     return MoleculeGraph(
         z=np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64),
-        pos_ang=pos.astype(np.float32), x=atom_features(mol), edge_index=edge_index,
-        edge_attr=edge_attr, mass_da=molecular_mass_da(mol), smiles=smiles,
+        pos_ang=pos.astype(np.float32), mass_da=molecular_mass_da(mol), smiles=smiles,
     )
 
 

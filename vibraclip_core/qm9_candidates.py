@@ -3,7 +3,7 @@
 A candidate library larger than the test split needs structures that have no spectra: QM9
 molecules outside the prepared data ("distractors"). Their conformers do not depend on any model,
 so they are computed once per conformer seed and cached as npz shards along the dataset's own
-seeded QM9 order (`generate.qm9_order`), 1,024 positions per shard, computed only when a library
+seeded QM9 order (`sources.qm9_order`), 1,024 positions per shard, computed only when a library
 first needs them. Every molecule gets a geometry: ETKDGv3 with RDKit's default attempt budget (no
 retries: it fails fast), else QM9's own B3LYP geometry from `qm9pack`; each shard records the
 route each molecule took.
@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from rdkit import Chem
-from rdkit.Chem import Descriptors
 from tqdm.auto import tqdm
 
-from .generate import QM9_SIZE, load_qm9_source, qm9_order
-from .molecules import MoleculeError, canonical_identity, embed_conformer, mol_from_smiles
+from .formulas import mass_of_numbers
+from .molecules import (MoleculeError, canonical_identity, embed_conformer, mol_from_smiles,
+                        molecular_mass_da)
+from .sources import QM9_SIZE, load_qm9_source, qm9_order
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ ROUTE_B3LYP = "b3lyp"  # ETKDG failed: QM9's B3LYP geometry
 ROUTE_B3LYP_UNPARSED = "b3lyp_unparsed_smiles"  # RDKit cannot read the SMILES at all
 # the paper's test library (QM9S test split); its released chance level is 1 / 12,739
 PAPER_LIBRARY_SIZE = 12_739
-
-_PERIODIC = Chem.GetPeriodicTable()
 
 
 @dataclass
@@ -98,10 +96,6 @@ class Structures:
             if parts and all(p.seconds is not None for p in parts) else None)
 
 
-def _mass_of_numbers(numbers: np.ndarray) -> float:
-    return float(sum(_PERIODIC.GetAtomicWeight(int(z)) for z in numbers))
-
-
 def candidate_geometry(index: int, smiles: str, numbers: np.ndarray, b3lyp_pos_ang: np.ndarray,
                        seed: int) -> tuple[str, float, str, np.ndarray, np.ndarray]:
     """(identity, mass Da, route, z (n,), pos (n, 3) Å) of one QM9 molecule.
@@ -113,9 +107,9 @@ def candidate_geometry(index: int, smiles: str, numbers: np.ndarray, b3lyp_pos_a
     try:
         mol = mol_from_smiles(smiles)
     except MoleculeError:
-        return (f"qm9:{index}", _mass_of_numbers(numbers), ROUTE_B3LYP_UNPARSED,
+        return (f"qm9:{index}", mass_of_numbers(numbers), ROUTE_B3LYP_UNPARSED,
                 np.asarray(numbers, np.int64), np.asarray(b3lyp_pos_ang, np.float32))
-    identity, mass = canonical_identity(smiles), float(Descriptors.MolWt(mol))
+    identity, mass = canonical_identity(smiles), molecular_mass_da(mol)
     try:
         pos = embed_conformer(mol, seed=seed, retry=False)
     except MoleculeError:

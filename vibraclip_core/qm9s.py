@@ -9,6 +9,7 @@ index, never by file or row order.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from vibraclip_core.spectra import FINE_POINTS
+from .spectra import FINE_POINTS, fine_to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +204,30 @@ def read_qm9s(folder: str | Path) -> QM9SData:
         raman_fine=rows("raman"),
         report=report,
     )
+
+
+def is_qm9s_folder(path: Path) -> bool:
+    """True for a QM9S release folder (qm9s_csv/ plus broadened IR/Raman tables)."""
+    return (Path(path) / MOLECULE_DIR).is_dir()
+
+
+def qm9s_digest(folder: Path) -> str:
+    """12 hex digits identifying a QM9S folder's tables for the processed-data cache key."""
+    # the QM9S tables are GB-sized: identify them by name, size and mtime instead of content
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).glob("*.csv")):
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(str(len(list((Path(folder) / MOLECULE_DIR).glob("*.csv")))).encode())
+    return h.hexdigest()[:12]
+
+
+def qm9s_model_inputs(folder: Path, n_molecules: int | None
+                      ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """(smiles, QM9 index (n,), IR (n, 1750), Raman (n, 1750) model inputs, report) of the first
+    `n_molecules` (None: all) paired QM9S molecules."""
+    q = read_qm9s(folder)
+    report = {"molecules_in_qm9s": len(q.smiles), **{f"qm9s_{k}": v for k, v in q.report.items()}}
+    rows = np.arange(len(q.smiles) if n_molecules is None else min(n_molecules, len(q.smiles)))
+    return ([q.smiles[i] for i in rows], q.qm9_index[rows], fine_to_model_input(q.ir_fine[rows]),
+            fine_to_model_input(q.raman_fine[rows]), report)

@@ -1,8 +1,9 @@
-"""Cosine retrieval: chunked top-k, identity-aware rank of the truth, scores, filters, metrics.
+"""Cosine retrieval: chunked top-k, identity-aware rank of the truth, scores, filters.
 
 A score function `score_fn(start, stop)` returns the (stop - start, n_library) scores of query rows
 [start, stop) against the whole library, so every scoring mode runs through the same chunked
-top-k / rank code and never materialises the full (n_query, n_library) matrix.
+top-k / rank code and never materialises the full (n_query, n_library) matrix. What the ranks
+add up to (top-k, MRR, bootstrap intervals) is in `metrics`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vibraclip_core.molecules import canonical_identity
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +141,6 @@ def score_library(g_lib: ArrayLike, ir_q: ArrayLike, raman_q: ArrayLike) -> Tens
     return library_scorer(g_lib, ir_q, raman_q)(0, len(ir_q))
 
 
-def score_single(g_lib: ArrayLike, spec_q: ArrayLike) -> Tensor:
-    """(q, n) cosine of one spectrum embedding per query (IR only or Raman only) with G_cand."""
-    return cosine_scorer(spec_q, g_lib)(0, len(spec_q))
-
-
 def _masked(scores: Tensor, mask: Tensor | MaskFn | None, a: int, b: int) -> Tensor:
     if mask is None:
         return scores
@@ -197,11 +192,6 @@ def topk_chunked(query: ArrayLike, library: ArrayLike, k: int, chunk: int = CHUN
                  mask: Tensor | MaskFn | None = None) -> tuple[Tensor, Tensor]:
     """(cosines (q, k), indices (q, k)) of query (q, d) vs library (n, d); see `topk_scored`."""
     return topk_scored(cosine_scorer(query, library), len(query), k, chunk, mask)
-
-
-def identities(smiles: Sequence[str]) -> list[str]:
-    """Identity (canonical SMILES without stereo) of each SMILES: the ids for `rank_of_truth`."""
-    return [canonical_identity(s) for s in smiles]
 
 
 def _truth_pairs(query_ids: Sequence[str], library_ids: Sequence[str]
@@ -292,61 +282,3 @@ def formula_filter_mask(query_formulas: Sequence[str], library_formulas: Sequenc
                          return_inverse=True)
     codes = torch.as_tensor(codes)
     return codes[n:, None] == codes[None, :n]
-
-
-def _to_numpy(x: ArrayLike) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
-
-
-def _valid(ranks: ArrayLike) -> np.ndarray:
-    r = _to_numpy(ranks).ravel()
-    r = r[r >= 0]
-    if r.size == 0:
-        raise ValueError("no ranked queries (all ranks are -1 or the input is empty)")
-    return r
-
-
-def topk_curve(ranks: ArrayLike, kmax: int = 25) -> np.ndarray:
-    """(kmax,) float64: fraction of queries with rank < k for k = 1..kmax (rank -1 excluded)."""
-    r = _valid(ranks)
-    return np.cumsum(np.bincount(np.minimum(r, kmax), minlength=kmax + 1)[:kmax]) / r.size
-
-
-def _ranked_mean(ranks: ArrayLike, fn: Callable[[np.ndarray], np.ndarray]) -> float | np.ndarray:
-    r = _to_numpy(ranks)
-    ok = r >= 0
-    out = np.where(ok, fn(np.maximum(r, 0)), 0.0).sum(-1) / ok.sum(-1)
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def topk_accuracy(ranks: ArrayLike, k: int) -> float | np.ndarray:
-    """Fraction with rank < k over the last axis ((..., m) -> (...)); rank -1 entries excluded."""
-    return _ranked_mean(ranks, lambda r: r < k)
-
-
-def mean_reciprocal_rank(ranks: ArrayLike) -> float | np.ndarray:
-    """Mean of 1 / (rank + 1) over the last axis ((..., m) -> (...)); rank -1 entries excluded."""
-    return _ranked_mean(ranks, lambda r: 1.0 / (r + 1.0))
-
-
-def bootstrap_ci(ranks: ArrayLike, stat_fn: Callable[[np.ndarray], np.ndarray],
-                 n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap (low, high) of stat_fn, which maps (n_boot, m) -> (n_boot,).
-
-    All resamples are one (n_boot, m) index matrix; queries with rank -1 are dropped first.
-    """
-    r = _valid(ranks)
-    idx = np.random.default_rng(seed).integers(0, r.size, size=(n_boot, r.size), dtype=np.int32)
-    stats = np.asarray(stat_fn(r[idx]), dtype=np.float64)
-    if stats.shape != (n_boot,):
-        raise ValueError(f"stat_fn returned shape {stats.shape}; it must reduce the last axis of "
-                         f"(n_boot, m) to ({n_boot},), e.g. lambda r: topk_accuracy(r, 1)")
-    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
-
-
-def retrieval_summary(ranks: ArrayLike, ks: Sequence[int] = (1, 5, 10, 25)) -> dict[str, float]:
-    """Counts (queries, ranked, missing) and top-k accuracies + MRR over ranked queries."""
-    r = _to_numpy(ranks).ravel()
-    return {"n_queries": r.size, "n_ranked": int((r >= 0).sum()), "n_missing": int((r < 0).sum()),
-            **{f"top{k}": topk_accuracy(r, k) for k in ks}, "mrr": mean_reciprocal_rank(r)}

@@ -88,7 +88,7 @@ def load_shipped_model(folder: str | Path = MODELS_DIR) -> tuple[VibraCLIP, Mass
                                     "models/ from git, or pass --checkpoint)")
     try:
         raw = json.loads(cfg_path.read_text())
-        config = Config(**raw)
+        config = Config.from_dict(raw)
     except (ValueError, TypeError) as exc:
         raise ShippedModelError(f"{cfg_path}: not a config this code can read ({exc}); "
                                 "re-export the model with `vibraclip export-model`") from exc

@@ -101,7 +101,8 @@ def _loss_ablations(t: pd.DataFrame) -> list[_Row]:
     tri-modal ones also with the library score; the baselines with the library score."""
     rows = []
     for v in LOSS_VARIANTS:
-        modes = ("ir",) if v.key == "graph_ir" else ("ir+raman paper", "ir+raman library")
+        modes = ("ir+raman paper", "ir+raman library") if "ir+raman paper" in v.query_modes \
+            else ("ir",)
         rows += [_Row("3", f"{v.label}, {QUERY_TEXT[m]}", _values(t, (v.label, m)),
                       _published(v.key if m != "ir+raman library" else None))
                  for m in modes if (v.label, m) in t.index]

@@ -1,0 +1,90 @@
+import logging
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vibraclip_core import chapter
+from vibraclip_core.config import get_config
+
+
+def test_setup_quiets_lightning_and_gives_the_chapter_config():
+    config = chapter.setup("tiny", seed=3, mass=None)
+    assert config.seed == 3 and config.mass == get_config("tiny").mass  # None keeps the profile
+    assert logging.getLogger("lightning.pytorch").level == logging.ERROR
+    short = chapter.setup("tiny", ablation=True, ablation_epochs=1, max_epochs=9)
+    assert short.max_epochs == 1
+    with pytest.raises(ValueError, match="unknown config field"):
+        chapter.setup("tiny", not_a_field=1)
+
+
+def test_chapter_defaults_read_the_parameters_cell_only(tmp_path):
+    (tmp_path / "ch.py").write_text(
+        '# %% [markdown]\n# x = 99\n\n# %% tags=["parameters"]\nprofile = "cpu"\nseed = None\n'
+        'xs = [1.0,\n      2.0]\n\n# %% tags=["remove-cell"]\nseed = 5\n')
+    assert chapter.chapter_defaults("ch", book=tmp_path) == {"profile": "cpu", "seed": None,
+                                                            "xs": [1.0, 2.0]}
+    (tmp_path / "none.py").write_text("# %%\nx = 1\n")
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        chapter.chapter_defaults("none", book=tmp_path)
+    # the book's own Chapter 2 names every parameter that chooses the main model
+    assert set(chapter.PRETRAINING_PARAMETERS) <= set(
+        chapter.chapter_defaults(chapter.PRETRAINING_CHAPTER))
+
+
+def test_the_record_is_per_profile_and_rewritten_only_when_it_changes(tmp_path):
+    params = {"seed": None, "loss": "graph_centred", "mass": False, "max_epochs": 1,
+              "data_dir": None}
+    path = chapter.record_pretraining("tiny", tmp_path, params)
+    chapter.record_pretraining("cpu", tmp_path, {**params, "loss": "all_pairs"})
+    os.utime(path, (0, 0))
+    chapter.record_pretraining("tiny", tmp_path, dict(params))  # unchanged: not rewritten
+    assert path.stat().st_mtime == 0
+    assert chapter.pretraining_parameters("tiny", tmp_path) == params
+    assert chapter.pretraining_parameters("cpu", tmp_path)["loss"] == "all_pairs"
+    with pytest.raises(ValueError, match="not among the parameters"):
+        chapter.record_pretraining("tiny", tmp_path, {"batch_size": 3})
+    defaults = chapter.chapter_defaults(chapter.PRETRAINING_CHAPTER)
+    assert chapter.pretraining_parameters("paper", tmp_path) == {
+        k: defaults[k] for k in chapter.PRETRAINING_PARAMETERS}
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """chapter.pretrained_model with training, loading and data replaced by records of calls."""
+    trained = []
+
+    def train(config, data, tag, trainer_kwargs):
+        trained.append((config, tag))
+        return SimpleNamespace(best_checkpoint=f"{tag}-{config.digest()}.ckpt", history=[])
+
+    monkeypatch.setattr(chapter, "train", train)
+    monkeypatch.setattr(chapter, "load_model", lambda ckpt, expected=None: ("model", ckpt))
+    monkeypatch.setattr(chapter, "prepare", lambda config: SimpleNamespace(key=config.data_dir))
+    return trained
+
+
+def test_later_chapters_get_the_model_of_chapter_2s_parameters(tmp_path, fake_training):
+    build = str(tmp_path)
+    ch2 = chapter.pretrained_model("tiny", build, seed=None, loss="graph_centred", mass=False,
+                                   max_epochs=1, data_dir=None)
+    later = chapter.pretrained_model("tiny", build)
+    assert later.config == ch2.config and later.checkpoint == ch2.checkpoint
+    assert (later.config.loss, later.config.mass, later.config.max_epochs) == (
+        "graph_centred", False, 1)
+    assert [tag for _, tag in fake_training] == ["main", "main"]
+    # another profile in the same build folder keeps Chapter 2's defaults
+    assert chapter.pretrained_model("cpu", build).config == get_config("cpu", build_dir=build)
+    augmented = later.retrained(augment=("scale",))
+    assert augmented.config == ch2.config.replace(augment=("scale",))
+    assert augmented.checkpoint != ch2.checkpoint and augmented.data is later.data
+
+
+def test_percents_dashes_and_epochs():
+    assert chapter.percents([0.0, 0.05, 0.5]) == "0, 5, 50"
+    shown = chapter.dashes(pd.DataFrame({"a": [1.5, np.nan]}))
+    assert shown["a"].tolist() == [1.5, "—"]
+    runs = {"x": SimpleNamespace(result=SimpleNamespace(history=[{}] * 3))}
+    assert chapter.epochs_trained(runs).loc["x", "epochs trained"] == 3

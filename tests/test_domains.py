@@ -1,0 +1,71 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vibraclip_core import domains as D
+from vibraclip_core import measured_libraries as ML
+from vibraclip_core.evaluate import Evaluation
+
+
+def evaluation(top1):
+    modes = ["ir+raman library", "ir", "raman"]
+    table = pd.DataFrame([{"query": m, "top1": top1 + k, "top5": 50.0, "top10": 60.04,
+                           "top25": 70.0} for k, m in enumerate(modes)]).set_index("query")
+    return Evaluation(table, {}, {})
+
+
+def test_topk_frame_stacks_settings_with_the_chosen_modes():
+    frame = D.topk_frame({"before": evaluation(1.0), "after": evaluation(2.0)})
+    assert list(frame.index) == [("before", "ir+raman library"), ("before", "ir"),
+                                 ("after", "ir+raman library"), ("after", "ir")]
+    assert frame.loc[("after", "ir"), "top1"] == 3.0 and frame["top10"].iloc[0] == 60.0
+
+
+def records(*pairs):
+    return [SimpleNamespace(name=n, identity=i, file=f"{n}-{k}.jdx")
+            for k, (n, i) in enumerate(pairs)]
+
+
+def test_overlay_example_is_the_first_record_with_a_simulation():
+    recs = records(("acetone", "CC(C)=O"), ("acetone", "CC(C)=O"), ("water", "O"))
+    assert D.overlay_example(recs, {"CC(C)=O": None}, "acetone") == 0
+    assert D.overlay_example(recs[1:], {"CC(C)=O": None}, "acetone") == 0
+    with pytest.raises(ValueError, match="choose one of acetone"):
+        D.overlay_example(recs, {"CC(C)=O": None}, "water")  # water has no simulation
+
+
+def test_measured_queries_keep_the_records_whose_molecule_was_built(monkeypatch):
+    recs = records(("a", "C"), ("b", "X"), ("c", "CC"))
+    monkeypatch.setattr(D.RA, "measured_data",
+                        lambda rs, seed: (SimpleNamespace(n=2, seed=seed), [rs[1].file]))
+    monkeypatch.setattr(D.RA, "with_mass_stats", lambda data, ckpt: (data, ckpt))
+    (measured, ckpt), kept, dropped = D.measured_queries(recs, "main.ckpt", 7)
+    assert [r.name for r in kept] == ["a", "c"] and dropped == ["b-1.jdx"]
+    assert ckpt == "main.ckpt" and measured.seed == 7
+
+
+def levers():
+    n = 4
+    ranks = {lever: {(lib, how): torch.tensor(r) for lib in (ML.LIB_MEASURED, ML.LIB_DISTRACTORS)
+                     for how in ("none", "mass")}
+             for lever, r in (("zero-shot", [0, 3, 5, 9]), ("all levers", [0, 0, 1, 2]))}
+    return D.MeasuredLevers(ranks, {}, {}, {ML.LIB_MEASURED: n, ML.LIB_DISTRACTORS: 50}, seed=0)
+
+
+def test_lever_curves_table_and_the_comparison_with_the_paper():
+    lv = levers()
+    curves = lv.curves()
+    assert list(curves) == ["zero-shot", "all levers"]
+    assert curves["zero-shot"][0] == 0.25 and curves["all levers"][1] == 0.75  # top-1, top-2
+    table = lv.table()
+    assert table.loc["all levers", (ML.LIB_DISTRACTORS, "none", "top1")] == 50.0
+    ood_table = pd.concat({"realigned: last layer": evaluation(40.0).table}).round(1)
+    beside = D.beside_paper(SimpleNamespace(splits={"test": torch.arange(7)}), ood_table, lv)
+    assert beside["our candidates"].tolist() == [7, 4, 50]
+    assert beside["measured top-1 %"].tolist() == [40.0, 50.0, 50.0]
+    assert beside.index[1].endswith(ML.LIB_MEASURED)
+    assert "all levers" in beside["our query"].iloc[2]  # the last lever: all of them at once
+    assert not np.isnan(beside["published top-1 %"]).any()

@@ -1,0 +1,58 @@
+import pandas as pd
+import pytest
+
+from vibraclip_core import pretraining as P
+from vibraclip_core.config import get_config
+from vibraclip_core.evaluate import Evaluation
+from vibraclip_core.model import VibraCLIP
+
+
+def test_parameter_sizes_lay_out_each_config_by_part():
+    tiny, small = get_config("tiny"), get_config("tiny", latent_dim=8)
+    sizes = P.parameter_sizes({"tiny": tiny, "small": small})
+    assert list(sizes.columns) == ["tiny", "small"] and sizes.index[-1] == "total"
+    model = VibraCLIP(tiny)
+    assert sizes.loc["total", "tiny"] == sum(p.numel() for p in model.parameters())
+    assert sizes["tiny"].drop("total").sum() == sizes.loc["total", "tiny"]
+    assert sizes.loc["graph_head", "small"] < sizes.loc["graph_head", "tiny"]  # a smaller space
+
+
+def test_realignment_leaves_only_the_heads_last_layers_trainable():
+    counts = P.realignment_counts({"tiny": get_config("tiny")}).loc["tiny"]
+    model = VibraCLIP(get_config("tiny"))
+    last = sum(p.numel() for h in (model.graph_head, model.ir_head, model.raman_head)
+               for p in h.fc.parameters())
+    assert counts["trainable"] == last
+    assert counts["frozen"] == counts["parameters"] - last > 0
+
+
+def test_step_cost_reads_the_path_the_config_trains_with():
+    steps = pd.DataFrame({"exact path, s/step": [2.0, 8.0], "fast path, s/step": [1.0, 3.0]},
+                         index=["this profile", "paper size"])
+    fast = P.step_cost(steps, get_config("tiny", batch_size=10, fast_train=True), 305)
+    assert fast["path"] == "fast" and fast["epoch_steps"] == 30
+    assert fast["factor"] == 3.0 and fast["epoch_min"] == pytest.approx(30 * 1.0 / 60)
+    exact = P.step_cost(steps, get_config("tiny", batch_size=10, fast_train=False), 305)
+    assert exact["step_s"] == 2.0 and exact["paper_epoch_min"] == pytest.approx(30 * 8 / 60)
+
+
+def test_departures_name_each_field_and_why():
+    table = P.departures_table(get_config("tiny"))
+    assert table.loc["seed", "this run"] == 0 and table.loc["seed", "released"] == 42
+    assert "42" in table.loc["seed", "why"]
+    assert P.departures_table(get_config("paper")).empty
+
+
+def _evaluation(top1):
+    table = pd.DataFrame({"top1": [top1]}, index=pd.Index(["ir+raman library"], name="query"))
+    return Evaluation(table, {}, {})
+
+
+def test_library_comparison_top1_by_size_with_and_without_the_filter():
+    by_size = {"no filter": {10: _evaluation(50.0), 100: _evaluation(20.0)},
+               "±0.5 Da mass filter": {10: _evaluation(70.0), 100: _evaluation(60.0)}}
+    lib = P.LibraryComparison(None, pd.DataFrame(), by_size, [10, 100], pd.DataFrame(), 0.5)
+    assert lib.top1() == {10: 50.0, 100: 20.0}
+    assert lib.top1(mass_filter=True) == {10: 70.0, 100: 60.0}
+    with pytest.raises(KeyError):
+        P.LibraryComparison(None, None, by_size, [10], None, 1.0).top1(mass_filter=True)
