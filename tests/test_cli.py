@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vibraclip_core import cli
+from vibraclip_core import chapter, cli
 from vibraclip_core.config import FIELD_DOCS, Config, get_config
 from vibraclip_core.config_types import AUGMENTATIONS, TRANSFER_AUGMENT
 from vibraclip_core.loss_modes import LOSS_MODES
@@ -35,6 +35,8 @@ def _parsed_config(argv, monkeypatch) -> Config:
 
     def fake_train(config, **kwargs):
         seen["config"] = config
+        # the book's run folder: `vibraclip train` and Chapter 2 never train the same config twice
+        assert kwargs["tag"] == chapter.MAIN_TAG
         return SimpleNamespace(best_checkpoint="best.ckpt")
 
     monkeypatch.setattr("vibraclip_core.train.train", fake_train)

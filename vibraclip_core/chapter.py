@@ -26,6 +26,7 @@ from .config import REPO_ROOT, Config, get_config
 from .datasets import PreparedData, prepare
 from .experimental import MeasuredIR, fetch_jcamp_spectra, load_measured_ir
 from .model import VibraCLIP
+from .runs import MAIN_TAG
 from .train import TrainResult, load_model, train
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ TRAINER_KWARGS: dict[str, Any] = {"enable_progress_bar": False, "accelerator": "
 # Chapter 2's parameters that choose its main model (the rest choose what it evaluates)
 PRETRAINING_PARAMETERS = ("seed", "loss", "mass", "max_epochs", "data_dir")
 PRETRAINING_CHAPTER = "02_pretraining"
-MAIN_TAG = "main"
 
 
 def setup(profile: str, ablation: bool = False, **overrides: Any) -> Config:

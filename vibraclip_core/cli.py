@@ -104,19 +104,21 @@ def _datasheet(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from .runs import MAIN_TAG
     from .train import final_metrics, train
 
     config = get_config(args.profile, **{n: getattr(args, n) for n in TRAIN_FIELDS[1:]})
     kwargs = {"accelerator": args.accelerator, "devices": args.devices}
     if args.strategy:
         kwargs["strategy"] = args.strategy
-    result = train(config, retrain=args.retrain, trainer_kwargs=kwargs)
+    result = train(config, tag=MAIN_TAG, retrain=args.retrain, trainer_kwargs=kwargs)
     best = final_metrics(result)
     print(f"checkpoint: {result.best_checkpoint}")
     print("best epoch " + ", ".join(f"{k}={v:.4g}" for k, v in best.items()))
 
 
 def _export(args: argparse.Namespace) -> None:
+    from .runs import MAIN_TAG
     from .shipped import export_model, load_shipped_model, write_model_card
     from .train import train
     from .model_card import model_card
@@ -124,8 +126,8 @@ def _export(args: argparse.Namespace) -> None:
     checkpoint, command = args.checkpoint, args.command
     if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
         config = get_config(args.profile, augment=args.augment, build_dir=args.build_dir)
-        # the book's run of this configuration (Chapter 6 trains it under the tag "main")
-        checkpoint = train(config, tag="main",
+        # the book's run of this configuration (Chapter 6 trains it under the same tag)
+        checkpoint = train(config, tag=MAIN_TAG,
                            trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
         command = command or (f"vibraclip train --profile {args.profile}" + (
             f" --augment {_sequence_text('augment', args.augment)}"

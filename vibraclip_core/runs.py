@@ -23,6 +23,9 @@ from .config import Config
 log = logging.getLogger(__name__)
 
 LOG_DIR = "logs"
+# the tag of a profile's main pretraining run: the book (Chapter 2), `vibraclip train` and
+# `vibraclip export-model` share its folder, so the same config is trained once
+MAIN_TAG = "main"
 
 
 @dataclass
