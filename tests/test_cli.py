@@ -76,3 +76,46 @@ def test_identify_defaults_are_the_config_defaults():
     ide = {a.dest: a for a in sub.choices["identify"]._actions}
     assert ide["mass_tol"].default == Config.mass_tol_da == 0.5
     assert (ide["laser_nm"].default, ide["temperature_k"].default) == (532.0, 298.0)
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--batch-size", "0"], "--batch-size 0"),
+    (["--workers", "0"], "--workers 0"),
+    (["--top", "0"], "--top 0"),
+    (["--mass-tol", "-1"], "--mass-tol -1"),
+    (["--mass-tol", "nan"], "--mass-tol nan"),
+    (["--mass", "nan"], "--mass nan"),
+    (["--out", "{tmp}/ranks.xlsx"], "unknown suffix '.xlsx'"),
+    (["--out", "{tmp}/a_file/sub/ranks.csv"], "a_file is a file"),
+    (["--out", "{tmp}"], "--out"),
+    (["--png", "{tmp}/grid.jpg"], "--png"),
+    (["--cache-dir", "{tmp}/a_file"], "--cache-dir"),
+    (["--cache-dir", "{tmp}/a_file/cache"], "--cache-dir"),
+])
+def test_identify_flags_are_checked_before_the_model_loads(tmp_path, monkeypatch, capsys, flags,
+                                                           named):
+    (tmp_path / "a_file").write_text("not a folder")
+
+    def no_model(checkpoint):
+        raise AssertionError("the model was loaded before the flags were checked")
+    monkeypatch.setattr("vibraclip_core.shipped.model_from", no_model)
+    argv = ["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache")]
+    argv += [f.format(tmp=tmp_path) for f in flags]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vibraclip identify: error: --") and "\n" not in err
+    assert named.format(tmp=tmp_path) in err and "Traceback" not in err
+
+
+def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, capsys, caplog):
+    def broken(checkpoint):
+        raise RuntimeError("something\nbroke")
+    monkeypatch.setattr("vibraclip_core.shipped.model_from", broken)
+    argv = ["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache")]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "vibraclip identify: error: RuntimeError: something broke"

@@ -90,3 +90,43 @@ def test_prepare_reads_a_qm9s_folder(tmp_path):
     assert data.report["molecules_in_qm9s"] == len(data)
     by_qm9 = {qm9: smi for qm9, smi, _ in MOLECULES.values()}
     assert all(by_qm9[int(i)] == s for i, s in zip(data.index, data.smiles))
+
+
+def _write_shard(folder, **edits):
+    """One hand-made 2-molecule shard (2 + 1 sticks); `edits` replace or (None) drop arrays."""
+    arrays = {"index": np.array([0, 1]), "smiles": np.array(["O", "C"]),
+              "n_atoms": np.array([3, 5]), "status": np.array(["ok", "ok"]),
+              "seconds": np.array([0.1, 0.2]), "offsets": np.array([0, 2, 3]),
+              "freqs_cm1": np.array([1600.0, 3700.0, 3000.0]),
+              "ir_km_mol": np.array([60.0, 5.0, 20.0]), "raman_a4_amu": np.array([1.0, 2.0, 3.0]),
+              "ref_offsets": np.array([0, 2, 3]), "ref_freqs_cm1": np.array([1650.0, 3800, 3100])}
+    for k, v in edits.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    folder.mkdir(exist_ok=True)
+    np.savez(folder / "shard_00000.npz", **arrays)
+
+
+def test_a_valid_hand_made_shard_loads(tmp_path):
+    _write_shard(tmp_path / "ok")
+    s = load_sticks(tmp_path / "ok")
+    assert len(s) == 2 and s.sticks(1)[0].tolist() == [3000.0]
+
+
+@pytest.mark.parametrize("edits, array", [
+    ({"status": None}, "status"),
+    ({"freqs_cm1": None}, "freqs_cm1"),
+    ({"offsets": np.array([0, 3, 2])}, "offsets"),
+    ({"offsets": np.array([0, 2, 5])}, "offsets"),
+    ({"ref_offsets": np.array([0, 2])}, "ref_offsets"),
+    ({"freqs_cm1": np.array([1600.0, np.nan, 3000.0])}, "freqs_cm1"),
+    ({"ir_km_mol": np.array([60.0, np.inf, 20.0])}, "ir_km_mol"),
+    ({"raman_a4_amu": np.array([1.0, 2.0])}, "raman_a4_amu"),
+    ({"smiles": np.array(["O"])}, "smiles"),
+])
+def test_damaged_shards_name_the_file_and_the_array(tmp_path, edits, array):
+    _write_shard(tmp_path, **edits)
+    with pytest.raises(ValueError, match=f"shard_00000.npz: array '{array}'"):
+        load_sticks(tmp_path)

@@ -1,13 +1,19 @@
 """Tests for vibraclip_core.formulas: the formula parser, Hill order, RDKit masses."""
 
+import re
+
 import numpy as np
 import pytest
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from vibraclip_core import formulas as F
+from vibraclip_core.config import get_config
+from vibraclip_core.identify import check_query
+from vibraclip_core.model import VibraCLIP
 from vibraclip_core.molecules import mol_from_smiles, molecular_formula
 from vibraclip_core.sources import load_qm9_source, qm9_order
+from vibraclip_core.spectra import Spectrum
 
 
 @pytest.mark.parametrize("text, counts", [
@@ -29,6 +35,20 @@ def test_parse_formula_condensed_spaced_and_jcamp(text, counts):
 def test_parse_formula_rejects_what_it_cannot_read(text):
     with pytest.raises(F.FormulaError, match="formula"):
         F.parse_formula(text)
+
+
+@pytest.mark.parametrize("text, named", [("C0H4", "zero count for 'C'"),
+                                         ("(CH3)0CO", "zero count"),
+                                         ("CH4O0", "zero count for 'O'"),
+                                         ("Xx2", "unknown element 'Xx'"),
+                                         ("C2H6Xx", "unknown element 'Xx'"),
+                                         ("CL4", "unknown element 'L'")])
+def test_zero_counts_and_unknown_elements_are_errors_naming_them(text, named, capfd):
+    # issue 18: 'C0H4' was read as CH4; 'Xx2' passed and failed later after an RDKit C++ dump
+    for f in (F.parse_formula, F.hill_formula, F.formula_mass_da):
+        with pytest.raises(F.FormulaError, match=re.escape(named)):
+            f(text)
+    assert capfd.readouterr().err == ""  # refused before RDKit sees the symbol
 
 
 def test_hill_formula_and_formula_mass():
@@ -71,3 +91,13 @@ def test_element_set_and_masses():
     assert F.atomic_masses(np.array([0]))[0] == 0.0 and len(F.atomic_masses(np.arange(87))) == 87
     assert F.mass_of_numbers(np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])) == pytest.approx(
         Descriptors.MolWt(mol_from_smiles("CCO")), abs=1e-9)
+
+
+@pytest.mark.parametrize("formula", ["C0H4", "Xx2"])
+def test_identify_refuses_such_formulas_before_the_library(formula, capfd):
+    # `vibraclip identify --formula` is checked by check_query, before any library is built
+    x = np.linspace(500.0, 4000.0, 50)
+    ir = Spectrum(x, np.sin(x / 300.0) + 1.0, "absorbance", "q.csv")
+    with pytest.raises(F.FormulaError, match=re.escape(repr(formula))):
+        check_query(VibraCLIP(get_config("tiny")), ir, None, formula=formula)
+    assert capfd.readouterr().err == ""

@@ -359,3 +359,22 @@ def test_cli_converts_measured_raman_for_the_laser_line(files, capsys, monkeypat
     assert np.allclose(red.intensity * factor, raw[:, 1])
     assert "785 nm" in " ".join(red.notes)
     assert "shipped model" not in capsys.readouterr().out  # --checkpoint chose the model
+
+
+def test_transmittance_csv_needs_ir_y_and_every_note_is_printed(files, tmp_path, capsys):
+    """A %T export without a unit header is refused (exit 2, naming the file and --ir-y);
+    declared with --ir-y it is converted, and the conversion note reaches stdout."""
+    x = np.linspace(4000.0, 400.0, 1801)
+    t = 100.0 * 10.0 ** -(0.05 + lorentzians(x, [1050.0, 1380.0, 2970.0, 3350.0]))
+    csv = tmp_path / "ethanol_T.csv"
+    csv.write_text("".join(f"{a:.3f},{b:.4f}\n" for a, b in zip(x, t)))
+    with pytest.raises(SystemExit) as exc:
+        run_cli(files, "--ir", str(csv), ckpt=files.ir_ckpt)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "ethanol_T.csv" in err and "--ir-y" in err
+    run_cli(files, "--ir", str(csv), "--ir-y", "percent-transmittance", ckpt=files.ir_ckpt)
+    out = capsys.readouterr().out
+    assert any(ln.startswith(f"note: {csv}") and "transmittance" in ln.lower()
+               for ln in out.splitlines())
+    assert table_rows(out)

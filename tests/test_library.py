@@ -12,7 +12,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from vibraclip_core import qm9_candidates as Q
-from vibraclip_core.candidates import QM9Candidates
+from vibraclip_core.candidates import QM9Candidates, load_candidates
 from vibraclip_core.config import get_config
 from vibraclip_core.datasets import prepare
 from vibraclip_core.embedding import EmbeddingCache, embed_split, embed_structures
@@ -96,6 +96,24 @@ def test_identify_route_equals_evaluate_route(setup):
             torch.testing.assert_close(library.graph_emb, evaluated, atol=1e-6, rtol=0)
         else:
             assert torch.equal(library.graph_emb, evaluated)
+
+
+def test_library_from_smiles_skips_ions_radicals_mixtures_isotopes_and_duplicates(tmp_path):
+    # issue 18: each of these was embedded as a neutral closed-shell molecule, and acetone listed
+    # twice (rank 1 and 2); now left out and counted by reason, the first of each identity kept
+    (tmp_path / "lib.smi").write_text(
+        "CC(C)=O acetone\n[NH4+]\n[O-]C=O formate\n[CH3] methyl\n[CH2] methylene\nCCO.O\n"
+        "[2H]C\n[13CH4]\nC[N+](=O)[O-] nitromethane\nCC(=O)C acetone again\nOCC\nCCO\n")
+    lib = CandidateLibrary.from_smiles(load_candidates(tmp_path / "lib.smi"), progress=False)
+    assert lib.smiles == ["CC(C)=O", "C[N+](=O)[O-]", "OCC"]
+    assert lib.identity == ["CC(C)=O", "C[N+](=O)[O-]", "CCO"]
+    assert lib.formula == ["C3H6O", "CH3NO2", "C2H6O"]
+    assert lib.skipped == Counter({"charged": 2, "radical": 2, "mixture": 1, "isotope": 2,
+                                   "duplicate": 2})
+    # the molecules kept are featurised exactly as before
+    graphs = featurize_many(["CC(C)=O", "C[N+](=O)[O-]", "OCC"], progress=False)[0]
+    np.testing.assert_array_equal(lib.parts[0].pos_ang, np.concatenate([g.pos_ang for g in graphs]))
+    np.testing.assert_allclose(lib.mass_da, [g.mass_da for g in graphs])
 
 
 def test_library_from_smiles_rows_and_structures(setup):

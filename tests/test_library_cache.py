@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vibraclip_core import cli
 from vibraclip_core import library as LB
 from vibraclip_core import library_cache as LC
 from vibraclip_core.config import get_config
@@ -88,6 +89,13 @@ def test_damaged_library_cache_is_rebuilt_not_used(tmp_path, monkeypatch, caplog
         assert "damaged candidate library cache" in caplog.text and tensors[0].name in caplog.text
         torch.testing.assert_close(rebuilt.graph_emb, first.graph_emb)
         assert rebuilt.smiles == first.smiles
+    # the same size, the last embedding overwritten with NaN bytes in place
+    data = tensors[0].read_bytes()
+    tensors[0].write_bytes(data[:-8] + b"\xff" * 8)
+    caplog.clear()
+    rebuilt = LC.build_library(model, USABLE[:3], stats, cache, progress=False)
+    assert "damaged candidate library cache" in caplog.text and "NaN" in caplog.text
+    torch.testing.assert_close(rebuilt.graph_emb, first.graph_emb)
     # a write that dies half-way leaves nothing behind
     for path in tensors + meta:
         path.unlink()
@@ -99,3 +107,27 @@ def test_damaged_library_cache_is_rebuilt_not_used(tmp_path, monkeypatch, caplog
     with pytest.raises(OSError, match="disk full"):
         LC.build_library(model, USABLE[:3], stats, cache, progress=False)
     assert list(cache.iterdir()) == []
+
+
+def test_identify_rebuilds_a_truncated_library_cache(tmp_path, capsys, caplog):
+    cfg = get_config("tiny", mass=False)
+    torch.manual_seed(0)
+    model = VibraCLIP(cfg, graph_output_initializer="glorot_orthogonal")
+    ckpt = tmp_path / "tiny.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
+    (tmp_path / "cands.smi").write_text("\n".join(USABLE[:3]) + "\n")
+    ir = tmp_path / "q.csv"
+    ir.write_text("wavenumber,absorbance\n" + "\n".join(
+        f"{x},{1.0 / (1 + ((x - 1700) / 20) ** 2):.6f}" for x in range(500, 4001, 2)))
+    argv = ["identify", "--checkpoint", str(ckpt), "--ir", str(ir), "--candidates",
+            str(tmp_path / "cands.smi"), "--cache-dir", str(tmp_path / "cache"), "--workers", "1"]
+    cli.main(argv)
+    first = capsys.readouterr().out
+    (cached,) = (tmp_path / "cache").glob("library-*.safetensors")
+    cached.write_bytes(cached.read_bytes()[:40])
+    caplog.clear()
+    cli.main(argv)
+    assert capsys.readouterr().out == first
+    assert "damaged candidate library cache" in caplog.text and cached.name in caplog.text
+    assert cached.stat().st_size > 40  # rebuilt and saved again

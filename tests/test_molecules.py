@@ -199,3 +199,26 @@ def test_geometry_helpers_empty_inputs():
     assert M.radius_edges(torch.zeros(1, 3), 5.0).shape == (2, 0)
     t = M.triplets(torch.zeros(2, 0, dtype=torch.long), 3)
     assert all(x.numel() == 0 for x in t)
+
+
+@pytest.mark.parametrize("smiles, reason", [
+    ("[NH4+]", "charged"), ("[O-]C=O", "charged"), ("[CH3]", "radical"), ("[CH2]", "radical"),
+    ("CCO.O", "mixture"), ("[NH4+].[O-]C=O", "mixture"), ("[2H]C", "isotope"),
+    ("[13CH4]", "isotope"), ("C1CC(", "unparseable_smiles"), ("CCCl", "unknown_element"),
+])
+def test_candidate_identity_refuses_what_is_no_neutral_closed_shell_molecule(smiles, reason):
+    # issue 18: each of these was embedded as if it were a neutral closed-shell molecule
+    with pytest.raises(M.MoleculeError) as info:
+        M.candidate_identity(smiles)
+    assert info.value.reason == reason and repr(smiles) in str(info.value)
+
+
+@pytest.mark.parametrize("smiles", ["CCO", "C[C@H](O)F", "C[N+](=O)[O-]", "c1ccccc1", "[CH4]"])
+def test_candidate_identity_is_the_identity_of_neutral_molecules(smiles):
+    # charge-separated but neutral groups (nitro) and bracketed closed-shell atoms are accepted
+    assert M.candidate_identity(smiles) == M.canonical_identity(smiles)
+
+
+def test_is_smiles():
+    assert M.is_smiles("CCO") and M.is_smiles("CCCl") and M.is_smiles("[NH4+]")
+    assert not any(M.is_smiles(t) for t in ("", "ethanol", "smiles", "name", "C1CC(", "1"))

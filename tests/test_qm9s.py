@@ -102,3 +102,18 @@ def test_wrong_column_count_is_named(tmp_path):
     (folder / "ir_broaden.csv").write_text("1,2,3\n4,5,6\n")
     with pytest.raises(ValueError, match="ir_broaden.csv: 3 columns"):
         qm9s.read_qm9s(folder)
+
+
+def test_short_rows_are_reported_as_short_with_their_line(tmp_path, caplog):
+    folder = build_folder(tmp_path / "qm9s")
+    table = folder / "raman_broaden.csv"
+    lines = table.read_text().splitlines()
+    short_row = ",".join(["11"] + ["0.5"] * 100)  # a table cut off mid-row
+    table.write_text("\n".join(lines + [short_row]) + "\n")
+    with caplog.at_level(logging.WARNING):
+        data = qm9s.read_qm9s(folder)
+    assert data.report["raman_rows_short"] == 1 and data.report["raman_rows_nonfinite"] == 0
+    assert data.report["raman_rows"] == len(RAMAN_ROWS) + 1
+    assert data.qm9s_index.tolist() == [3, 5, 8, 17]
+    assert "raman_broaden.csv: dropped 1 short rows" in caplog.text
+    assert f"line {len(lines) + 1}" in caplog.text and "NaN/inf" not in caplog.text

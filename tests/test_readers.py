@@ -138,3 +138,200 @@ def test_narrow_range_is_zero_filled_with_note(tmp_path, caplog):
     note = next(n for n in spec.notes if "zero-filled" in n)
     assert "500-1000.0" in note and "2000.0-4000" in note
     assert "zero-filled" in caplog.text
+
+
+# issue 18: inputs that used to be read silently wrong
+
+def band_absorbance(x: np.ndarray, centre: float = 1700.0) -> np.ndarray:
+    return 0.01 + 0.8 * lorentz(x, centre, 20.0)
+
+
+def write_csv(path: Path, header: str, x: np.ndarray, y: np.ndarray, fmt: str = "{},{}") -> Path:
+    path.write_text((header + "\n" if header else "")
+                    + "\n".join(fmt.format(a, b) for a, b in zip(x, y)) + "\n")
+    return path
+
+
+X_MID = np.arange(4000.0, 499.0, -2.0)  # descending, as most instruments export
+
+
+@pytest.mark.parametrize("header,scale", [("wavenumber,%T", 100.0), ("cm-1,T", 1.0),
+                                          ("Wavenumber (cm-1),Transmittance", 1.0)])
+def test_csv_header_names_transmittance(tmp_path, header, scale):
+    t = scale * 10 ** -band_absorbance(X_MID)
+    spec = R.read_spectrum(write_csv(tmp_path / "t.csv", header, X_MID, t))
+    assert spec.y_kind == "absorbance" and any("-log10(T)" in n for n in spec.notes)
+    np.testing.assert_allclose(spec.intensity, band_absorbance(spec.wavenumbers_cm1), atol=1e-9)
+
+
+@pytest.mark.parametrize("header", ["wavenumber,absorbance", "x,y", ""])
+def test_transmittance_declared_or_assumed_absorbance_is_refused(tmp_path, header):
+    t = 100 * 10 ** -band_absorbance(X_MID)
+    path = write_csv(tmp_path / "pct.csv", header, X_MID, t)
+    with pytest.raises(S.SpectrumError, match="--ir-y percent-transmittance") as err:
+        R.read_spectrum(path)
+    assert "pct.csv" in str(err.value)
+    spec = R.read_spectrum(path, y_kind="percent-transmittance")  # the fix the message names
+    np.testing.assert_allclose(spec.intensity, band_absorbance(spec.wavenumbers_cm1), atol=1e-9)
+    kept = R.read_spectrum(path, y_kind="absorbance")  # an explicit declaration is obeyed
+    np.testing.assert_allclose(kept.intensity, t[::-1])
+
+
+def test_jcamp_absorbance_header_with_transmittance_values(tmp_path):
+    x = np.arange(400.0, 4000.0 + 1e-9, 2.0)
+    path = write_jcamp(tmp_path / "mislabelled.jdx", x, band_transmittance(x), "1/CM",
+                       "ABSORBANCE")
+    with pytest.raises(S.SpectrumError, match=r"mislabelled\.jdx.*--ir-y transmittance"):
+        R.read_spectrum(path)
+    spec = R.read_spectrum(path, y_kind="transmittance")
+    assert any("overridden" in n for n in spec.notes)
+    assert spec.intensity.max() == pytest.approx(-np.log10(0.2), rel=1e-4)
+
+
+def test_ambiguous_baseline_gives_a_loud_note_and_absorbance_none(tmp_path):
+    ramp = np.linspace(0.0, 1.0, X_MID.size)  # median at half the range: could be either
+    spec = R.read_spectrum(write_csv(tmp_path / "ramp.csv", "", X_MID, ramp))
+    assert any(n.startswith("WARNING") and "transmittance" in n for n in spec.notes)
+    plain = R.read_spectrum(write_csv(tmp_path / "a.csv", "", X_MID, band_absorbance(X_MID)))
+    assert not any("WARNING" in n for n in plain.notes)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_european_decimal_commas(tmp_path, sep):
+    y = band_absorbance(X_MID)
+    lines = [f"{a:.3f}{sep}{b:.5f}".replace(".", ",") for a, b in zip(X_MID, y)]
+    path = tmp_path / "eu.csv"
+    path.write_text(f"Wellenzahl{sep}Absorbanz\n" + "\n".join(lines) + "\n")
+    spec = R.read_spectrum(path)
+    np.testing.assert_allclose(spec.wavenumbers_cm1, X_MID[::-1])
+    np.testing.assert_allclose(spec.intensity, y[::-1], atol=1e-5)
+    assert any("decimal commas" in n for n in spec.notes)
+
+
+def test_leading_index_column_is_skipped(tmp_path):
+    import pandas as pd
+
+    y = band_absorbance(X_MID)
+    pd.DataFrame({"wavenumber": X_MID, "absorbance": y}).to_csv(tmp_path / "pd.csv")
+    (tmp_path / "bare.csv").write_text("\n".join(f"{i},{a},{b}" for i, (a, b)
+                                                 in enumerate(zip(X_MID, y))) + "\n")
+    for name in ("pd.csv", "bare.csv"):
+        spec = R.read_spectrum(tmp_path / name)
+        np.testing.assert_allclose(spec.wavenumbers_cm1, X_MID[::-1])
+        np.testing.assert_allclose(spec.intensity, y[::-1])
+        assert any("index column" in n for n in spec.notes)
+
+
+def test_constant_spectrum_is_refused(tmp_path):
+    path = write_csv(tmp_path / "flat.csv", "", X_MID, np.full(X_MID.size, 0.3))
+    with pytest.raises(S.SpectrumError, match=r"flat\.csv.*constant"):
+        R.read_spectrum(path)
+    spec = S.Spectrum(X_MID[::-1].copy(), np.full(X_MID.size, 0.3), "absorbance", "flat2.csv")
+    with pytest.raises(S.SpectrumError, match="flat2.csv"):
+        S.spectrum_to_model_input(spec)
+
+
+def test_huge_values_scale_without_nan(tmp_path):
+    y = 1e40 * band_absorbance(X_MID)
+    spec = R.read_spectrum(write_csv(tmp_path / "huge.csv", "", X_MID, y), y_kind="absorbance")
+    out = S.spectrum_to_model_input(spec)
+    assert np.all(np.isfinite(out)) and out.max() == 1.0
+    small = S.spectrum_to_model_input(R.read_spectrum(
+        write_csv(tmp_path / "small.csv", "", X_MID, band_absorbance(X_MID))))
+    np.testing.assert_allclose(out, small, atol=1e-6)  # the same spectrum, scaled
+
+
+def test_nanometres_are_converted_or_refused(tmp_path):
+    nm = np.linspace(190.0, 1100.0, 500)
+    uv = 0.1 + lorentz(nm, 260.0, 30.0)
+    jdx = write_jcamp(tmp_path / "uv.jdx", nm, uv, "NANOMETERS", "ABSORBANCE")
+    csv = write_csv(tmp_path / "uv.csv", "wavelength (nm),absorbance", nm, uv)
+    bare = write_csv(tmp_path / "uvbare.csv", "", nm, uv)
+    for path, hint in ((jdx, "nm"), (csv, "nm"), (bare, "UV-Vis")):
+        with pytest.raises(S.SpectrumError, match="MIN_COVERAGE_CM1") as err:
+            R.read_spectrum(path)
+        assert path.name in str(err.value) and hint in str(err.value)
+    mid_nm = np.linspace(2500.0, 20000.0, 4000)  # mid-IR written in nm is usable
+    ir = write_csv(tmp_path / "ir_nm.csv", "nm,A", mid_nm, band_absorbance(1e7 / mid_nm))
+    spec = R.read_spectrum(ir)
+    assert any("nanometres" in n for n in spec.notes)
+    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == pytest.approx(1700.0, abs=1.0)
+
+
+@pytest.mark.parametrize("x", [np.r_[np.linspace(100, 450, 30), 1000.0, 1001.0],
+                               np.arange(1500.0, 2000.0, 1.0)], ids=["2points", "500cm1"])
+def test_too_little_coverage_is_refused(tmp_path, x):
+    path = write_csv(tmp_path / "narrow.csv", "", x, band_absorbance(x, 1750.0))
+    with pytest.raises(S.SpectrumError, match=r"narrow\.csv.*MIN_COVERAGE_CM1=1000"):
+        R.read_spectrum(path)
+
+
+def test_concatenated_scans_and_duplicate_spikes_are_noted(tmp_path):
+    y = band_absorbance(X_MID)
+    two = write_csv(tmp_path / "two.csv", "", np.r_[X_MID, X_MID], np.r_[y, y + 0.01])
+    spec = R.read_spectrum(two)
+    assert any(f"{X_MID.size} duplicated x values" in n for n in spec.notes)
+    assert any("goes back 1 times" in n for n in spec.notes)
+    np.testing.assert_allclose(spec.intensity, y[::-1] + 0.005)
+    spike = write_csv(tmp_path / "spike.csv", "", np.r_[X_MID, 3000.0, 3000.0],
+                      np.r_[y, 50.0, 60.0])
+    spec = R.read_spectrum(spike)
+    note = next(n for n in spec.notes if "duplicated" in n)
+    assert note.startswith("2 duplicated") and "WARNING" in note and "3000.0" in note
+
+
+def test_link_file_uses_the_block_that_covers_mid_ir(tmp_path):
+    nir = np.linspace(12000.0, 4000.0, 1000)
+    mid = np.arange(4000.0, 400.0 - 1e-9, -4.0)
+    blocks = [write_jcamp(tmp_path / f"b{k}.jdx", x, band_absorbance(x, c), "1/CM", "ABSORBANCE")
+              for k, (x, c) in enumerate(((nir, 6000.0), (mid, 1700.0)))]
+    body = "\n".join(b.read_text() for b in blocks)
+    path = tmp_path / "link.jdx"
+    path.write_text("##TITLE=link\n##JCAMP-DX=4.24\n##DATA TYPE=LINK\n##BLOCKS=2\n" + body
+                    + "##END=\n")
+    spec = R.read_spectrum(path)
+    assert any("block 2 of 2" in n for n in spec.notes)
+    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == 1700.0
+
+
+def naive_read_text(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    rows = [ln.replace(";", " ").replace(",", " ").split() for ln in path.read_text().splitlines()]
+    xy = np.array([[float(r[0]), float(r[1])] for r in rows if r and not r[0].startswith("#")])
+    return xy[:, 0], xy[:, 1]
+
+
+@pytest.mark.parametrize("fmt", ["{:.4f},{:.6e}", "{:.4f}\t{:.6e}", "{:.4f}  {:.6e}"])
+def test_vectorised_text_reader_matches_a_naive_parse(tmp_path, fmt):
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(400, 4000, 20_000))
+    y = rng.normal(size=x.size)
+    path = tmp_path / "big.txt"
+    path.write_text("# exported\n" + "\n".join(fmt.format(a, b) for a, b in zip(x, y)) + "\n")
+    notes: list[str] = []
+    from vibraclip_core.readers_text import read_text
+
+    got_x, got_y, x_units, y_units = read_text(path, notes)
+    want_x, want_y = naive_read_text(path)
+    np.testing.assert_array_equal(got_x, want_x)
+    np.testing.assert_array_equal(got_y, want_y)
+    assert (x_units, y_units) == ("1/CM", "")
+
+
+@pytest.mark.parametrize("content,expect", [
+    (b"hello world\nno numbers here\n", "no numeric x, y rows"),
+    (bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8)), "no numeric"),
+    (b"x,y\n1000,abc\n" + b"\n".join(b"%d,0.%d" % (1001 + i, i) for i in range(20)), "1 NaN"),
+])
+def test_text_without_numbers_or_with_a_bad_row_names_the_file(tmp_path, content, expect):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    with pytest.raises(S.SpectrumError, match=rf"odd\.csv.*{expect}"):
+        R.read_spectrum(path)
+
+
+def test_interleaved_scans_are_noted(tmp_path):
+    a, b = X_MID, X_MID + 1.0  # two scans offset by 1 cm-1, points alternating
+    x = np.ravel(np.column_stack([a, b]))
+    spec = R.read_spectrum(write_csv(tmp_path / "inter.csv", "", x, band_absorbance(x)))
+    assert any(f"goes back {a.size - 1} times" in n for n in spec.notes)
+    assert np.all(np.diff(spec.wavenumbers_cm1) > 0)

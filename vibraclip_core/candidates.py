@@ -7,6 +7,7 @@ cache of `qm9_candidates`).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .molecules import is_smiles
 from .sources import QM9_SIZE, qm9pack_csv_paths
 from .qm9_candidates import FORMAT_VERSION as QM9_CONFORMER_FORMAT
 
@@ -49,24 +51,82 @@ def qm9_smiles() -> list[str]:
 
 def load_candidates(spec: str | Path) -> list[str] | QM9Candidates:
     """The candidate set: 'qm9' (all 130,831 QM9 structures, geometries from the shared conformer
-    cache) or the SMILES of a .smi/.txt/.csv file's first column."""
+    cache) or the SMILES of a file, in file order ('#' starts a comment line):
+
+    - .smi: 'SMILES name' lines (Daylight): the SMILES ends at the first space, tab, comma or
+      semicolon; a line whose space-separated name also reads as SMILES ('C C O') is an error,
+      since it is more likely a SMILES with spaces than a molecule named 'C O'.
+    - .txt: one SMILES per line, optionally followed by a tab-, comma- or semicolon-separated
+      name; a space inside the SMILES is an error naming the line.
+    - .csv (',', ';' or tab): the column named 'smiles' (any case; else the first whose name
+      contains 'smiles') when there is a header, else the first column; a header without such a
+      column, or a first column that holds no SMILES where another does, is an error. A space
+      inside a SMILES cell is an error naming the line.
+    """
     if str(spec).lower() == "qm9":
         return QM9Candidates()
     path = Path(spec)
-    if path.suffix.lower() not in SMILES_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in SMILES_SUFFIXES:
         raise IdentifyError(f"{path}: candidate library must be 'qm9' or a file ending in "
                             f"{', '.join(SMILES_SUFFIXES)} with one SMILES per line")
     if not path.is_file():
         raise IdentifyError(f"{path}: candidate library file not found")
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        first = re.split(r"[,\s;]+", line, maxsplit=1)[0].strip("\"'")
-        if not out and first.lower() in ("smiles", "smi"):  # a CSV header
-            continue
-        out.append(first)
+    lines = [(n, line.strip()) for n, line in
+             enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if line.strip() and not line.strip().startswith("#")]
+    out = _csv_smiles(path, lines) if suffix == ".csv" else _line_smiles(path, lines, suffix)
     if not out:
         raise IdentifyError(f"{path}: no SMILES found (one per line, '#' starts a comment)")
+    return out
+
+
+def _line_smiles(path: Path, lines: list[tuple[int, str]], suffix: str) -> list[str]:
+    out = []
+    for n, line in lines:
+        field = re.split(r"[\t,;]", line, maxsplit=1)[0].strip().strip("\"'")
+        words = field.split()
+        if not out and words and words[0].lower() in ("smiles", "smi"):  # a header line
+            continue
+        if len(words) > 1 and (suffix != ".smi" or all(is_smiles(w) for w in words[1:])):
+            fix = ("separate a name from the SMILES with a tab" if suffix == ".smi" else
+                   "use a .smi file for 'SMILES name' lines")
+            raise IdentifyError(f"{path}: line {n}: {field!r} has spaces inside a SMILES; remove "
+                                f"them (SMILES have none), or {fix}")
+        out.append(words[0] if words else "")
+    return out
+
+
+def _csv_smiles(path: Path, lines: list[tuple[int, str]]) -> list[str]:
+    if not lines:
+        return []
+    delimiter = next((d for d in ",;\t" if d in lines[0][1]), ",")
+    rows = [(n, [c.strip() for c in next(csv.reader([line], delimiter=delimiter))])
+            for n, line in lines]
+    rows = [(n, cells) for n, cells in rows if any(cells)]  # ',,,' rows of a spreadsheet
+    head = rows[0][1] if rows else []
+    lower = [c.lower() for c in head]
+    named = [i for i, c in enumerate(lower) if c in ("smiles", "smi")] or \
+        [i for i, c in enumerate(lower) if "smiles" in c]
+    if named:
+        col, rows = named[0], rows[1:]
+    elif head and not any(is_smiles(c) for c in head):  # a header without a SMILES column
+        if len(rows) < 2 or not is_smiles(rows[1][1][0]):
+            raise IdentifyError(f"{path}: the header {head} has no 'smiles' column and the first "
+                                "column holds no SMILES; name the SMILES column 'smiles'")
+        col, rows = 0, rows[1:]
+    elif head and not is_smiles(head[0]):
+        other = next(i for i, c in enumerate(head) if is_smiles(c))
+        raise IdentifyError(f"{path}: line {lines[0][0]}: the first column {head[0]!r} is no "
+                            f"SMILES but column {other + 1} ({head[other]!r}) is; add a header "
+                            "line that names the SMILES column 'smiles'")
+    else:
+        col = 0
+    out = []
+    for n, cells in rows:
+        cell = cells[col] if col < len(cells) else ""  # an empty cell is skipped as 'empty'
+        if len(cell.split()) > 1:
+            raise IdentifyError(f"{path}: line {n}: {cell!r} has spaces inside a SMILES; remove "
+                                "them (SMILES have none)")
+        out.append(cell)
     return out

@@ -11,8 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli_checks import check_identify_flags
 from .config import FIELD_DOCS, Config, field_spec, get_config
-from .config_types import AUGMENT_PRESETS, DEFAULT_PROFILE
+from .config_types import AUGMENT_PRESETS, DEFAULT_PROFILE, Y_KINDS
 
 # The config fields `vibraclip train` takes as flags (--max-epochs for max_epochs)
 TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment", "seed",
@@ -157,9 +158,10 @@ def _identify(args: argparse.Namespace) -> None:
 
     log = logging.getLogger("vibraclip")
     try:
+        check_identify_flags(args)  # before the model and the library: a bad flag costs nothing
         model, stats, model_name = model_from(args.checkpoint)
-        ir = read_spectrum(args.ir) if args.ir else None
-        raman = read_spectrum(args.raman) if args.raman else None
+        ir = read_spectrum(args.ir, args.ir_y) if args.ir else None
+        raman = read_spectrum(args.raman, args.raman_y) if args.raman else None
         if raman is not None and not args.raman_activity:  # measured: intensity -> activity
             raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
         check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
@@ -170,12 +172,9 @@ def _identify(args: argparse.Namespace) -> None:
                                 batch_size=args.batch_size)
         df = identify(model, library, ir, raman, mass_da=args.mass, mass_tol_da=args.mass_tol,
                       formula=args.formula, top=args.top)
-        for spectrum in (ir, raman):
+        for spectrum in (ir, raman):  # unit conversions, zero-filled ranges, duplicates
             for note in spectrum.notes if spectrum is not None else ():
-                if "zero-filled" in note:  # changes what the model sees: always say it
-                    print(f"note: {spectrum.source}: {note}")
-                else:
-                    log.info("%s: %s", spectrum.source, note)
+                print(f"note: {spectrum.source}: {note}")
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(library.skipped.items())) or "none"
         print(f"model: {model_name}")
         print(f"library: {len(library)} candidates from {args.candidates} "
@@ -188,13 +187,12 @@ def _identify(args: argparse.Namespace) -> None:
             print(f"wrote {write_results(df, args.out)}")
         if args.png:
             print(f"wrote {draw_grid(df, args.png)}")
-    except (ValueError, OSError) as exc:  # SpectrumError, IdentifyError, missing files
+    except Exception as exc:  # SpectrumError, IdentifyError, CheckpointError, missing files, ...
         log.info("identify failed", exc_info=True)  # the traceback, only with --verbose
-        print(f"vibraclip identify: error: {exc}", file=sys.stderr)
+        what = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
+        text = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        print(f"vibraclip identify: error: {what}{text}", file=sys.stderr)
         raise SystemExit(2) from None
-    except Exception:
-        log.exception("vibraclip identify failed unexpectedly")
-        raise SystemExit(1) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,12 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a trained VibraCLIP .ckpt or an exported model folder (default: the "
                           "model shipped in models/)")
     ide.add_argument("--ir", default=None, help="IR spectrum (.jdx/.dx/.jcamp/.csv/.txt/.tsv)")
+    ide.add_argument("--ir-y", choices=Y_KINDS, default=None,
+                     help="what the --ir file's y values are (default: read from the file's "
+                          "units or header; a file that looks like transmittance but says "
+                          "absorbance is refused)")
     ide.add_argument("--raman", default=None,
                      help="measured Raman spectrum (same formats; x = Raman shift in cm-1). Its "
                           "intensities are divided by (nu0 - nu)^4 / nu times the Bose factor to "
                           "put them on the activity scale the model was trained on")
     add_config_flags(ide, ("laser_nm", "temperature_k"),
                      {n: getattr(Config, n) for n in ("laser_nm", "temperature_k")})
+    ide.add_argument("--raman-y", choices=Y_KINDS, default=None,
+                     help="what the --raman file's y values are (default: read from the file)")
     ide.add_argument("--raman-activity", action="store_true",
                      help="the --raman file already holds Raman activities (e.g. computed): "
                           "no conversion")

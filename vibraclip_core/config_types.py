@@ -23,6 +23,9 @@ AugmentName = Literal["scale", "xh_scale", "mode_jitter", "width", "intensity", 
                       "noise", "cutoff"]  # implemented in augment.augment_sticks
 TRAINABLE: tuple[str, ...] = get_args(Trainable)
 AUGMENTATIONS: tuple[str, ...] = get_args(AugmentName)
+# what the y values of a measured spectrum file are (`vibraclip identify --ir-y / --raman-y`)
+YKind = Literal["absorbance", "transmittance", "percent-transmittance"]
+Y_KINDS: tuple[str, ...] = get_args(YKind)
 # The transforms of the transfer model (Chapter 6, the shipped model): chosen on the validation
 # split's cross-theory queries against all AUGMENTATIONS (benchmarks/augmentation_choice.py)
 TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width")

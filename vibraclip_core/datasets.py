@@ -22,6 +22,7 @@ from .config import EMBEDDED_DATA_DIR, Config
 from .molecules import canonical_identity, featurize_many
 from .qm9_candidates import ROUTE_B3LYP_UNPARSED, load_positions, qm9_positions
 from .qm9s import is_qm9s_folder, qm9s_digest, qm9s_model_inputs
+from .shards import check_shard
 from .simulate import STATUS_OK
 from .spectra import sticks_to_model_input
 
@@ -98,7 +99,9 @@ def shard_files(data_dir: Path) -> list[Path]:
 
 
 def load_sticks(data_dir: Path) -> StickSet:
-    """All shards of a stick-spectra folder, concatenated in shard order."""
+    """All shards of a stick-spectra folder, concatenated in shard order; each shard checked
+    (check_shard): a missing array, offsets out of order or NaN sticks raise a ValueError naming
+    the file and the array."""
     parts = []
     files = shard_files(data_dir)
     for f in files:
@@ -108,6 +111,7 @@ def load_sticks(data_dir: Path) -> StickSet:
         except Exception as exc:
             raise ValueError(f"{f}: unreadable shard ({exc}); delete it and rerun "
                              f"`vibraclip simulate` to regenerate it") from exc
+        check_shard(parts[-1], f)
 
     def cat_offsets(key: str) -> np.ndarray:
         out, base = [np.zeros(1, np.int64)], 0

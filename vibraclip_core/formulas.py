@@ -21,6 +21,8 @@ _PERIODIC = Chem.GetPeriodicTable()
 ATOMIC_NUMBER = {e: _PERIODIC.GetAtomicNumber(e) for e in ELEMENTS}  # {"H": 1, ..., "F": 9}
 # GFN2-xTB's parameterisation ends at Rn, so the simulator never needs heavier masses
 _ATOMIC_WEIGHTS = np.array([0.0] + [_PERIODIC.GetAtomicWeight(z) for z in range(1, 87)])
+# every element symbol, so an unknown one is refused here, before RDKit logs a C++ error for it
+_SYMBOLS = frozenset(_PERIODIC.GetElementSymbol(z) for z in range(1, 119))
 
 _LOCANTS = re.compile(r"^[\d,]+-")  # '1,2-( C H3)2 C6 H4': a locant prefix, not a count
 _SPACED_COUNT = re.compile(r"([A-Z][a-z]?)\s+(\d)")  # 'C 4 H 8'
@@ -55,7 +57,8 @@ def parse_formula(formula: str) -> dict[str, int]:
 
     Handles 'C2 H6 O', 'C 4 H 8', 'C H3 C O C H3', 'C H2: C H C N', '1,2-( C H3)2 C6 H4' and
     '( C H3)3 C O C2 H5' (locant prefixes dropped, parenthesised groups multiplied). Anything
-    else (charges, stray characters, an empty string) raises FormulaError.
+    else (charges, stray characters, an empty string, a zero count as in 'C0H4', a symbol that
+    is no element as in 'Xx2') raises FormulaError.
     """
     s = _LOCANTS.sub("", formula.strip())
     s = re.sub(r"\s+", "", _SPACED_COUNT.sub(r"\1\2", s).replace(":", " "))
@@ -67,6 +70,12 @@ def parse_formula(formula: str) -> dict[str, int]:
         raise FormulaError(f"formula {formula!r}: no elements")
     counts: Counter = Counter()
     for element, n in tokens:
+        if element not in _SYMBOLS:
+            raise FormulaError(f"formula {formula!r}: unknown element {element!r}; write "
+                               "element symbols as the periodic table does ('Cl', not 'CL')")
+        if n and int(n) == 0:
+            raise FormulaError(f"formula {formula!r}: zero count for {element!r}; leave out "
+                               "elements the molecule does not contain")
         counts[element] += int(n or 1)
     return dict(counts)
 
@@ -88,14 +97,8 @@ def hill_formula(formula: str) -> str:
 
 def formula_mass_da(formula: str) -> float:
     """Average molecular mass in Da of a formula (RDKit atomic weights, as Descriptors.MolWt)."""
-    counts = parse_formula(formula)
-    total = 0.0
-    for element in _hill_order(counts):
-        try:
-            total += _PERIODIC.GetAtomicWeight(element) * counts[element]
-        except RuntimeError as exc:
-            raise FormulaError(f"formula {formula!r}: unknown element {element!r}") from exc
-    return total
+    counts = parse_formula(formula)  # refuses unknown elements
+    return sum(_PERIODIC.GetAtomicWeight(e) * counts[e] for e in _hill_order(counts))
 
 
 def hill_formulas(z: np.ndarray, atom_offsets: np.ndarray) -> list[str]:

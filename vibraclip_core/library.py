@@ -1,8 +1,9 @@
 """One candidate library: the structures a spectrum is ranked against, embedded by one model.
 
-A library is built from SMILES (featurised: ETKDG with retries, failures counted), from rows of
-a prepared data set (its graphs, identities and masses) or from packed `Structures` (QM9
-candidates and distractors from the shared conformer cache); libraries concatenate in order.
+A library is built from SMILES (featurised: ETKDG with retries; failures, ions, radicals,
+mixtures, isotopes and duplicates left out and counted), from rows of a prepared data set (its
+graphs, identities and masses) or from packed `Structures` (QM9 candidates and distractors from
+the shared conformer cache); libraries concatenate in order.
 `embed` runs the one graph path of `embedding` over each part as it was given (its own batches)
 and returns the library with its embeddings. `vibraclip identify`, realignment, the gallery, the
 library-size curve and Chapter 6's libraries all rank against this type.
@@ -25,8 +26,8 @@ from .embedding import BATCH_SIZE, EmbeddingCache, embed_graph_rows, embed_struc
 from .formulas import hill_formulas
 from .mass import MassStats
 from .model import VibraCLIP
-from .molecules import (MoleculeGraph, canonical_identity, featurize_many, mol_from_smiles,
-                        molecular_formula)
+from .molecules import (MoleculeError, MoleculeGraph, candidate_identity, canonical_identity,
+                        featurize_many, mol_from_smiles, molecular_formula)
 from .qm9_candidates import ROUTE_ETKDG, Structures
 
 log = logging.getLogger(__name__)
@@ -76,15 +77,32 @@ class CandidateLibrary:
     def from_smiles(cls, smiles: Sequence[str], conformer_seed: int = 0, workers: int = 1,
                     progress: bool = True, mass_stats: MassStats | None = None
                     ) -> "CandidateLibrary":
-        """SMILES featurised with `conformer_seed` (ETKDGv3 with retries); SMILES that cannot be
-        featurised are left out and counted in `skipped` by reason."""
-        graphs, skipped = featurize_many(list(smiles), seed=conformer_seed, workers=workers,
-                                         progress=progress)
+        """SMILES featurised with `conformer_seed` (ETKDGv3 with retries), each molecule once
+        (the first SMILES of each identity). Left out and counted in `skipped` by reason: SMILES
+        that cannot be featurised, those that are no neutral closed-shell molecule of natural
+        isotopes ('charged', 'radical', 'mixture', 'isotope': the model would embed them as
+        one) and repeats of an identity ('duplicate')."""
+        usable, skipped, seen = [], Counter(), set()
+        for s in smiles:
+            try:
+                identity = candidate_identity(s)
+            except MoleculeError as err:
+                skipped[err.reason] += 1
+                log.info("skipping candidate: %s", err)
+                continue
+            if identity in seen:
+                skipped["duplicate"] += 1
+                log.info("skipping candidate %r: a duplicate of %s", s, identity)
+                continue
+            seen.add(identity)
+            usable.append(s)
+        graphs, failed = featurize_many(usable, seed=conformer_seed, workers=workers,
+                                        progress=progress)
+        skipped += failed
         kept = [g for g in graphs if g is not None]
         log.info("candidate library: %d of %d SMILES featurised, skipped %s", len(kept),
                  len(smiles), dict(skipped) or "none")
         library = cls.from_structures(pack_structures(kept), mass_stats, skipped)
-        # RDKit's formula of what the user gave (a charged candidate keeps its charge)
         library.formula = [molecular_formula(mol_from_smiles(g.smiles)) for g in kept]
         return library
 

@@ -30,7 +30,8 @@ from .qm9_candidates import load_positions
 
 log = logging.getLogger(__name__)
 
-LIBRARY_FORMAT_VERSION = 2  # 2: the metadata records the tensors file's size
+LIBRARY_FORMAT_VERSION = 3  # 2: the metadata records the tensors file's size; 3: SMILES
+# lists skip charged, radical, mixture and isotope candidates and duplicates
 # molecules per embedding batch: on CPU, batches of 32 embed ~1.7x faster per molecule than 256
 # (the triplet tensors stay in cache)
 LIBRARY_BATCH_SIZE = 32
@@ -123,6 +124,8 @@ def load_library(tensors_path: Path, model: VibraCLIP, mass_stats: MassStats | N
                                    meta["formula"], mass_stats=mass_stats,
                                    graph_emb=tensors["graph_emb"],
                                    skipped=Counter(meta["skipped"]), model_digest=digest)
+        if not torch.isfinite(library.graph_emb).all():  # bytes damaged in place
+            raise ValueError("embeddings hold NaN or inf")
         if library.graph_emb.shape[1:] != (model.config.latent_dim,):
             raise ValueError(f"embeddings of shape {tuple(library.graph_emb.shape)} for a model "
                              f"of latent_dim {model.config.latent_dim}")

@@ -65,6 +65,33 @@ def canonical_identity(smiles: str) -> str:
     return Chem.MolToSmiles(mol)
 
 
+def candidate_identity(smiles: str) -> str:
+    """canonical_identity of a SMILES that names one neutral closed-shell molecule of the element
+    set without isotope labels; else MoleculeError with reason 'mixture', 'charged', 'radical' or
+    'isotope' (or _parse's reasons), since the encoder would embed it as a neutral molecule."""
+    mol = _parse(smiles)
+    if len(Chem.GetMolFrags(mol)) > 1:
+        raise MoleculeError(smiles, "mixture", "several molecules or a salt ('.'); list each "
+                            "neutral molecule on a line of its own")
+    charge = Chem.GetFormalCharge(mol)  # net: nitro groups and zwitterions are neutral molecules
+    if charge:
+        raise MoleculeError(smiles, "charged", f"net charge {charge:+d}; give the neutral molecule")
+    if any(a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
+        raise MoleculeError(smiles, "radical", "unpaired electrons (a radical or carbene); "
+                            "check the hydrogens written in brackets")
+    if any(a.GetIsotope() for a in mol.GetAtoms()):
+        raise MoleculeError(smiles, "isotope", "isotope labels change the spectrum; the model "
+                            "knows natural-abundance molecules only")
+    Chem.RemoveStereochemistry(mol)
+    return Chem.MolToSmiles(mol)
+
+
+def is_smiles(text: str) -> bool:
+    """Whether RDKit parses `text` as a SMILES (any elements, no checks); logs nothing."""
+    with rdBase.BlockLogs():
+        return bool(text) and Chem.MolFromSmiles(text) is not None
+
+
 def morgan_fingerprints(smiles: Sequence[str], n_bits: int = 2048, radius: int = 2) -> np.ndarray:
     """(n, n_bits) float32 0/1 Morgan (ECFP-like) bit vectors of heavy-atom graphs."""
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)

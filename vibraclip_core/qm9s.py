@@ -95,8 +95,23 @@ def _count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
-def read_spectrum_table(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """(index (n,) int64, spectra (n, 3501) float32, n rows dropped for NaN/inf) of one table."""
+def _short_rows(path: Path, n_cols: int, has_header: bool, n_rows: int) -> dict[int, int]:
+    """{data row: line number} of the rows with fewer than n_cols fields (pandas pads them with
+    NaN); blank lines are skipped as pandas skips them."""
+    short, row = {}, 0
+    with open(path, "rb") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if (has_header and line_no == 1) or not line.strip():
+                continue
+            if line.count(b",") + 1 < n_cols and row < n_rows:
+                short[row] = line_no
+            row += 1
+    return short
+
+
+def read_spectrum_table(path: Path) -> tuple[np.ndarray, np.ndarray, int, list[int]]:
+    """(index (n,) int64, spectra (n, 3501) float32, n rows dropped for NaN/inf, line numbers of
+    the short rows dropped: fewer than 3502 fields, as a truncated file ends) of one table."""
     with open(path, encoding="utf-8", errors="replace") as fh:
         first = fh.readline().strip().split(",")
     n_cols = 1 + FINE_POINTS
@@ -126,10 +141,11 @@ def read_spectrum_table(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     finite = np.isfinite(values).all(axis=1) & np.isfinite(index)
     if not np.all(index[finite] == np.round(index[finite])):
         raise ValueError(f"{path}: first column holds non-integer values; expected the QM9S index")
-    n_bad = int(np.count_nonzero(~finite))
-    if n_bad:
+    short = _short_rows(path, n_cols, has_header, filled) if not finite.all() else {}
+    n_bad = int(np.count_nonzero(~finite)) - len(short)
+    if not finite.all():
         index, values = index[finite], values[finite]
-    return index.astype(np.int64), values, n_bad
+    return index.astype(np.int64), values, n_bad, sorted(short.values())
 
 
 def read_qm9s(folder: str | Path) -> QM9SData:
@@ -160,10 +176,15 @@ def read_qm9s(folder: str | Path) -> QM9SData:
 
     spectra: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for kind, path in tables.items():
-        index, values, n_bad = read_spectrum_table(path)
+        index, values, n_bad, short = read_spectrum_table(path)
         uniq, first = np.unique(index, return_index=True)
-        report[f"{kind}_rows"] = int(index.size + n_bad)
+        report[f"{kind}_rows"] = int(index.size + n_bad + len(short))
         report[f"{kind}_rows_nonfinite"] = n_bad
+        report[f"{kind}_rows_short"] = len(short)
+        if short:
+            log.warning("%s: dropped %d short rows (fewer than %d fields; truncated?) at line%s "
+                        "%s", path, len(short), 1 + FINE_POINTS, "s" if len(short) > 1 else "",
+                        ", ".join(map(str, short[:5])) + (", ..." if len(short) > 5 else ""))
         report[f"{kind}_duplicates"] = int(index.size - uniq.size)
         if n_bad or index.size != uniq.size:
             log.warning("%s: dropped %d rows with NaN/inf and %d repeated indices (first kept)",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from .checkpoints import CheckpointError, check_finite
 from .config import REPO_ROOT, Config
 from .mass import MASS_STATS_FILE, MassStats, mass_stats_for
 from .model import VibraCLIP
@@ -105,6 +106,10 @@ def load_shipped_model(folder: str | Path = MODELS_DIR) -> tuple[VibraCLIP, Mass
             f"{weights}: does not fit this code's VibraCLIP (missing {missing[:3]}, unexpected "
             f"{unexpected[:3]}, other shapes {shapes[:3]}); re-export it with "
             "`vibraclip export-model` from a checkpoint trained with this code")
+    try:
+        check_finite(state, weights)
+    except CheckpointError as exc:
+        raise ShippedModelError(str(exc)) from exc
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     stats = mass_stats_for(weights) if config.mass else None
     return model.eval(), stats

@@ -198,7 +198,16 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
         msg = f"zero-filled {' and '.join(gaps)} (outside the measured range)"
         spectrum.notes.append(msg)
         log.info("%s: %s", spectrum.source, msg)  # routine for measured data: a note, not a warning
-    return minmax_scale(values)
+    lo, span = values.min(), values.max() - values.min()
+    if not (np.isfinite(span) and span > 0):
+        raise SpectrumError(f"{spectrum.source}: the spectrum on {GRID_MIN_CM1:.0f}-"
+                            f"{GRID_MAX_CM1:.0f} cm-1 is constant or its range overflows "
+                            f"({values.min():g} to {values.max():g}); not usable as input")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = minmax_scale(values)  # float32, as the library; bit-identical for usual spectra
+    if not np.all(np.isfinite(out)):  # |y| beyond float32 (3e38): scale in float64 instead
+        out = ((values - lo) / span).astype(np.float32)
+    return out
 
 
 # Raman: GFN2-xTB gives activities S_i (A^4/amu); a Stokes spectrum measures intensities

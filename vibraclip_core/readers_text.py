@@ -1,0 +1,116 @@
+"""Two-column text spectra (.csv/.txt/.tsv): sniff header, separator, decimal comma and a leading
+index column from the first lines, then parse the numbers with pandas' C parser.
+
+Returns raw x, y and the units named in the header ("" when none); readers.py converts them.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .spectra import SpectrumError
+
+SNIFF_LINES = 200
+# header words -> y units understood by readers._to_absorbance_cm1
+Y_HEADER_UNITS = (("%T", "%T"), ("PERCENT", "%T"), ("TRANSMITTANCE", "TRANSMITTANCE"),
+                  ("ABSORBANCE", "ABSORBANCE"))
+Y_HEADER_TOKENS = {"T": "TRANSMITTANCE", "A": "ABSORBANCE", "ABS": "ABSORBANCE"}
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _split(line: str, sep: str) -> list[str]:
+    return [f.strip() for f in (line.split(sep) if sep != " " else line.split())]
+
+
+def _x_units(name: str) -> str:
+    n = name.upper().replace(" ", "")
+    if "NM" in re.findall(r"[A-Z]+", n) or "NANOMET" in n:
+        return "NANOMETERS"
+    if any(k in n for k in ("\u00b5M", "UM)", "(UM", "MICRON", "MICROM")) or n in ("UM", "\u00b5M"):
+        return "MICROMETERS"
+    return "1/CM"
+
+
+def _y_units(name: str) -> str:
+    n = name.upper().strip()
+    for key, unit in Y_HEADER_UNITS:
+        if key in n.replace(" ", ""):
+            return unit
+    tokens = re.findall(r"%?[A-Z]+", n)
+    return next((Y_HEADER_TOKENS[t] for t in tokens if t in Y_HEADER_TOKENS), "")
+
+
+def read_text(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(x, y, x_units, y_units) of a text spectrum; units from the header, "" for y when absent."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        head = [(i, ln.strip()) for i, ln in enumerate(islice(fh, SNIFF_LINES))]
+    head = [(i, ln) for i, ln in head if ln and not ln.startswith("#")]
+    if not head:
+        return np.empty(0), np.empty(0), "1/CM", ""
+    sep = next((s for s in (";", "\t", ",") if any(s in ln for _, ln in head[-5:])), " ")
+    decimal = "," if sep in (";", "\t") and any("," in ln for _, ln in head[-5:]) else "."
+    if decimal == ",":
+        notes.append(f"decimal commas with {'semicolon' if sep == ';' else 'tab'}-separated "
+                     "columns")
+    # a header line is one whose x field is not a number; "1000,abc" is a bad data row
+    numeric = [_float(_split(ln, sep)[0].replace(decimal, ".")) is not None for _, ln in head]
+    first = next((k for k, ok in enumerate(numeric) if ok), len(head))
+    if first == len(head):
+        raise SpectrumError(f"{path}: no numeric x, y rows in the first {SNIFF_LINES} lines; "
+                            "expected two columns of numbers (wavenumber, intensity)")
+    header = _split(head[first - 1][1], sep) if first else []
+    for _, ln in head[:first]:
+        notes.append(f"skipped header line {ln!r}")
+    skip = head[first][0]
+    fields = _split(head[first][1], sep)
+    col = 0
+    if header and header[0] in ("", "Unnamed: 0", "index"):
+        col = 1
+    elif not header and len(fields) >= 3:
+        rows = [_split(ln, sep) for _, ln in head[first:]]
+        index = [_float(r[0].replace(decimal, ".")) for r in rows]
+        if index == [float(k) for k in range(len(rows))]:
+            col = 1
+    if col:
+        notes.append("skipped a leading index column (0, 1, 2, ...)")
+    x_units = _x_units(header[col]) if len(header) > col else "1/CM"
+    y_units = _y_units(header[col + 1]) if len(header) > col + 1 else ""
+    x, y = _parse(path, sep, decimal, skip, col)
+    return x, y, x_units, y_units
+
+
+def _parse(path: Path, sep: str, decimal: str, skip: int, col: int) -> tuple[np.ndarray, ...]:
+    kw = dict(sep=r"\s+" if sep == " " else sep, decimal=decimal, header=None, skiprows=skip,
+              comment="#", engine="c", encoding="utf-8-sig", encoding_errors="replace",
+              skip_blank_lines=True)
+    try:
+        table = pd.read_csv(path, usecols=[col, col + 1], dtype=np.float64, **kw)
+        x, y = (table[c].to_numpy(np.float64) for c in table.columns)
+    except pd.errors.EmptyDataError:
+        return np.empty(0), np.empty(0)
+    except (ValueError, pd.errors.ParserError):
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, **kw)
+        except pd.errors.ParserError as exc:  # e.g. a row with more columns than the first
+            raise SpectrumError(f"{path}: not a table of x, y columns ({exc})") from None
+        if table.shape[1] < col + 2:
+            raise SpectrumError(f"{path}: data rows have fewer than {col + 2} columns; "
+                                "expected x, y") from None
+        x, y = (pd.to_numeric(table[c].str.replace(decimal, "."), errors="coerce")
+                .to_numpy(np.float64) for c in table.columns[col:col + 2])
+    short = np.flatnonzero(np.isnan(y) & np.isfinite(x))
+    if short.size and np.all(np.isnan(y)):
+        raise SpectrumError(f"{path}: data row {short[0] + 1} has fewer than 2 columns; "
+                            "expected x, y")
+    return x, y
