@@ -45,8 +45,10 @@ def libraries(tmp_path_factory):
     build = tmp_path_factory.mktemp("transfer")
     cfg = get_config("tiny", n_molecules=60, build_dir=str(build))
     qm9 = prepare(cfg)
-    recs = [MeasuredIR(f"{n}.jdx", n, s, "", Spectrum(np.array([500.0, 4000.0]), np.ones(2),
-                                                      "absorbance", f"{n}.jdx", []))
+    # placeholder spectra (a ramp: a constant one is refused as input)
+    recs = [MeasuredIR(f"{n}.jdx", n, s, "", Spectrum(np.array([500.0, 4000.0]),
+                                                      np.array([1.0, 2.0]), "absorbance",
+                                                      f"{n}.jdx", []))
             for n, s in (("acetone", "CC(C)=O"), ("propanal", "CCC=O"), ("acetone2", "CC(C)=O"))]
     from vibraclip_core.molecules import canonical_identity
 
