@@ -151,14 +151,15 @@ def _identify(args: argparse.Namespace) -> None:
     from .candidates import load_candidates
     from .identify import check_query, identify
     from .library_cache import build_library
-    from .report import draw_grid, format_table, write_results
+    from .report import RESULT_SUFFIXES, draw_grid, format_table, write_results
     from .shipped import model_from
     from .readers import read_spectrum
     from .spectra import raman_intensity_to_activity
 
     log = logging.getLogger("vibraclip")
     try:
-        check_identify_flags(args)  # before the model and the library: a bad flag costs nothing
+        # before the model and the library: a bad flag costs nothing
+        check_identify_flags(args, RESULT_SUFFIXES)
         model, stats, model_name = model_from(args.checkpoint)
         ir = read_spectrum(args.ir, args.ir_y) if args.ir else None
         raman = read_spectrum(args.raman, args.raman_y) if args.raman else None

@@ -8,8 +8,6 @@ import math
 import os
 from pathlib import Path
 
-OUT_SUFFIXES = (".csv", ".json")  # report.write_results writes these
-
 
 class FlagError(ValueError):
     """A flag value `vibraclip identify` cannot use; the message names the flag."""
@@ -45,8 +43,9 @@ def _check_output(flag: str, value: str, suffixes: tuple[str, ...]) -> None:
     _check_folder(flag, path.parent, write=True)
 
 
-def check_identify_flags(args: argparse.Namespace) -> None:
-    """Raise FlagError for a flag of `vibraclip identify` that cannot work."""
+def check_identify_flags(args: argparse.Namespace, out_suffixes: tuple[str, ...]) -> None:
+    """Raise FlagError for a flag of `vibraclip identify` that cannot work; `out_suffixes`: what
+    `--out` may end in (report.RESULT_SUFFIXES)."""
     for flag, value in (("--batch-size", args.batch_size), ("--workers", args.workers),
                         ("--top", args.top)):
         if value < 1:
@@ -60,6 +59,6 @@ def check_identify_flags(args: argparse.Namespace) -> None:
             raise FlagError(f"{flag} {value}: must be a positive number")
     _check_folder("--cache-dir", Path(args.cache_dir))
     if args.out:
-        _check_output("--out", args.out, OUT_SUFFIXES)
+        _check_output("--out", args.out, out_suffixes)
     if args.png:
         _check_output("--png", args.png, (".png",))

@@ -8,6 +8,9 @@ import pandas as pd
 from rdkit import Chem
 
 
+RESULT_SUFFIXES = (".csv", ".json")  # what write_results writes
+
+
 def format_table(df: pd.DataFrame) -> str:
     """The ranked table as aligned text: rank, score (4 decimals), SMILES, formula, mass in Da."""
     shown = df.assign(score=df["score"].map(lambda s: f"{s:.4f}"),
@@ -18,8 +21,9 @@ def format_table(df: pd.DataFrame) -> str:
 def write_results(df: pd.DataFrame, path: str | Path) -> Path:
     """Write the ranked table as .csv or .json (a list of records) by the suffix of path."""
     path = Path(path)
-    if path.suffix.lower() not in (".csv", ".json"):
-        raise ValueError(f"{path}: unknown output suffix {path.suffix!r}; use .csv or .json")
+    if path.suffix.lower() not in RESULT_SUFFIXES:
+        raise ValueError(f"{path}: unknown output suffix {path.suffix!r}; use "
+                         f"{' or '.join(RESULT_SUFFIXES)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
         df.to_csv(path, index=False)
