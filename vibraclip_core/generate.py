@@ -80,6 +80,7 @@ def simulate_shard(molecules: list[SourceMolecule], settings: SimulatorSettings)
         "offsets": np.array(offsets, dtype=np.int64),
         "freqs_cm1": cat(freqs), "ir_km_mol": cat(ir), "raman_a4_amu": cat(raman),
         "ref_offsets": np.array(ref_offsets, dtype=np.int64), "ref_freqs_cm1": cat(ref),
+        "method": np.array(settings.method),
     }
 
 
@@ -117,7 +118,8 @@ def generate(out_dir: Path, order: np.ndarray,
         raise KeyError(f"{len(missing)} indices missing from the source, e.g. {sorted(missing)[:5]}")
     jobs = [(k, [source[int(i)] for i in order[k * shard_size:(k + 1) * shard_size]]) for k in todo]
     done: list[Path] = []
-    with tqdm(total=sum(len(m) for _, m in jobs), unit="mol", desc="GFN2-xTB spectra") as bar:
+    with tqdm(total=sum(len(m) for _, m in jobs), unit="mol",
+              desc=f"{settings.method} spectra") as bar:
         if workers <= 1:
             for k, mols in jobs:
                 done.append(Path(_run_shard(str(shard_path(out_dir, k)), mols, settings)))

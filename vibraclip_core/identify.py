@@ -2,7 +2,10 @@
 
 The library (`library.CandidateLibrary`, built and cached by `library_cache.build_library`) is
 embedded with the same checkpoint as the query; the query spectrum is embedded and scored against
-every admissible candidate, optionally filtered by mass or formula (`retrieval`'s filters).
+every admissible candidate, optionally filtered by mass or formula (`retrieval`'s filters). With
+a `rerank.Reranker`, the model's top `depth` candidates are simulated (`candidate_spectra`),
+compared with the query spectrum (`spectral_match`) and re-ordered by the fused score, and the
+probability that rank 1 is right is attached.
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ import pandas as pd
 import torch
 
 from . import retrieval as R
+from .candidate_spectra import candidate_spectra
 from .candidates import IdentifyError
 from .embedding import model_digest
 from .formulas import formula_mass_da, hill_formula
 from .library import CandidateLibrary
 from .loss_modes import LOSS_MODES, uses_raman
 from .model import VibraCLIP
+from .rerank import Reranker
+from .spectral_match import candidate_matrix, coverage_mask, match_scores
 from .spectra import Spectrum, spectrum_to_model_input
 
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ("rank", "score", "smiles", "formula", "mass_da")
+RERANK_COLUMNS = ("rank", "fused", "score", "match", "smiles", "formula", "mass_da")
 
 
 def check_query(model: VibraCLIP, ir: Spectrum | None, raman: Spectrum | None,
@@ -69,12 +76,15 @@ def _check_library(model: VibraCLIP, library: CandidateLibrary) -> None:
 
 def identify(model: VibraCLIP, library: CandidateLibrary, ir: Spectrum | None,
              raman: Spectrum | None, mass_da: float | None = None, mass_tol_da: float = 0.5,
-             formula: str | None = None, top: int = 25) -> pd.DataFrame:
+             formula: str | None = None, top: int = 25, reranker: Reranker | None = None,
+             cache_dir: str = "build/cache", workers: int = 2, progress: bool = True
+             ) -> pd.DataFrame:
     """Top candidates (rank, score, smiles, formula, mass_da) for one measured spectrum query.
 
     Score: IR + Raman -> library_scorer in [0, 1]; one spectrum -> cosine in [-1, 1]. mass_da
     keeps candidates within ±mass_tol_da, formula those of the same Hill formula; the counts are
-    in df.attrs ("n_library", "n_candidates").
+    in df.attrs ("n_library", "n_candidates"). With a `reranker` of depth > 0, its top `depth`
+    are re-ranked (`rerank_shortlist`; columns RERANK_COLUMNS, confidence in df.attrs).
     """
     check_query(model, ir, raman, mass_da, formula, top)
     _check_library(model, library)
@@ -82,12 +92,14 @@ def identify(model: VibraCLIP, library: CandidateLibrary, ir: Spectrum | None,
     query_mass = mass_da if mass_da is not None else (formula_mass_da(hill) if hill else None)
     mass = library.mass_stats.standardize(query_mass) if model.config.mass else None
     model.eval()
+    inputs = {kind: spectrum_to_model_input(sp) for kind, sp in (("ir", ir), ("raman", raman))
+              if sp is not None}
     with torch.inference_mode():
-        def embed(spectrum: Spectrum, encoder) -> torch.Tensor:
-            x = torch.from_numpy(spectrum_to_model_input(spectrum)).reshape(1, -1)
-            return encoder(x, mass).float()
-        ir_q = embed(ir, model.encode_ir) if ir is not None else None
-        ra_q = embed(raman, model.encode_raman) if raman is not None else None
+        def embed(kind: str, encoder) -> torch.Tensor | None:
+            if kind not in inputs:
+                return None
+            return encoder(torch.from_numpy(inputs[kind]).reshape(1, -1), mass).float()
+        ir_q, ra_q = embed("ir", model.encode_ir), embed("raman", model.encode_raman)
     if ir_q is not None and ra_q is not None:
         score_fn = R.library_scorer(library.graph_emb, ir_q, ra_q)
     else:
@@ -110,11 +122,49 @@ def identify(model: VibraCLIP, library: CandidateLibrary, ir: Spectrum | None,
                             "--mass/--formula, or use a larger --candidates library")
     if filters:
         log.info("%s: %d of %d candidates pass", " and ".join(filters), n_ok, len(library))
-    scores, idx = R.topk_scored(score_fn, 1, min(top, n_ok), mask=keep)
+    depth = min(reranker.depth, n_ok) if reranker is not None else 0
+    scores, idx = R.topk_scored(score_fn, 1, min(max(top, depth), n_ok), mask=keep)
     rows = idx[0].tolist()
     df = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "score": scores[0].numpy(),
                        "smiles": [library.smiles[i] for i in rows],
                        "formula": [library.formula[i] for i in rows],
                        "mass_da": library.mass_da[rows]}, columns=list(RESULT_COLUMNS))
     df.attrs.update(n_library=len(library), n_candidates=n_ok, filters=filters)
-    return df
+    if depth > 0:
+        spectra = {kind: (inputs[kind], coverage_mask(sp)) for kind, sp in
+                   (("ir", ir), ("raman", raman)) if sp is not None}
+        df = rerank_shortlist(df, spectra, reranker, depth, cache_dir, workers, progress,
+                              model.config.conformer_seed)
+    return df.head(top)
+
+
+def rerank_shortlist(df: pd.DataFrame, spectra: dict[str, tuple[np.ndarray, np.ndarray]],
+                     reranker: Reranker, depth: int, cache_dir: str, workers: int = 2,
+                     progress: bool = True, conformer_seed: int = 0) -> pd.DataFrame:
+    """`df` (model order) with its first `depth` rows re-ordered by the fused score.
+
+    spectra: {"ir" | "raman": ((1750,) model-grid query, (1750,) coverage mask)}; each kind's
+    match is the best cosine with the candidate's simulated sticks of that kind, and the match
+    is their mean. Adds columns match and fused (NaN below the shortlist) and df.attrs
+    confidence (probability that rank 1 is right), n_reranked, simulation_failures, and the
+    candidates' simulated sticks for drawing (attrs["spectra"]).
+    """
+    short = df.iloc[:depth]
+    sims = candidate_spectra(list(short["smiles"]), cache_dir, workers, progress,
+                             conformer_seed)
+    sticks = {"ir": sims.ir_km_mol, "raman": sims.raman_a4_amu}
+    parts = [match_scores(q[None], m[None], candidate_matrix(
+        sims.offsets, sims.freqs_cm1, sticks[kind], reranker.settings), reranker.settings)[0]
+        for kind, (q, m) in spectra.items()]
+    match = np.mean(parts, axis=0)
+    fused = reranker.fuse(short["score"].to_numpy()[None], match[None])[0]
+    order = np.argsort(-fused, kind="stable")
+    top = short.iloc[order].assign(match=match[order], fused=fused[order])
+    out = pd.concat([top, df.iloc[depth:].assign(match=np.nan, fused=np.nan)],
+                    ignore_index=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    out = out[list(RERANK_COLUMNS)]
+    out.attrs.update(df.attrs, n_reranked=depth, confidence=float(
+        reranker.probability(fused[None])[0]), simulation_failures=dict(sims.failures()),
+        spectra=(sims, order))
+    return out

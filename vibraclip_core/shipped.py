@@ -20,6 +20,7 @@ from .checkpoints import CheckpointError, check_finite
 from .config import REPO_ROOT, Config
 from .mass import MASS_STATS_FILE, MassStats, mass_stats_for
 from .model import VibraCLIP
+from .rerank import RERANK_FILE, Reranker
 from .train import load_model
 
 MODELS_DIR = REPO_ROOT / "models"
@@ -162,3 +163,23 @@ def write_model_card(folder: str | Path, info: dict[str, str], tables: dict[str,
     path = folder / CARD_FILE
     _atomic(path, lambda p: p.write_text("\n".join(lines)))
     return path
+
+
+def shipped_reranker(depth: int | None = None, folder: str | Path = MODELS_DIR
+                     ) -> Reranker | None:
+    """The shipped re-ranking (`rerank.json`, chosen by `vibraclip calibrate-rerank`) with
+    `depth` candidates (None: the shipped depth); None for depth 0. ShippedModelError when the
+    file is missing or unreadable."""
+    if depth == 0:
+        return None
+    path = Path(folder) / RERANK_FILE
+    if not path.is_file():
+        raise ShippedModelError(f"{path}: missing; run `vibraclip calibrate-rerank` or pass "
+                                "--rerank 0 for the model alone")
+    try:
+        reranker = Reranker.load(path)
+    except ValueError as exc:
+        raise ShippedModelError(str(exc)) from exc
+    if depth is not None:
+        reranker.depth = depth
+    return reranker

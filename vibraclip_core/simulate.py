@@ -1,4 +1,5 @@
-"""GFN2-xTB harmonic IR and Raman stick spectra for one molecule (tblite).
+"""GFN-xTB harmonic IR and Raman stick spectra for one molecule (tblite): GFN2-xTB by default,
+GFN1-xTB as the second level of theory (`SimulatorSettings.method`).
 
 Route: relax the input geometry (L-BFGS on analytic gradients), build the Hessian by central
 differences of analytic gradients, project out translations and rotations in mass-weighted
@@ -31,6 +32,7 @@ IR_AU_TO_KM_MOL = 974.8801
 RAMAN_AU_TO_A4_AMU = ANGSTROM_PER_BOHR**4
 
 STATUS_OK = "ok"
+METHODS = ("GFN2-xTB", "GFN1-xTB")  # tblite's parametrisations; the first is the embedded set's
 
 
 class SimulationError(RuntimeError):
@@ -52,6 +54,11 @@ class SimulatorSettings:
     relax_max_steps: int = 600
     imaginary_threshold_cm1: float = 30.0
     max_elements: int = 86  # tblite's GFN2 parameterisation ends at Rn
+    method: str = METHODS[0]
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"simulator method {self.method!r}: choose one of {METHODS}")
 
 
 @dataclass
@@ -71,7 +78,7 @@ def _calculator(numbers: np.ndarray, pos_bohr: np.ndarray, settings: SimulatorSe
     from tblite.interface import Calculator
     from tblite import library
 
-    calc = Calculator("GFN2-xTB", numbers, pos_bohr)
+    calc = Calculator(settings.method, numbers, pos_bohr)
     calc.set("verbosity", 0)
     calc.set("accuracy", settings.scf_accuracy)
     if efield is not None:
@@ -214,7 +221,7 @@ def simulate_molecule(numbers: np.ndarray, positions_ang: np.ndarray,
         raise SimulationError("too_few_atoms", "a single atom has no vibrations")
     bad = sorted({int(z) for z in numbers if z < 1 or z > settings.max_elements})
     if bad:
-        raise SimulationError("unsupported_element", f"atomic numbers {bad} not in GFN2-xTB")
+        raise SimulationError("unsupported_element", f"atomic numbers {bad} not in {settings.method}")
     if int(numbers.sum()) % 2:
         raise SimulationError("open_shell", "odd electron count; only closed shells are handled")
     masses = atomic_masses(numbers)
