@@ -19,13 +19,16 @@ from vibraclip_core import library as LB
 from vibraclip_core import library_cache as LC
 from vibraclip_core import qm9_candidates as Q
 from vibraclip_core import report
+from vibraclip_core.candidate_spectra import candidate_spectra
 from vibraclip_core.config import get_config
 from vibraclip_core.embedding import embed_structures, model_digest
 from vibraclip_core.mass import MassStats, MassStatsError, mass_stats_for, write_mass_stats
 from vibraclip_core.model import VibraCLIP
+from vibraclip_core.rerank import Reranker
 from vibraclip_core.molecules import molecular_formula, mol_from_smiles
 from vibraclip_core.sources import load_qm9_source, qm9_order
 from vibraclip_core.spectra import Spectrum, model_grid
+from vibraclip_core.spectral_match import MatchSettings
 
 # 8 candidates: 6 usable, one unparseable, one with Cl (outside H/C/N/O/F)
 LIBRARY = ["CCO ethanol", "COC dimethyl ether", "CC(C)=O acetone", "c1ccccc1 benzene", "CC#N",
@@ -77,9 +80,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
 
 def run_cli(files: SimpleNamespace, *extra: str, ckpt: Path | None = None) -> None:
+    """identify with the model alone unless `extra` asks for --rerank."""
+    rerank = [] if "--rerank" in extra else ["--rerank", "0"]
     cli.main(["identify", "--checkpoint", str(ckpt or files.mass_ckpt), "--ir", str(files.ir),
               "--candidates", str(files.library), "--cache-dir", str(files.cache),
-              "--workers", "1", *extra])
+              "--workers", "1", *rerank, *extra])
 
 
 def table_rows(stdout: str) -> list[list[str]]:
@@ -165,7 +170,7 @@ def test_cli_qm9_candidates(files, capsys, monkeypatch):
     cache = files.root / "qm9_cache"
     args = ["identify", "--checkpoint", str(files.mass_ckpt), "--ir", str(files.ir),
             "--candidates", "qm9", "--cache-dir", str(cache), "--workers", "1",
-            "--mass", "60", "--mass-tol", "100", "--top", "8"]
+            "--mass", "60", "--mass-tol", "100", "--top", "8", "--rerank", "0"]
     cli.main(args)
     out = capsys.readouterr().out
     rows = table_rows(out)
@@ -378,3 +383,46 @@ def test_transmittance_csv_needs_ir_y_and_every_note_is_printed(files, tmp_path,
     assert any(ln.startswith(f"note: {csv}") and "transmittance" in ln.lower()
                for ln in out.splitlines())
     assert table_rows(out)
+
+
+def test_rerank_puts_the_candidate_whose_simulated_spectrum_matches_first(files, tmp_path):
+    model = write_checkpoint(tmp_path / "m.ckpt")
+    stats = MassStats(90.0, 12.0)
+    library = LC.build_library(model, USABLE, stats, files.cache, progress=False)
+    # the query is acetone's own simulated IR, measured 2 % higher and on a sloped baseline
+    sims = candidate_spectra(["CC(C)=O"], files.cache, workers=1, progress=False)
+    x = model_grid()
+    y = 0.1 + 1e-4 * x + sum(i * 100 / ((x - 1.02 * f) ** 2 + 100)
+                             for f, i in zip(sims.freqs_cm1, sims.ir_km_mol) if f > 0)
+    query = Spectrum(x, y, "absorbance", "acetone.csv")
+    model_only = I.identify(model, library, query, None, mass_da=58.08, mass_tol_da=100, top=6)
+    reranker = Reranker(MatchSettings(), float("inf"), 6, (-1.0, 2.0))
+    df = I.identify(model, library, query, None, mass_da=58.08, mass_tol_da=100, top=4,
+                    reranker=reranker, cache_dir=str(files.cache), workers=1, progress=False)
+    assert df["smiles"].iloc[0] == "CC(C)=O" and len(df) == 4
+    assert list(df.columns) == list(I.RERANK_COLUMNS)
+    assert df["match"].iloc[0] > 0.95 and df["fused"].is_monotonic_decreasing
+    assert set(df["smiles"]) <= set(model_only["smiles"])  # the same shortlist, re-ordered
+    top_two = np.sort(df["fused"].to_numpy())[::-1][:2]
+    assert df.attrs["confidence"] == pytest.approx(
+        float(1 / (1 + np.exp(1.0 - 2.0 * (top_two[0] - top_two[1])))), rel=1e-6)
+
+
+def test_cli_reranks_with_the_shipped_choice(files, capsys, tmp_path):
+    png = tmp_path / "overlay.png"
+    run_cli(files, "--mass", "46.07", "--mass-tol", "200", "--rerank", "3", "--top", "5",
+            "--png", str(png))
+    out = capsys.readouterr().out
+    assert "re-ranked: the model's top 3 by fused score" in out
+    lines = out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["rank", "fused"])
+    rows = [ln.split() for ln in lines[head + 1:head + 6]]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"]
+    fused = [float(r[1]) for r in rows[:3]]
+    assert fused == sorted(fused, reverse=True)
+    assert len(rows[3]) == 5  # below the shortlist: no match or fused score
+    assert "confidence that rank 1 is right: " in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit) as exc:
+        run_cli(files, "--mass", "46.07", "--rerank", "-1")
+    assert exc.value.code == 2 and "--rerank -1" in capsys.readouterr().err

@@ -67,6 +67,11 @@ def test_measured_libraries_hold_each_measured_molecule_once(libraries):
             assert lib.identity.count(ident) == 1, (name, ident)
         assert lib.graph_emb is None and lib.identity[:2] == libs[ML.LIB_MEASURED].identity
     assert len(libs[ML.LIB_DISTRACTORS]) == 80
+    # distractors: the pretraining data's held-out test molecules first (their GFN2 spectra are
+    # embedded), then QM9 molecules outside the data for the rest
+    qm9, test_rows = libs[ML.LIB_DISTRACTORS].parts[1]
+    assert set(test_rows.tolist()) == set(qm9.splits["test"].tolist())
+    assert len(libs[ML.LIB_DISTRACTORS].parts) == 3
     isomers = libs[ML.LIB_ISOMERS]
     assert set(isomers.formula) == {"C3H6O"}  # acetone's and propanal's formula
     assert set(ML.query_formulas(isomers.parts[1][0])) == {"C3H6O"}  # RDKit's, from SMILES

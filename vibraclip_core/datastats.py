@@ -121,10 +121,11 @@ def render_datasheet_tables(sticks: StickSet) -> str:
         f"| vibrational modes stored | {int(sticks.offsets[-1])} |",
     ]
     if has_ref:
+        m = sticks.method.split("-")[0]
         lines += [
-            f"| GFN2 − B3LYP mean shift, modes ≥ 500 cm⁻¹ | {agree['mean_shift_cm1']:.1f} cm⁻¹ |",
-            f"| GFN2 vs B3LYP mean absolute deviation | {agree['mad_cm1']:.1f} cm⁻¹ |",
-            f"| GFN2 vs B3LYP Pearson r | {agree['pearson_r']:.4f} |"]
+            f"| {m} − B3LYP mean shift, modes ≥ 500 cm⁻¹ | {agree['mean_shift_cm1']:.1f} cm⁻¹ |",
+            f"| {m} vs B3LYP mean absolute deviation | {agree['mad_cm1']:.1f} cm⁻¹ |",
+            f"| {m} vs B3LYP Pearson r | {agree['pearson_r']:.4f} |"]
     else:
         heavy = np.array([mol_from_smiles(s).GetNumHeavyAtoms() for s in sticks.smiles])
         lines += [f"| atoms per molecule incl. H (median, max) | {int(np.median(sticks.n_atoms))}, "
@@ -136,14 +137,61 @@ def render_datasheet_tables(sticks: StickSet) -> str:
     return "\n".join(lines)
 
 
-def update_datasheet(readme: Path, sticks: StickSet) -> bool:
-    """Rewrite the generated block of a datasheet in place; returns whether it changed."""
+REGIONS_CM1 = {"below 1,500 cm⁻¹": (0.0, 1500.0), "1,500–2,500 cm⁻¹": (1500.0, 2500.0),
+               "above 2,500 cm⁻¹ (X–H stretches)": (2500.0, 1e9)}
+
+
+def theory_comparison(other: StickSet, reference: StickSet) -> pd.DataFrame:
+    """How `other`'s level of theory differs from `reference`'s on the molecules both hold (ok,
+    same mode count; modes paired in frequency order), by region of the reference frequency:
+    modes, median and 5-95 % range of the frequency ratio, and the Pearson r of log10 IR
+    intensities and of log10 Raman activities."""
+    row_of = {int(i): r for r, i in enumerate(reference.index) if reference.status[r] == STATUS_OK}
+    pairs = {k: [] for k in ("f_ref", "f_other", "ir_ref", "ir_other", "ra_ref", "ra_other")}
+    for m in range(len(other)):
+        r = row_of.get(int(other.index[m]))
+        if other.status[m] != STATUS_OK or r is None:
+            continue
+        (fo, io, ro), (fr, ir_, rr) = other.sticks(m), reference.sticks(r)
+        if len(fo) != len(fr):
+            continue
+        a, b = np.argsort(fr), np.argsort(fo)
+        for key, v in zip(pairs, (fr[a], fo[b], ir_[a], io[b], rr[a], ro[b])):
+            pairs[key].append(v)
+    v = {k: np.concatenate(x) if x else np.zeros(0) for k, x in pairs.items()}
+    rows = []
+    for name, (lo, hi) in REGIONS_CM1.items():
+        sel = (v["f_ref"] >= lo) & (v["f_ref"] < hi) & (v["f_ref"] > 0) & (v["f_other"] > 0)
+        ratio = v["f_other"][sel] / v["f_ref"][sel]
+
+        def logr(a, b):
+            x, y = np.log10(a[sel] + 1e-3), np.log10(b[sel] + 1e-3)
+            return float(np.corrcoef(x, y)[0, 1]) if sel.sum() > 2 else float("nan")
+        rows.append({"region": name, "modes": int(sel.sum()),
+                     "median ratio": float(np.median(ratio)) if sel.any() else np.nan,
+                     "ratio 5–95 %": (f"{np.quantile(ratio, 0.05):.3f}–"
+                                      f"{np.quantile(ratio, 0.95):.3f}") if sel.any() else "",
+                     "r log IR": logr(v["ir_ref"], v["ir_other"]),
+                     "r log Raman": logr(v["ra_ref"], v["ra_other"])})
+    return pd.DataFrame(rows).set_index("region")
+
+
+def update_datasheet(readme: Path, sticks: StickSet, compare_with: StickSet | None = None
+                     ) -> bool:
+    """Rewrite the generated block of a datasheet in place (with `compare_with`, also the
+    `theory_comparison` table against that set); returns whether it changed."""
     text = Path(readme).read_text()
     if DATASHEET_BEGIN not in text or DATASHEET_END not in text:
         raise ValueError(f"{readme}: missing the markers {DATASHEET_BEGIN!r} … {DATASHEET_END!r}")
     head, rest = text.split(DATASHEET_BEGIN, 1)
     _, tail = rest.split(DATASHEET_END, 1)
-    new = f"{head}{DATASHEET_BEGIN}\n{render_datasheet_tables(sticks)}\n{DATASHEET_END}{tail}"
+    body = render_datasheet_tables(sticks)
+    if compare_with is not None:
+        table = theory_comparison(sticks, compare_with).round(4)
+        body += (f"\n\n{sticks.method} against {compare_with.method} on the same molecules "
+                 "(modes paired in frequency order; ratio = this set / the other):\n\n"
+                 + table.to_markdown())
+    new = f"{head}{DATASHEET_BEGIN}\n{body}\n{DATASHEET_END}{tail}"
     if new != text:
         Path(readme).write_text(new)
     return new != text

@@ -36,6 +36,8 @@ JCAMP_VERSION = "1.3.2"
 MAPPING_CSV = REPO_ROOT / "data" / "experimental_ir" / "molecules.csv"
 DEFAULT_CACHE = REPO_ROOT / "build" / "cache" / "experimental"
 GFN2_DIR = MAPPING_CSV.parent / "gfn2"  # our GFN2-xTB spectra of the mapped molecules (committed)
+# our GFN2-xTB spectra of every QM9 isomer of a mapped molecule's formula outside data/qm9_gfn2
+ISOMERS_GFN2_DIR = MAPPING_CSV.parent / "qm9_isomers_gfn2"
 
 
 def fetch_jcamp_spectra(cache_dir: str | Path = DEFAULT_CACHE, version: str = JCAMP_VERSION) -> Path:

@@ -1,7 +1,7 @@
 """The three candidate libraries Chapter 6 ranks measured spectra against.
 
 Each holds every measured molecule once: the measured molecules alone; those plus seeded QM9
-distractors (QM9 molecules outside the embedded data, in the book's distractor order); and every
+distractors (the pretraining data's held-out test molecules); and every
 QM9 isomer of each query's formula plus the measured molecules, searched with the formula filter
 (what `vibraclip identify --candidates qm9 --formula ...` searches). `measured_ranks` ranks IR
 queries against each library with its filters (LIBRARY_FILTERS).
@@ -88,30 +88,38 @@ def isomer_structures(formulas: set[str], conformer_seed: int) -> Structures:
 
 
 def measured_libraries(qm9: PreparedData, measured: PreparedData, library_size: int,
-                       build_dir: str | Path, conformer_seed: int, workers: int = 1
-                       ) -> dict[str, CandidateLibrary]:
+                       build_dir: str | Path, conformer_seed: int, workers: int = 1,
+                       seed: int = 0) -> dict[str, CandidateLibrary]:
     """The three libraries of the module docstring, not yet embedded; the distractor library has
-    `library_size` candidates (measured molecules first). Candidates' masses are standardized
-    with the measured data's statistics (give it the pretrained ones: `realign.with_mass_stats`)."""
+    `library_size` candidates: the measured molecules first, then the pretraining data's test
+    molecules (held out of every model; their GFN2 spectra are in the embedded set) in a seeded
+    order, then, if more are needed, QM9 molecules outside the embedded data. Candidates' masses
+    are standardized with the measured data's statistics (give it the pretrained ones:
+    `realign.with_mass_stats`)."""
     own_rows = unique_rows(measured)
     own = CandidateLibrary.from_rows(measured, own_rows)
     ids = set(own.identity)
-    test_index = qm9.index[qm9.splits["test"]].numpy()
-    order = distractor_positions(qm9.index.numpy(), test_index)
-    need = library_size - len(own)
-    s = load_positions(order[:need + len(ids)], Path(build_dir) / "cache" / "qm9-conformers",
-                       conformer_seed, workers, progress=False)
-    keep = np.array([k for k in range(len(s)) if s.identity[k] not in ids][:need], dtype=np.int64)
-    distractors = structures_data(s.take(keep), measured.mass_mean, measured.mass_std,
-                                  f"qm9-distractors-{qm9.key}-{need}")
+    test = qm9.splits["test"][torch.randperm(len(qm9.splits["test"]),
+                                             generator=torch.Generator().manual_seed(seed))]
+    test = test[[qm9.identity[int(r)] not in ids for r in test]][:library_size - len(own)]
+    parts = [own, CandidateLibrary.from_rows(qm9, test)]
+    need = library_size - len(own) - len(test)
+    if need > 0:
+        order = distractor_positions(qm9.index.numpy(), qm9.index[qm9.splits["test"]].numpy())
+        s = load_positions(order[:need + len(ids)], Path(build_dir) / "cache" / "qm9-conformers",
+                           conformer_seed, workers, progress=False)
+        keep = np.array([k for k in range(len(s)) if s.identity[k] not in ids][:need],
+                        dtype=np.int64)
+        parts.append(CandidateLibrary.from_rows(structures_data(
+            s.take(keep), measured.mass_mean, measured.mass_std,
+            f"qm9-distractors-{qm9.key}-{need}")))
     formulas = set(query_formulas(measured))
     iso = isomer_structures(formulas, conformer_seed)
     iso = iso.take(np.array([k for k in range(len(iso)) if iso.identity[k] not in ids],
                             dtype=np.int64))
     isomers = structures_data(iso, measured.mass_mean, measured.mass_std,
                               f"qm9-isomers-{'.'.join(sorted(formulas))}")
-    return {LIB_MEASURED: own,
-            LIB_DISTRACTORS: CandidateLibrary.concat([own, CandidateLibrary.from_rows(distractors)]),
+    return {LIB_MEASURED: own, LIB_DISTRACTORS: CandidateLibrary.concat(parts),
             LIB_ISOMERS: CandidateLibrary.concat([own, CandidateLibrary.from_rows(isomers)])}
 
 

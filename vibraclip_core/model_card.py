@@ -3,7 +3,9 @@
 `vibraclip export-model` writes them beside the weights (`shipped.write_model_card`), measured on
 the weights as shipped: the test split with GFN2 and B3LYP-frequency queries
 (`transfer.cross_theory_table`) and measured IR spectra against the three libraries of Chapter 6
-(`measured_libraries`).
+(`measured_libraries`): the model alone, the simulated-spectrum match alone and the model's
+shortlist re-ranked as `vibraclip identify` does by default (`measured_rerank`), beside each
+library's chance level.
 """
 
 from __future__ import annotations
@@ -20,15 +22,20 @@ from .embedding import EmbeddingCache
 from .experimental import fetch_jcamp_spectra, load_measured_ir
 from .mass import MassStats
 from .measured_libraries import measured_libraries, measured_ranks
+from .measured_rerank import (MATCH_ALONE, chance_levels, library_matches, reranked_levers,
+                              seen_in_pretraining)
 from .model import VibraCLIP
+from .rerank import Reranker
 from .shipped import manifest
 from .transfer import cross_theory_table, lever_table
 
 
 def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, build_dir: str,
-               experimental_dir: str | Path | None = None) -> tuple[dict[str, str], dict[str, str]]:
+               experimental_dir: str | Path | None = None, reranker: Reranker | None = None
+               ) -> tuple[dict[str, str], dict[str, str]]:
     """(provenance, {title: Markdown table}) of an exported model for its card: the simulated test
-    split (same and cross theory) and measured IR zero-shot at the three libraries."""
+    split (same and cross theory) and measured IR zero-shot at the three libraries, with
+    `reranker` also the match alone and the re-ranked shortlist."""
     config = model.config
     info = manifest(folder)
     data = prepare(config)
@@ -54,10 +61,30 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
     libs = {n: lib.embed(model, build_dir, cache=cache) for n, lib in libraries.items()}
     ranks = {"zero-shot": measured_ranks(model, measured, measured.ir,
                                          torch.arange(len(measured)), libs, config.mass_tol_da)}
-    meas = lever_table(ranks, seed=config.seed).T.reset_index().rename(columns={"zero-shot": "%"})
+    if reranker is not None:
+        matches = library_matches(records, measured, libraries, reranker,
+                                  Path(build_dir) / "cache", config.workers)
+        extra, _ = reranked_levers({"model": model}, measured, {"model": libs}, matches,
+                                   reranker, config.mass_tol_da)
+        ranks = {"model alone": ranks["zero-shot"], MATCH_ALONE: extra[MATCH_ALONE],
+                 "re-ranked (identify's default)": extra[[k for k in extra
+                                                          if k != MATCH_ALONE][0]]}
+        st = reranker.settings
+        provenance["re-ranking"] = (
+            f"the model's top {reranker.depth} re-ranked by z(model) + {reranker.weight:g} "
+            f"z(match with the candidate's GFN2-xTB spectrum; FWHM {st.fwhm_cm1:g} cm⁻¹, "
+            f"{st.compression}, alignment {st.alignment}); chosen on validation queries of "
+            "other theories (`models/rerank.json`)")
+    seen = seen_in_pretraining(measured, data)
+    provenance["measured molecules in the training data"] = (
+        f"{int(seen.sum())} of {len(seen)} spectra (the rows below include them)")
+    meas = lever_table(ranks, seed=config.seed).T.reset_index()
+    chance = chance_levels(measured, libraries, config.mass_tol_da).reset_index()
     sizes = ", ".join(f"{n}: {len(lib)}" for n, lib in libraries.items())
     return provenance, {
         f"Simulated test split ({len(data.splits['test'])} candidates)":
             sim.to_markdown(index=False),
         f"Measured gas-phase IR, zero-shot ({len(measured)} spectra; candidates: {sizes})":
-            meas.to_markdown(index=False)}
+            meas.to_markdown(index=False),
+        "Chance level of each library (random order of each query's admissible candidates)":
+            chance.to_markdown(index=False)}

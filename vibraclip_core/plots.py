@@ -266,3 +266,25 @@ def plot_architecture(config) -> plt.Figure:
         "CLIP loss per pair", "#fff2cc")
     fig.tight_layout()
     return fig
+
+
+def plot_reliability(tables: dict, title: str = "") -> plt.Figure:
+    """Observed accuracy against predicted probability (one line per table of
+    `rerank.reliability`: predicted, observed, queries), beside the diagonal of a calibrated
+    confidence; marker areas follow the query counts."""
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="calibrated")
+    for name, t in tables.items():
+        n = int(t["queries"].sum())
+        ax.plot(t["predicted"], t["observed"], marker="o", label=f"{name} ({n} queries)")
+        ax.scatter(t["predicted"], t["observed"], s=4 * t["queries"], alpha=0.25)
+    ax.set_xlabel("predicted probability that rank 1 is right")
+    ax.set_ylabel("observed fraction right")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -188,3 +188,26 @@ def choose_reranker(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: s
                     "margins": pd.DataFrame({"margin": np.concatenate(margins),
                                              "correct": np.concatenate(correct)})}
 
+
+
+def validation_reliability(model: VibraCLIP, mass_stats: MassStats | None, reranker: Reranker,
+                           cache_dir: str | Path, seed: int = 0, fwhm_cm1: float = 15.0,
+                           n_max: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(top-1 % per query set: model alone, match alone, re-ranked; the confidence's
+    reliability on both query sets pooled) of `reranker` on validation queries of other
+    theories: what the shipped choice does on the queries it was chosen on."""
+    vs = validation_set(model, mass_stats, cache_dir, seed, fwhm_cm1, n_max)
+    scores = model_scores(model, vs, mass_stats)
+    match = match_matrices(vs, reranker.settings)
+    truth = np.arange(len(vs))
+    rows, margins, correct = [], [], []
+    for name in scores:
+        ranks, m = reranked_ranks(scores[name], match[name], truth, reranker.weight,
+                                  reranker.depth)
+        margins.append(m), correct.append(ranks == 1)
+        rows.append({"queries": name, "molecules": len(vs), "model alone": _top1(scores[name]),
+                     "match alone": _top1(match[name]),
+                     "re-ranked": float((ranks == 1).mean() * 100)})
+    rel = reliability(logistic(np.concatenate(margins), reranker.confidence_coef),
+                      np.concatenate(correct))
+    return pd.DataFrame(rows).set_index("queries").round(1), rel
