@@ -257,6 +257,9 @@ display(Markdown(D.rerank_text(reranker)))
 # %%
 levers.intervals()
 
+# %% tags=["hide-input"]
+display(Markdown(D.rerank_readings(levers)))
+
 # %% [markdown]
 # The chance column is what ranking each query's admissible candidates at random would give:
 # the mean of 1 / (candidates left after the filter). Below, the same rows split by whether the
@@ -279,7 +282,7 @@ levers.zero_shot()
 shipped_model, shipped_stats = load_shipped_model()
 val_table, val_reliability = validation_reliability(
     shipped_model, shipped_stats, reranker, f"{build_dir}/cache", seed=config.seed,
-    fwhm_cm1=shipped_model.config.fwhm_cm1, n_max=config.rerank_validation_molecules)
+    n_max=config.rerank_validation_molecules)
 fig = plots.plot_reliability({"validation, other theories (in-sample)": val_reliability,
                               "measured IR, distractor library": levers.reliability()},
                              "confidence of the re-ranked rank 1")
@@ -329,4 +332,6 @@ else:
 # The tables are saved under `results/` in the build folder; [Chapter 7](07_gallery.ipynb)
 # draws retrievals of measured and simulated spectra. The augmented model trained here is the
 # one `vibraclip identify` uses when no `--checkpoint` is given: `make model` exports it to
-# `models/` with a model card of its measured numbers.
+# `models/` with a model card of its measured numbers. `identify` also re-ranks the model's
+# shortlist by the candidates' simulated spectra as the re-ranking rows above do, and prints the
+# confidence whose reliability is drawn above.

@@ -169,8 +169,7 @@ def _calibrate_rerank(args: argparse.Namespace) -> None:
     model, stats, name = model_from(args.checkpoint)
     config = get_config(DEFAULT_PROFILE)
     reranker, tables = choose_reranker(model, stats, args.cache_dir, seed=config.seed,
-                                       fwhm_cm1=model.config.fwhm_cm1, depth=args.depth,
-                                       n_max=args.n_max)
+                                       depth=args.depth, n_max=args.n_max)
     reranker.provenance.update(model=name, command="vibraclip calibrate-rerank")
     for title, table in tables.items():
         if title != "margins":

@@ -213,3 +213,25 @@ def rerank_text(reranker: Reranker) -> str:
             f"re-ranked by z(model) + {reranker.weight:g} z(match); confidence "
             f"logistic({reranker.confidence_coef[0]:.2f} + {reranker.confidence_coef[1]:.2f} × "
             f"margin). Chosen on {prov.get('chosen on', 'validation queries')}.")
+
+
+def rerank_readings(levers: MeasuredLevers) -> str:
+    """What the re-ranking rows say, with the numbers of this run: ours against the augmented
+    model alone and the match alone, at each library without a filter (the isomer library with
+    its formula filter), beside the chance level."""
+    t = levers.intervals()
+    parts = []
+    for lib, how in ((ML.LIB_DISTRACTORS, "none"), (ML.LIB_MEASURED, "none"),
+                     (ML.LIB_ISOMERS, "formula")):
+        rows = t.loc[(lib, how)]
+        ours, alone = rows.loc[levers.ours], rows.loc["augmented: zero-shot"]
+        match = rows.loc[MR.MATCH_ALONE]
+        parts.append(
+            f"{lib} ({rows['candidates per query'].iloc[0]:g} candidates per query, chance "
+            f"{rows['chance top1 %'].iloc[0]:.1f} %): top-1 {ours['top1 %']:.1f} % "
+            f"({ours['top1 95 % CI']}), top-10 {ours['top10 %']:.1f} %, against "
+            f"{alone['top1 %']:.1f} / {alone['top10 %']:.1f} % for the model alone and "
+            f"{match['top1 %']:.1f} / {match['top10 %']:.1f} % for the match alone")
+    return (f"Re-ranked (ours, {levers.ours}): " + "; ".join(parts) + ". "
+            f"{int(levers.seen.sum())} of {len(levers.seen)} measured spectra are of molecules "
+            "in the pretraining data's training split; the table below separates them.")

@@ -13,10 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .candidates import load_candidates
-from .identify import check_query, identify
-from .library_cache import build_library
-from .readers import read_spectrum
+from . import candidates, identify, library_cache, readers
 from .report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay, format_table,
                      write_results)
 from .shipped import model_from, shipped_reranker
@@ -89,20 +86,20 @@ def run_identify(args: argparse.Namespace) -> None:
         # before the model and the library: a bad flag costs nothing
         check_identify_flags(args, RESULT_SUFFIXES)
         model, stats, model_name = model_from(args.checkpoint)
-        ir = read_spectrum(args.ir, args.ir_y) if args.ir else None
-        raman = read_spectrum(args.raman, args.raman_y) if args.raman else None
+        ir = readers.read_spectrum(args.ir, args.ir_y) if args.ir else None
+        raman = readers.read_spectrum(args.raman, args.raman_y) if args.raman else None
         if raman is not None and not args.raman_activity:  # measured: intensity -> activity
             raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
-        check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
+        identify.check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
         # 'qm9': the first query computes the QM9 conformers missing from the shared cache and
         # embeds all of QM9 (progress bars); later ones read the cached library
-        candidates = load_candidates(args.candidates)
-        library = build_library(model, candidates, stats, args.cache_dir, workers=args.workers,
-                                batch_size=args.batch_size)
+        candidate_set = candidates.load_candidates(args.candidates)
+        library = library_cache.build_library(model, candidate_set, stats, args.cache_dir,
+                                              workers=args.workers, batch_size=args.batch_size)
         reranker = shipped_reranker(args.rerank)
-        df = identify(model, library, ir, raman, mass_da=args.mass, mass_tol_da=args.mass_tol,
-                      formula=args.formula, top=args.top, reranker=reranker,
-                      cache_dir=args.cache_dir, workers=args.workers)
+        df = identify.identify(model, library, ir, raman, mass_da=args.mass,
+                               mass_tol_da=args.mass_tol, formula=args.formula, top=args.top,
+                               reranker=reranker, cache_dir=args.cache_dir, workers=args.workers)
         for spectrum in (ir, raman):  # unit conversions, zero-filled ranges, duplicates
             for note in spectrum.notes if spectrum is not None else ():
                 print(f"note: {spectrum.source}: {note}")

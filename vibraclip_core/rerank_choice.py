@@ -11,7 +11,8 @@ and the model's graph embeddings. On these queries, IR only (what the measured s
 3. the confidence's logistic is fitted on the fused margins of both query sets pooled.
 
 The criterion is the mean top-1 over the two query sets, so that a choice must carry to both
-kinds of difference.
+kinds of difference. Each query molecule's sticks are broadened with a band width drawn (seeded)
+from QUERY_FWHM_CM1, since measured band widths vary.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ B3LYP_QUERIES = "B3LYP frequencies, GFN2 intensities"
 MATCH_GRID = {"fwhm_cm1": (15.0, 30.0, 45.0), "compression": ("none", "sqrt", "log"),
               "derivative": (False, True), "alignment": ("none", "global", "regions")}
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf"))  # inf: the match alone
+# band widths of the validation queries, one drawn per molecule: condensed-phase bands are ~10 cm-1
+# wide, gas-phase rotational contours 20-40 cm-1; a single width would favour the match's own
+QUERY_FWHM_CM1 = (10.0, 15.0, 20.0, 30.0, 40.0)
 
 
 @dataclass
@@ -64,12 +68,26 @@ class ValidationSet:
         return len(self.smiles)
 
 
+def broadened_queries(sticks: StickSet, kind: str, widths: np.ndarray) -> np.ndarray:
+    """(n, 1750) model inputs of `sticks` ("ir" or "raman"), molecule m broadened with
+    widths[m] cm-1 FWHM."""
+    out = np.zeros((len(sticks), MODEL_POINTS), dtype=np.float32)
+    for w in np.unique(widths):
+        rows = np.flatnonzero(widths == w)
+        sel = sticks.select(rows)
+        values = sel.ir_km_mol if kind == "ir" else sel.raman_a4_amu
+        out[rows] = sticks_to_model_input(sel.freqs_cm1, values, sel.offsets, float(w))
+    return out
+
+
 def validation_set(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: str | Path,
-                   seed: int = 0, fwhm_cm1: float = 15.0, n_max: int | None = None,
+                   seed: int = 0, fwhm_cm1: tuple[float, ...] = QUERY_FWHM_CM1,
+                   n_max: int | None = None,
                    gfn2_dir: Path = EMBEDDED_DATA_DIR, gfn1_dir: Path = GFN1_DIR,
                    workers: int = 2) -> ValidationSet:
     """The validation molecules that have GFN1 and GFN2 spectra (at most n_max, in shard order),
-    embedded by `model` (a cached candidate library)."""
+    embedded by `model` (a cached candidate library); queries broadened with a width per
+    molecule drawn (seeded) from `fwhm_cm1`."""
     val = heldout_indices(gfn2_dir, seed)["val"]
     gfn1 = load_sticks(Path(gfn1_dir)).ok()
     have = set(int(i) for i in gfn1.index)
@@ -84,7 +102,8 @@ def validation_set(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: st
     gfn2, index = gfn2.select(keep), index[keep]
     gfn1 = gfn1.select(stick_rows(gfn1, index))
     b3 = cross_theory_sticks(gfn2)
-    queries = {name: sticks_to_model_input(s.freqs_cm1, s.ir_km_mol, s.offsets, fwhm_cm1)
+    widths = np.random.default_rng(seed).choice(np.asarray(fwhm_cm1), len(gfn2))
+    queries = {name: broadened_queries(s, "ir", widths)
                for name, s in ((GFN1_QUERIES, gfn1), (B3LYP_QUERIES, b3))}
     return ValidationSet(list(gfn2.smiles), gfn2, library.graph_emb[torch.from_numpy(order)],
                          np.asarray(library.mass_da)[order], queries)
@@ -153,7 +172,8 @@ def weight_grid(model: dict[str, np.ndarray], match: dict[str, np.ndarray],
 
 
 def choose_reranker(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: str | Path,
-                    seed: int = 0, fwhm_cm1: float = 15.0, depth: int = DEFAULT_DEPTH,
+                    seed: int = 0, fwhm_cm1: tuple[float, ...] = QUERY_FWHM_CM1,
+                    depth: int = DEFAULT_DEPTH,
                     n_max: int | None = None, grid: dict = MATCH_GRID
                     ) -> tuple[Reranker, dict[str, pd.DataFrame]]:
     """(the chosen Reranker, {"match grid", "weights", "reliability"} tables); see the module
@@ -191,8 +211,8 @@ def choose_reranker(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: s
 
 
 def validation_reliability(model: VibraCLIP, mass_stats: MassStats | None, reranker: Reranker,
-                           cache_dir: str | Path, seed: int = 0, fwhm_cm1: float = 15.0,
-                           n_max: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                           cache_dir: str | Path, seed: int = 0,
+                           fwhm_cm1: tuple[float, ...] = QUERY_FWHM_CM1, n_max: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(top-1 % per query set: model alone, match alone, re-ranked; the confidence's
     reliability on both query sets pooled) of `reranker` on validation queries of other
     theories: what the shipped choice does on the queries it was chosen on."""

@@ -221,7 +221,8 @@ def simulate_molecule(numbers: np.ndarray, positions_ang: np.ndarray,
         raise SimulationError("too_few_atoms", "a single atom has no vibrations")
     bad = sorted({int(z) for z in numbers if z < 1 or z > settings.max_elements})
     if bad:
-        raise SimulationError("unsupported_element", f"atomic numbers {bad} not in {settings.method}")
+        raise SimulationError("unsupported_element",
+                              f"atomic numbers {bad} not in {settings.method}")
     if int(numbers.sum()) % 2:
         raise SimulationError("open_shell", "odd electron count; only closed shells are handled")
     masses = atomic_masses(numbers)
