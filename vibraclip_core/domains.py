@@ -219,7 +219,7 @@ def rerank_readings(levers: MeasuredLevers) -> str:
     """What the re-ranking rows say, with the numbers of this run: ours against the augmented
     model alone and the match alone, at each library without a filter (the isomer library with
     its formula filter), beside the chance level."""
-    t = levers.intervals()
+    t = levers.intervals().sort_index()
     parts = []
     for lib, how in ((ML.LIB_DISTRACTORS, "none"), (ML.LIB_MEASURED, "none"),
                      (ML.LIB_ISOMERS, "formula")):
