@@ -46,3 +46,33 @@ def test_committed_ood_datasheet_matches_its_shards(tmp_path):
     assert not changed, "run `vibraclip datasheet --data data/ood_datamol --readme ...`"
     table = datastats.render_datasheet_tables(load_sticks(OOD_DIR))
     assert "B3LYP" not in table and "heavy atoms" in table
+
+
+def test_committed_gfn1_datasheet_matches_its_shards(tmp_path):
+    """data/qm9_gfn1/README.md's generated block (with its comparison against GFN2) must describe
+    the shards it ships with."""
+    from vibraclip_core.second_theory import GFN1_DIR
+
+    copy = tmp_path / "README.md"
+    copy.write_text((GFN1_DIR / "README.md").read_text())
+    gfn1 = load_sticks(GFN1_DIR)
+    assert gfn1.method == "GFN1-xTB"
+    changed = datastats.update_datasheet(copy, gfn1, load_sticks(EMBEDDED_DATA_DIR))
+    assert not changed, ("run `vibraclip datasheet --data data/qm9_gfn1 --readme "
+                         "data/qm9_gfn1/README.md --compare data/qm9_gfn2`")
+
+
+def test_theory_comparison_on_known_ratios(tiny_shards):
+    import dataclasses
+
+    ref = load_sticks(tiny_shards)
+    f = ref.freqs_cm1
+    # another "theory": 2 % higher below 1,500 cm-1, 1 % lower above 2,500, intensities kept
+    moved = np.where(f < 1500, f * 1.02, np.where(f >= 2500, f * 0.99, f))
+    other = dataclasses.replace(ref, freqs_cm1=moved.astype(np.float32), method="GFN1-xTB")
+    table = datastats.theory_comparison(other, ref)
+    low, high = table.iloc[0], table.iloc[2]
+    assert low["median ratio"] == pytest.approx(1.02, abs=1e-4)
+    assert high["median ratio"] == pytest.approx(0.99, abs=1e-4)
+    assert low["r log IR"] == pytest.approx(1.0) and high["r log Raman"] == pytest.approx(1.0)
+    assert table["modes"].sum() == int(((f > 0)).sum())
