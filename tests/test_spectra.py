@@ -188,7 +188,7 @@ def test_raman_conversions_bad_inputs_name_the_item():
 def naive_model_input(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Loop over model-grid bins: mean of the input points in [left edge, right edge) when the
     input is finer than half a grid step and the bin holds points, else linear interpolation;
-    zero outside the data; then min-max by hand."""
+    the covered minimum outside the data; then min-max by hand."""
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     grid = S.model_grid()
@@ -202,6 +202,8 @@ def naive_model_input(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         right = grid[-1] + step / 2 if i == grid.size - 1 else 0.5 * (g + grid[i + 1])
         inside = y[(x >= left) & (x < right)]
         values[i] = inside.mean() if fine and inside.size else np.interp(g, x, y)
+    covered = (grid >= x[0]) & (grid <= x[-1])
+    values[~covered] = values[covered].min()
     return (values - values.min()) / (values.max() - values.min())
 
 
@@ -230,10 +232,10 @@ def test_spectrum_to_model_input_bin_average_equals_naive_loop(case):
     out = S.spectrum_to_model_input(S.Spectrum(x.copy(), y.copy(), "absorbance", case, []))
     expected = naive_model_input(x, y)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    if case == "partial":  # raw zero outside the data: one value there after min-max scaling
+    if case == "partial":  # filled with the covered minimum: 0 after min-max scaling
         grid = S.model_grid()
         outside = out[(grid < x.min()) | (grid > x.max())]
-        assert outside.size > 1000 and np.all(outside == outside[0])
+        assert outside.size > 1000 and np.all(outside == 0.0)
 
 
 def test_resample_equals_np_interp_row_by_row():
@@ -259,3 +261,38 @@ def test_resample_equals_np_interp_row_by_row():
         v = np.interp(S.model_grid(), S.fine_grid(), fine[r])
         np.testing.assert_allclose(model[r], (v - v.min()) / (v.max() - v.min()), rtol=1e-5,
                                    atol=1e-5)
+
+
+# issue 28: a constant baseline offset must not change the model input
+
+def _acetone_like(x: np.ndarray) -> np.ndarray:
+    """Three bands on a zero baseline (its minimum is 0), max 1 (absorbance-like)."""
+    y = sum(h * lorentz(x, c, 20.0) for c, h in ((1220.0, 0.5), (1740.0, 1.0), (2970.0, 0.3)))
+    return (y - y.min()) / np.ptp(y)
+
+
+def test_constant_offset_leaves_model_input_unchanged():
+    x = np.arange(575.0, 3975.0 + 1e-9, 2.5)  # covers only part of 500-4000 cm-1
+    base = S.spectrum_to_model_input(S.Spectrum(x, _acetone_like(x), "absorbance", "base", []))
+    grid = S.model_grid()
+    outside = (grid < 575.0) | (grid > 3975.0)
+    # a zero baseline: 0 outside the data, as zero-filling gave before
+    assert outside.sum() == 51 and np.all(base[outside] == 0.0) and base.max() == 1.0
+    old = np.interp(grid, x, _acetone_like(x))  # the old zero-fill, before min-max scaling
+    old[outside] = 0.0
+    np.testing.assert_allclose(base, (old - old.min()) / np.ptp(old), atol=1e-6)
+    fine = np.arange(575.0, 3975.0 + 1e-9, 0.5)  # bin-averaged rather than interpolated
+    fine_base = S.spectrum_to_model_input(S.Spectrum(fine, _acetone_like(fine), "absorbance",
+                                                     "fine", []))
+    for offset in (0.02, 0.2, 1.0, 1000.0, -0.3):
+        for xs, expected in ((x, base), (fine, fine_base)):
+            spec = S.Spectrum(xs, _acetone_like(xs) + offset, "absorbance", f"+{offset}", [])
+            out = S.spectrum_to_model_input(spec)
+            assert np.allclose(out, expected, atol=1e-5), offset
+            below = [n for n in spec.notes if "below 0" in n]
+            assert len(below) == (1 if offset < 0 else 0), (offset, spec.notes)
+            assert any("with the spectrum's minimum" in n for n in spec.notes)
+    # a step at the edges (the old zero-fill under an offset) is what the test would catch
+    stepped = np.interp(grid, x, _acetone_like(x) + 0.2)
+    stepped[outside] = 0.0
+    assert not np.allclose((stepped - stepped.min()) / np.ptp(stepped), base, atol=1e-5)

@@ -19,6 +19,8 @@ GRID_MIN_CM1 = 500.0
 GRID_MAX_CM1 = 4000.0
 FINE_POINTS = 3501
 MODEL_POINTS = 1750
+# y below 0 by more than this fraction of its range earns a note (noise dips far less)
+NEGATIVE_NOTE_FRACTION = 0.05
 
 
 class SpectrumError(ValueError):
@@ -167,12 +169,14 @@ class Spectrum:
 
 
 def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
-    """(1750,) float32 model input: onto model_grid(), zero outside the data, min-max scaled.
+    """(1750,) float32 model input: onto model_grid(), min-max scaled, 0 outside the data.
 
     Spectra sampled more than twice as finely as the model grid are averaged over each
     model-grid bin (boxcar of one grid step, ~2 cm-1) instead of point-sampled, so noise and
     aliasing do not decide the value; coarser spectra are linearly interpolated. No baseline is
-    subtracted. Zero-filled parts of 500-4000 cm-1 are logged and appended to spectrum.notes.
+    subtracted; the parts of 500-4000 cm-1 outside the data are filled with the minimum of the
+    covered values before scaling, so the input does not change with a constant offset. They are
+    logged and appended to spectrum.notes, as is y far below 0.
     """
     x = np.asarray(spectrum.wavenumbers_cm1, dtype=np.float64)
     y = np.asarray(spectrum.intensity, dtype=np.float64)
@@ -191,11 +195,15 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
         csum = np.concatenate([[0.0], np.cumsum(y)])
         filled = hi > lo
         values[filled] = (csum[hi] - csum[lo])[filled] / (hi - lo)[filled]
-    values[(grid < x[0]) | (grid > x[-1])] = 0.0
+    outside = (grid < x[0]) | (grid > x[-1])
+    # the covered minimum, not 0: min-max scaling then maps the fill to 0 whatever the baseline,
+    # so a constant offset (0.2 absorbance, a 90 % T baseline) cannot become a step at the edges
+    values[outside] = values[~outside].min() if np.any(~outside) else 0.0
     gaps = [f"{GRID_MIN_CM1:.0f}-{x[0]:.1f} cm-1"] if grid[0] < x[0] else []
     gaps += [f"{x[-1]:.1f}-{GRID_MAX_CM1:.0f} cm-1"] if grid[-1] > x[-1] else []
     if gaps:
-        msg = f"zero-filled {' and '.join(gaps)} (outside the measured range)"
+        msg = (f"filled {' and '.join(gaps)} (outside the measured range) with the spectrum's "
+               "minimum, 0 after min-max scaling")
         spectrum.notes.append(msg)
         log.info("%s: %s", spectrum.source, msg)  # routine for measured data: a note, not a warning
     lo, span = values.min(), values.max() - values.min()
@@ -203,8 +211,16 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
         raise SpectrumError(f"{spectrum.source}: the spectrum on {GRID_MIN_CM1:.0f}-"
                             f"{GRID_MAX_CM1:.0f} cm-1 is constant or its range overflows "
                             f"({values.min():g} to {values.max():g}); not usable as input")
+    if lo < -NEGATIVE_NOTE_FRACTION * span:
+        msg = (f"y goes down to {lo:.3g}, below 0 by {-lo / span:.0%} of its range: a baseline "
+               "offset? min-max scaling removes a constant one, not a sloped one; subtract the "
+               "baseline first if it is not flat")
+        spectrum.notes.append(msg)
+        log.info("%s: %s", spectrum.source, msg)  # printed by identify with the other notes
     with np.errstate(over="ignore", invalid="ignore"):
-        out = minmax_scale(values)  # float32, as the library; bit-identical for usual spectra
+        # float32, as the library; the offset comes off in float64 first, so that y of ~1000
+        # does not lose the float32 digits its bands live in
+        out = minmax_scale(values - lo)
     if not np.all(np.isfinite(out)):  # |y| beyond float32 (3e38): scale in float64 instead
         out = ((values - lo) / span).astype(np.float32)
     return out
