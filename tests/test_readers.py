@@ -337,3 +337,95 @@ def test_interleaved_scans_are_noted(tmp_path):
     spec = R.read_spectrum(write_csv(tmp_path / "inter.csv", "", x, band_absorbance(x)))
     assert any(f"goes back {a.size - 1} times" in n for n in spec.notes)
     assert np.all(np.diff(spec.wavenumbers_cm1) > 0)
+
+
+# issue 28: structure the readers did not check
+
+def test_one_based_index_column_is_skipped(tmp_path):
+    y = band_absorbance(X_MID)
+    path = tmp_path / "one.csv"
+    path.write_text("\n".join(f"{i},{a:.3f},{b:.5f}" for i, (a, b)
+                              in enumerate(zip(X_MID, y), start=1)) + "\n")
+    spec = R.read_spectrum(path)
+    np.testing.assert_allclose(spec.wavenumbers_cm1, X_MID[::-1])
+    np.testing.assert_allclose(spec.intensity, y[::-1], atol=1e-5)
+    assert any("index column (1, 2, 3, ...)" in n for n in spec.notes)
+    # x, y and a third column of numbers that do not count 1, 2, 3: x stays the first column
+    three = tmp_path / "three.csv"
+    three.write_text("\n".join(f"{a},{b},{2 * b}" for a, b in zip(X_MID, y)) + "\n")
+    assert not any("index" in n for n in R.read_spectrum(three).notes)
+    np.testing.assert_allclose(R.read_spectrum(three).wavenumbers_cm1, X_MID[::-1])
+
+
+@pytest.mark.parametrize("unit", ["\u00b5m", "\u03bcm", "um", "microns"])
+def test_micrometre_headers_are_converted(tmp_path, unit):
+    wavelength_um = 1e4 / X_MID  # 2.5-20 um
+    path = tmp_path / "um.csv"
+    path.write_text(f"Wavelength ({unit}),Absorbance\n" + "\n".join(
+        f"{a:.8f},{b:.6f}" for a, b in zip(wavelength_um, band_absorbance(X_MID))) + "\n",
+        encoding="utf-8")
+    spec = R.read_spectrum(path)
+    assert any("micrometres" in n for n in spec.notes)
+    np.testing.assert_allclose(spec.wavenumbers_cm1, X_MID[::-1], rtol=1e-6)
+    assert abs(model_peak_cm1(spec) - 1700.0) <= 2.1
+
+
+def test_jcamp_micro_sign_units_are_micrometres(tmp_path):
+    x_um = np.linspace(2.5, 20.0, 2000)
+    path = write_jcamp(tmp_path / "um.jdx", x_um, band_absorbance(1e4 / x_um), "\u00b5m",
+                       "ABSORBANCE")
+    path.write_text(path.read_text(), encoding="utf-8")
+    spec = R.read_spectrum(path)
+    assert any("micrometres" in n for n in spec.notes)
+    assert abs(model_peak_cm1(spec) - 1700.0) <= 2.1
+
+
+def test_nmr_jcamp_is_refused(tmp_path):
+    hz = np.linspace(-500.0, 5000.0, 4000)  # a 1H spectrum at 500 MHz: 0-10 ppm in Hz
+    path = write_jcamp(tmp_path / "h1.jdx", hz, lorentz(hz, 1200.0, 3.0), "HZ",
+                       "ARBITRARY UNITS")
+    path.write_text(path.read_text().replace("INFRARED SPECTRUM", "NMR SPECTRUM"))
+    with pytest.raises(S.SpectrumError, match=r"h1\.jdx: x units 'HZ'.*not an IR or Raman "
+                       r"spectrum in cm-1"):
+        R.read_spectrum(path)
+
+
+def test_concatenated_jcamp_files_are_refused(tmp_path):
+    x = np.arange(4000.0, 400.0 - 1e-9, -4.0)
+    first = write_jcamp(tmp_path / "a.jdx", x, band_absorbance(x, 1700.0), "1/CM", "ABSORBANCE")
+    second = write_jcamp(tmp_path / "b.jdx", x, band_absorbance(x, 2900.0), "1/CM",
+                         "ABSORBANCE")
+    path = tmp_path / "both.jdx"
+    path.write_text(first.read_text() + "\n" + second.read_text())
+    with pytest.raises(S.SpectrumError, match=r"both\.jdx: line \d+: a second JCAMP-DX file.*"
+                       r"split them"):
+        R.read_spectrum(path)
+    assert R.read_spectrum(first).wavenumbers_cm1.size == x.size  # one file alone is read
+
+
+def write_peak_table(path: Path, peaks: list[tuple[float, float]], data_type: str) -> str:
+    lines = ["##TITLE=peaks", "##JCAMP-DX=4.24", f"##DATA TYPE={data_type}",
+             "##XUNITS=1/CM", "##YUNITS=ABSORBANCE", "##PEAK TABLE=(XY..XY)"]
+    lines += [f"{a:.1f}, {b:.3f}" for a, b in peaks]
+    path.write_text("\n".join(lines + ["##END="]) + "\n")
+    return path.read_text()
+
+
+def test_jcamp_peak_table_is_refused(tmp_path):
+    peaks = [(c, 0.1 + 0.07 * k) for k, c in enumerate(np.linspace(600.0, 3600.0, 12))]
+    path = tmp_path / "peaks.jdx"
+    write_peak_table(path, peaks, "INFRARED PEAK TABLE")
+    with pytest.raises(S.SpectrumError, match=r"peaks\.jdx: a ##PEAK TABLE= of 12 peaks, not a "
+                       r"continuous spectrum.*##XYDATA="):
+        R.read_spectrum(path)
+    # in a compound file beside a measured spectrum, the spectrum is used and the table noted
+    x = np.arange(4000.0, 400.0 - 1e-9, -4.0)
+    spectrum = write_jcamp(tmp_path / "s.jdx", x, band_absorbance(x, 1700.0), "1/CM",
+                           "ABSORBANCE")
+    link = tmp_path / "link.jdx"
+    link.write_text("##TITLE=link\n##JCAMP-DX=4.24\n##DATA TYPE=LINK\n##BLOCKS=2\n"
+                    + write_peak_table(tmp_path / "p.jdx", peaks, "INFRARED PEAK TABLE")
+                    + spectrum.read_text() + "##END=\n")
+    spec = R.read_spectrum(link)
+    assert any("peak table" in n for n in spec.notes)
+    assert spec.wavenumbers_cm1.size == x.size

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .readers_checks import (MIN_SPECTRUM_POINTS, check_coverage, check_declared_absorbance,
-                             check_variation, coverage_cm1, note_repeats)
+                             check_jcamp_block, check_jcamp_text, check_variation, coverage_cm1,
+                             note_repeats)
 from .readers_text import read_text
 from .config_types import Y_KINDS
 from .spectra import Spectrum, SpectrumError
@@ -70,6 +71,8 @@ def _read_jcamp(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, s
 
     # jcamp >= 1.3 documents jcamp_readfile, but some 1.3.x wheels ship only `readfile`
     reader = getattr(jcamp, "jcamp_readfile", None) or jcamp.readfile
+    # jcamp keeps the last of concatenated files without a word: refuse them before parsing
+    check_jcamp_text(path, path.read_text(encoding="utf-8", errors="replace"))
     captured = io.StringIO()  # jcamp prints its X/Y-check warnings; keep them as notes instead
     try:
         with contextlib.redirect_stdout(captured):
@@ -80,11 +83,18 @@ def _read_jcamp(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, s
     notes.extend(f"jcamp: {line}" for line in captured.getvalue().splitlines() if line.strip())
     if len(data.get("x", ())) == 0 and data.get("children"):
         blocks = [c for c in data["children"] if len(c.get("x", ()))]
+        spectra = [c for c in blocks if "peak table" not in c or "xydata" in c
+                   or "xypoints" in c]
+        if len(spectra) < len(blocks):
+            notes.append(f"compound JCAMP file: left out {len(blocks) - len(spectra)} peak "
+                         "table block(s), which are not continuous spectra")
+        blocks = spectra or blocks[:1]  # only peak tables: refused below
         if blocks:
             data = max(blocks, key=_block_coverage)  # the first of equals: max keeps the first
             k = next(i for i, b in enumerate(blocks) if b is data)
             notes.append(f"compound JCAMP file: used data block {k + 1} of {len(blocks)}, the "
                          "one covering most of 500-4000 cm-1")
+    check_jcamp_block(path, data)
     x = np.asarray(data.get("x", ()), dtype=np.float64)
     y = np.asarray(data.get("y", ()), dtype=np.float64)
     return x, y, str(data.get("xunits", "")), str(data.get("yunits", ""))
@@ -97,7 +107,8 @@ def _block_coverage(block: dict) -> float:
 
 def _x_to_cm1(x: np.ndarray, x_units: str) -> tuple[np.ndarray, str]:
     """x in cm-1 and the unit it came from: "um", "nm", "cm-1" or "" (not recognised)."""
-    xu = x_units.upper().replace(" ", "")
+    # str.upper() maps both micro signs (U+00B5, U+03BC) to Greek capital mu (U+039C)
+    xu = x_units.upper().replace(" ", "").replace("\u039c", "U")
     if "CM" in xu or "WAVENUMBER" in xu:  # "WAVENUMBER" contains "UM"
         return x, "cm-1"
     if any(k in xu for k in ("MICROM", "MICRON", "UM", "\u00b5M")):

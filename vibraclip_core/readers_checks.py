@@ -6,6 +6,7 @@ SpectrumError naming the file and the fix or appends to notes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,11 @@ MIN_COVERAGE_CM1 = 1000.0  # of the 3500 cm-1 model range; less is too little to
 # the jcamp sdist, transmittance gives 0.70-0.97 and absorbance at most 0.20
 T_LOOK_REFUSE = 0.6
 T_LOOK_WARN = 0.4
+# JCAMP x units and data types of spectra that are not vibrational (NMR, mass spectra)
+NON_VIBRATIONAL_XUNITS = ("HZ", "PPM", "M/Z")
+NON_VIBRATIONAL_TYPES = ("NMR", "MASS")
+_JCAMP_TITLE = re.compile(r"^##\s*TITLE\s*=", re.IGNORECASE)
+_JCAMP_END = re.compile(r"^##\s*END\s*=", re.IGNORECASE)
 
 
 def coverage_cm1(x: np.ndarray) -> float:
@@ -95,3 +101,39 @@ def note_repeats(x_raw: np.ndarray, x: np.ndarray, y: np.ndarray,
                 "of the y range (a spike?), which can set the min-max scale")
     notes.append(msg)
     return ux, mean
+
+
+def check_jcamp_text(path: Path, text: str) -> None:
+    """Refuse JCAMP-DX text holding several files one after another (a ##TITLE= after the
+    ##END= that closes the first block); the blocks of a compound (LINK) file nest inside it."""
+    depth = closed = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if _JCAMP_TITLE.match(line):
+            if depth == 0 and closed:
+                raise SpectrumError(
+                    f"{path}: line {n}: a second JCAMP-DX file (##TITLE=) begins after the "
+                    "##END= of the first; these are concatenated files: split them into one "
+                    "file per spectrum and pass the one to identify")
+            depth += 1
+        elif _JCAMP_END.match(line) and depth:
+            depth -= 1
+            closed += depth == 0
+
+
+def check_jcamp_block(path: Path, block: dict) -> None:
+    """Refuse a parsed JCAMP block that is not a continuous IR/Raman spectrum: NMR or mass
+    spectra (x in Hz, ppm, m/z) and peak tables (##PEAK TABLE=, a list of band positions)."""
+    xunits = str(block.get("xunits", "")).strip().upper()
+    dtype = str(block.get("data type", block.get("datatype", ""))).upper()
+    if xunits in NON_VIBRATIONAL_XUNITS or any(k in dtype for k in NON_VIBRATIONAL_TYPES):
+        raise SpectrumError(
+            f"{path}: x units {xunits!r}" + (f", data type {dtype!r}" if dtype else "") +
+            ": not an IR or Raman spectrum in cm-1 (NMR or mass spectrum?); give an IR or "
+            "Raman spectrum with x in 1/CM, MICROMETERS or NANOMETERS")
+    if "peak table" in block and not ("xydata" in block or "xypoints" in block):
+        n = len(block.get("x", ()))
+        raise SpectrumError(
+            f"{path}: a ##PEAK TABLE= of {n} peaks, not a continuous spectrum; peak lists "
+            "cannot be compared with the model's spectra: export the measured spectrum "
+            "itself (##XYDATA= or ##XYPOINTS=)")

@@ -34,10 +34,12 @@ def _split(line: str, sep: str) -> list[str]:
 
 
 def _x_units(name: str) -> str:
-    n = name.upper().replace(" ", "")
+    # str.upper() maps both micro signs (U+00B5, U+03BC) to Greek capital mu (U+039C); a
+    # Latin-1 'µ' read as UTF-8 arrives as the replacement character U+FFFD
+    n = name.upper().replace(" ", "").replace("\u039c", "U").replace("\ufffdM", "UM")
     if "NM" in re.findall(r"[A-Z]+", n) or "NANOMET" in n:
         return "NANOMETERS"
-    if any(k in n for k in ("\u00b5M", "UM)", "(UM", "MICRON", "MICROM")) or n in ("UM", "\u00b5M"):
+    if any(k in n for k in ("UM)", "(UM", "MICRON", "MICROM")) or n == "UM":
         return "MICROMETERS"
     return "1/CM"
 
@@ -74,16 +76,19 @@ def read_text(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str
         notes.append(f"skipped header line {ln!r}")
     skip = head[first][0]
     fields = _split(head[first][1], sep)
-    col = 0
+    col, start = 0, 0.0
     if header and header[0] in ("", "Unnamed: 0", "index"):
         col = 1
     elif not header and len(fields) >= 3:
         rows = [_split(ln, sep) for _, ln in head[first:]]
         index = [_float(r[0].replace(decimal, ".")) for r in rows]
-        if index == [float(k) for k in range(len(rows))]:
+        # pandas writes 0, 1, 2, ...; R, Excel and hand-numbered rows start at 1
+        start = index[0] if index[0] in (0.0, 1.0) else -1.0
+        if index == [start + k for k in range(len(rows))]:
             col = 1
     if col:
-        notes.append("skipped a leading index column (0, 1, 2, ...)")
+        notes.append(f"skipped a leading index column ({start:g}, {start + 1:g}, "
+                     f"{start + 2:g}, ...)")
     x_units = _x_units(header[col]) if len(header) > col else "1/CM"
     y_units = _y_units(header[col + 1]) if len(header) > col + 1 else ""
     x, y = _parse(path, sep, decimal, skip, col)
