@@ -91,6 +91,9 @@ def test_identify_defaults_are_the_config_defaults():
     (["--png", "{tmp}/grid.jpg"], "--png"),
     (["--cache-dir", "{tmp}/a_file"], "--cache-dir"),
     (["--cache-dir", "{tmp}/a_file/cache"], "--cache-dir"),
+    (["--laser-nm", "18797"], "--laser-nm: laser line 18797 nm is outside 200-1100 nm"),
+    (["--laser-nm", "18797"], "1e7/18797 = 532 nm"),
+    (["--laser-nm", "150"], "--laser-nm: laser line 150 nm"),
 ])
 def test_identify_flags_are_checked_before_the_model_loads(tmp_path, monkeypatch, capsys, flags,
                                                            named):
@@ -98,7 +101,7 @@ def test_identify_flags_are_checked_before_the_model_loads(tmp_path, monkeypatch
 
     def no_model(checkpoint):
         raise AssertionError("the model was loaded before the flags were checked")
-    monkeypatch.setattr("vibraclip_core.shipped.model_from", no_model)
+    monkeypatch.setattr("vibraclip_core.identify_command.model_from", no_model)
     argv = ["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache")]
     argv += [f.format(tmp=tmp_path) for f in flags]
     with pytest.raises(SystemExit) as exc:
@@ -112,7 +115,7 @@ def test_identify_flags_are_checked_before_the_model_loads(tmp_path, monkeypatch
 def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, capsys, caplog):
     def broken(checkpoint):
         raise RuntimeError("something\nbroke")
-    monkeypatch.setattr("vibraclip_core.shipped.model_from", broken)
+    monkeypatch.setattr("vibraclip_core.identify_command.model_from", broken)
     argv = ["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache")]
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)

@@ -185,6 +185,27 @@ def test_raman_conversions_bad_inputs_name_the_item():
         S.raman_intensity_to_activity(bad)
 
 
+def test_raman_conversion_refuses_a_laser_that_is_not_one():
+    x = np.arange(200.0, 3600.0, 2.0)
+    spec = S.Spectrum(x, 1.0 + np.sin(x / 100.0), "unknown", "raman.csv", [])
+    for laser in (18797.0, 150.0, 1500.0):  # a wavenumber typed as nm, deep UV, beyond NIR
+        with pytest.raises(S.SpectrumError, match=rf"raman.csv: laser line {laser:g} nm is "
+                           r"outside 200-1100 nm.*--laser-nm"):
+            S.raman_intensity_to_activity(spec, laser_nm=laser)
+    with pytest.raises(S.SpectrumError, match="1e7/18797 = 532 nm"):
+        S.raman_intensity_to_activity(spec, laser_nm=18797.0)
+    # absolute wavenumbers (or a far-red laser) put shifts at or beyond nu0: refused, not zeroed
+    far = S.Spectrum(np.arange(9000.0, 19000.0, 5.0), np.ones(2000), "unknown", "abs.csv", [])
+    far.intensity[100] = 2.0
+    with pytest.raises(S.SpectrumError, match=r"abs.csv: Raman shifts up to 18995 cm-1 reach the "
+                       r"laser's wavenumber \(1e7 / 532 nm = 18797 cm-1\).*--laser-nm"):
+        S.raman_intensity_to_activity(far)
+    assert S.raman_intensity_to_activity(spec, laser_nm=1064.0).y_kind == "raman_activity"
+    with pytest.raises(S.SpectrumError, match="9398 cm-1"):  # 1064 nm: nu0 = 9398 cm-1
+        S.raman_intensity_to_activity(S.Spectrum(np.arange(200.0, 9500.0, 5.0), np.ones(1860),
+                                                 "unknown", "r.csv", []), laser_nm=1064.0)
+
+
 def naive_model_input(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Loop over model-grid bins: mean of the input points in [left edge, right edge) when the
     input is finer than half a grid step and the bin holds points, else linear interpolation;

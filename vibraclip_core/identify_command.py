@@ -17,7 +17,8 @@ from . import candidates, identify, library_cache, readers
 from .report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay, format_table,
                      write_results)
 from .shipped import model_from, shipped_reranker
-from .spectra import raman_intensity_to_activity, spectrum_to_model_input
+from .spectra import (SpectrumError, check_laser_nm, raman_intensity_to_activity,
+                      spectrum_to_model_input)
 from .spectral_match import coverage_mask
 
 
@@ -72,6 +73,10 @@ def check_identify_flags(args: argparse.Namespace, out_suffixes: tuple[str, ...]
     for flag, value in (("--laser-nm", args.laser_nm), ("--temperature-k", args.temperature_k)):
         if not (math.isfinite(value) and value > 0):
             raise FlagError(f"{flag} {value}: must be a positive number")
+    try:
+        check_laser_nm(args.laser_nm, "--laser-nm")
+    except SpectrumError as exc:
+        raise FlagError(str(exc)) from None
     _check_folder("--cache-dir", Path(args.cache_dir))
     if args.out:
         _check_output("--out", args.out, out_suffixes)

@@ -230,6 +230,21 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
 # I_i ~ (nu0 - nu_i)^4 / nu_i / (1 - exp(-c2 nu_i / T)) * S_i.
 C2_CM_K = const.h * const.c * 100 / const.k  # second radiation constant hc/k_B, 1.438777 cm K
 RAMAN_MIN_SHIFT_CM1 = 50.0  # below this, Rayleigh line and notch filter dominate measured data
+# excitation lines of Raman spectrometers (UV 244-266 nm to NIR 1064 nm); a value outside is a
+# typing slip, such as a wavenumber (18797 cm-1 for 532 nm) typed as nm
+LASER_RANGE_NM = (200.0, 1100.0)
+
+
+def check_laser_nm(laser_nm: float, where: str) -> None:
+    """Refuse a laser line outside LASER_RANGE_NM (nm); `where` starts the message (file, flag)."""
+    lo, hi = LASER_RANGE_NM
+    if not (np.isfinite(laser_nm) and lo <= laser_nm <= hi):
+        hint = (f" ({laser_nm:g} reads as a wavenumber: 1e7/{laser_nm:g} = "
+                f"{1e7 / laser_nm:.0f} nm)" if np.isfinite(laser_nm) and laser_nm > 0
+                and lo <= 1e7 / laser_nm <= hi else "")
+        raise SpectrumError(f"{where}: laser line {laser_nm:g} nm is outside {lo:.0f}-{hi:.0f} "
+                            f"nm, where Raman lasers lie{hint}; give --laser-nm as the "
+                            "excitation wavelength in nm, e.g. 532, 785 or 1064")
 
 
 def raman_intensity_factor(wavenumbers_cm1: np.ndarray, laser_nm: float = 532.0,
@@ -268,8 +283,10 @@ def raman_intensity_to_activity(spectrum: Spectrum, laser_nm: float = 532.0,
                                 temperature_k: float = 298.0) -> Spectrum:
     """New Spectrum on the activity scale: measured Stokes intensity / raman_intensity_factor.
 
-    wavenumbers_cm1 are Raman shifts. Points below RAMAN_MIN_SHIFT_CM1 (50 cm-1) or outside
-    0 < shift < nu0 become 0; the input is left unchanged.
+    wavenumbers_cm1 are Raman shifts. Points below RAMAN_MIN_SHIFT_CM1 (50 cm-1) become 0; a
+    laser line outside LASER_RANGE_NM, or shifts reaching the laser's wavenumber nu0 = 1e7 /
+    laser_nm (no Stokes line there: the laser or the x units are wrong), raise SpectrumError.
+    The input is left unchanged.
     """
     x = np.asarray(spectrum.wavenumbers_cm1, dtype=np.float64)
     y = np.asarray(spectrum.intensity, dtype=np.float64)
@@ -278,6 +295,14 @@ def raman_intensity_to_activity(spectrum: Spectrum, laser_nm: float = 532.0,
     if x.shape != y.shape or not np.all(np.isfinite(x) & np.isfinite(y)):
         raise SpectrumError(f"{spectrum.source}: need finite wavenumbers and intensities of one "
                             f"shape, got {x.shape} and {y.shape}")
+    check_laser_nm(laser_nm, spectrum.source)
+    nu0 = 1e7 / laser_nm
+    if x.size and x.max() >= nu0:
+        raise SpectrumError(
+            f"{spectrum.source}: Raman shifts up to {x.max():.0f} cm-1 reach the laser's "
+            f"wavenumber (1e7 / {laser_nm:g} nm = {nu0:.0f} cm-1), where no Stokes line can be; "
+            "check --laser-nm (the excitation wavelength in nm) and that x holds Raman shifts "
+            "in cm-1, not absolute wavenumbers")
     factor = raman_intensity_factor(x, laser_nm, temperature_k)
     usable = (factor > 0) & (x >= RAMAN_MIN_SHIFT_CM1)
     activity = np.where(usable, y / np.where(usable, factor, 1.0), 0.0)
