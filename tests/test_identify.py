@@ -363,6 +363,9 @@ def test_cli_converts_measured_raman_for_the_laser_line(files, capsys, monkeypat
     factor = raman_intensity_factor(raw[:, 0], laser_nm=785.0, temperature_k=350.0)
     assert np.allclose(red.intensity * factor, raw[:, 1])
     assert "785 nm" in " ".join(red.notes)
+    # the file's 'intensity' column has no units: Raman intensity, not assumed absorbance
+    assert any("Raman intensity" in n for n in default.notes)
+    assert not any("absorbance" in n for n in default.notes)
     assert "shipped model" not in capsys.readouterr().out  # --checkpoint chose the model
 
 

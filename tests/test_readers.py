@@ -429,3 +429,50 @@ def test_jcamp_peak_table_is_refused(tmp_path):
     spec = R.read_spectrum(link)
     assert any("peak table" in n for n in spec.notes)
     assert spec.wavenumbers_cm1.size == x.size
+
+
+@pytest.mark.parametrize("y_kind", ["transmittance", "percent-transmittance"])
+def test_declared_transmittance_that_looks_like_absorbance_is_refused(tmp_path, y_kind):
+    a = band_absorbance(X_MID)  # 0.01 baseline, one band up to 0.81: absorbance
+    path = write_csv(tmp_path / "abs.csv", "", X_MID, a)
+    with pytest.raises(S.SpectrumError, match=r"abs\.csv: y is declared transmittance by "
+                       r"--ir-y, but looks like absorbance.*--ir-y absorbance"):
+        R.read_spectrum(path, y_kind=y_kind)
+    # a header that says transmittance over absorbance data: refused naming the file's units
+    header = write_csv(tmp_path / "hdr.csv", "wavenumber,transmittance", X_MID, a)
+    with pytest.raises(S.SpectrumError, match="by the file's y units"):
+        R.read_spectrum(header)
+    # values far above 100 are no transmittance, even in percent
+    big = write_csv(tmp_path / "big.csv", "", X_MID, 500.0 * 10 ** -a)
+    with pytest.raises(S.SpectrumError, match=r"big\.csv: .*outside 0-1 \(T\) and 0-100 \(%T\)"):
+        R.read_spectrum(big, y_kind="percent-transmittance")
+    # real transmittance, 101 % baseline noise included, passes
+    t = np.minimum(101.0, 100.5 * 10 ** -a)
+    spec = R.read_spectrum(write_csv(tmp_path / "t.csv", "", X_MID, t), y_kind=y_kind)
+    assert spec.y_kind == "absorbance" and not any("WARNING" in n for n in spec.notes)
+
+
+def test_arbitrary_units_header_is_not_absorbance(tmp_path):
+    t = 100 * 10 ** -band_absorbance(X_MID)
+    for header in ("Wavenumber (cm-1),Intensity (a.u.)", "cm-1,Intensity [arb. units]"):
+        path = write_csv(tmp_path / "au.csv", header, X_MID, t)
+        with pytest.raises(S.SpectrumError, match=r"y is assumed absorbance but looks like "
+                           "percent-transmittance"):
+            R.read_spectrum(path)
+    a = R.read_spectrum(write_csv(tmp_path / "a.csv", "x,Intensity (a.u.)", X_MID,
+                                  band_absorbance(X_MID)))
+    assert any("assumed absorbance" in n for n in a.notes)
+    assert R.read_spectrum(write_csv(tmp_path / "abs.csv", "x,Abs", X_MID,
+                                     band_absorbance(X_MID))).y_kind == "absorbance"
+
+
+def test_raman_file_without_units_is_raman_intensity(tmp_path):
+    x = np.arange(200.0, 3600.0, 2.0)
+    path = write_csv(tmp_path / "raman.csv", "Raman shift (cm-1),Intensity (counts)", x,
+                     100 + 5000 * lorentz(x, 1000.0, 10.0))
+    spec = R.read_spectrum(path, raman=True)
+    assert spec.y_kind == "unknown"
+    assert any("Raman intensity" in n for n in spec.notes)
+    assert not any("absorbance" in n or "not recognised" in n for n in spec.notes)
+    ir = R.read_spectrum(path)  # read as IR, the same file is assumed absorbance, as before
+    assert any("assumed absorbance" in n for n in ir.notes)

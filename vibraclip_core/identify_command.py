@@ -92,7 +92,8 @@ def run_identify(args: argparse.Namespace) -> None:
         check_identify_flags(args, RESULT_SUFFIXES)
         model, stats, model_name = model_from(args.checkpoint)
         ir = readers.read_spectrum(args.ir, args.ir_y) if args.ir else None
-        raman = readers.read_spectrum(args.raman, args.raman_y) if args.raman else None
+        raman = (readers.read_spectrum(args.raman, args.raman_y, raman=True) if args.raman
+                 else None)
         if raman is not None and not args.raman_activity:  # measured: intensity -> activity
             raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
         identify.check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library

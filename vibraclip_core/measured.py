@@ -67,7 +67,7 @@ def load_paired(folder: str | Path, seed: int = 0, laser_nm: float = 532.0,
 
     ir = [spectrum_to_model_input(read_spectrum(find(n, "ir"))) for n in table.name]
     raman = [spectrum_to_model_input(raman_intensity_to_activity(
-        read_spectrum(find(n, "raman")), laser_nm, temperature_k)) for n in table.name]
+        read_spectrum(find(n, "raman"), raman=True), laser_nm, temperature_k)) for n in table.name]
     data, dropped, failures = measured_prepared(list(table.smiles), np.stack(ir), np.stack(raman),
                                                 seed=seed, key=f"paired-{folder.name}")
     if dropped:

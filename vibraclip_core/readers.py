@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .readers_checks import (MIN_SPECTRUM_POINTS, check_coverage, check_declared_absorbance,
-                             check_jcamp_block, check_jcamp_text, check_variation, coverage_cm1,
-                             note_repeats)
+                             check_declared_transmittance, check_jcamp_block, check_jcamp_text,
+                             check_variation, coverage_cm1, note_repeats)
 from .readers_text import read_text
 from .config_types import Y_KINDS
 from .spectra import Spectrum, SpectrumError
@@ -28,15 +28,18 @@ JCAMP_SUFFIXES = (".jdx", ".dx", ".jcamp")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 
 
-def read_spectrum(path: str | Path, y_kind: str | None = None) -> Spectrum:
+def read_spectrum(path: str | Path, y_kind: str | None = None, raman: bool = False
+                  ) -> Spectrum:
     """Read a JCAMP-DX (.jdx/.dx/.jcamp) or two-column text (.csv/.txt/.tsv) spectrum.
 
     x is converted to ascending cm-1 (from micrometres or nanometres), transmittance to
     absorbance. y_kind ("absorbance", "transmittance", "percent-transmittance") declares the y
     units and wins over the file; None detects them from ##YUNITS or the CSV header, assuming
     absorbance when there is none. y declared or assumed absorbance that looks like
-    transmittance is refused (see readers_checks.check_declared_absorbance); degenerate spectra
-    (constant, too little of 500-4000 cm-1, non-finite) are refused with SpectrumError.
+    transmittance is refused (see readers_checks.check_declared_absorbance), as is y declared
+    transmittance that looks like absorbance (check_declared_transmittance); degenerate spectra
+    (constant, too little of 500-4000 cm-1, non-finite) are refused with SpectrumError. With
+    `raman`, y without units is Raman intensity (y_kind "unknown"), not assumed absorbance.
     """
     path = Path(path)
     if y_kind not in (None, *Y_KINDS):
@@ -59,11 +62,15 @@ def read_spectrum(path: str | Path, y_kind: str | None = None) -> Spectrum:
         y_units, how = Y_KIND_UNITS[y_kind], "declared"
     else:
         how = "declared" if y_units else "assumed"
+        if not y_units and raman:
+            notes.append("no y units in the file: taken as Raman intensity (counts, arb. units)")
+            return _to_absorbance_cm1(path, x, y, x_units, "", notes, check_look=False,
+                                      how="raman")
         if not y_units and suffix in TEXT_SUFFIXES:
             y_units = "absorbance"  # the CSV convention so far; checked below
             notes.append("no y units in the file: assumed absorbance")
     return _to_absorbance_cm1(path, x, y, x_units, y_units, notes,
-                              check_look=y_kind is None, how=how)
+                              check_look=y_kind is None, how=how, flag=y_kind is not None)
 
 
 def _read_jcamp(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str, str]:
@@ -119,8 +126,8 @@ def _x_to_cm1(x: np.ndarray, x_units: str) -> tuple[np.ndarray, str]:
 
 
 def _to_absorbance_cm1(path: Path, x: np.ndarray, y: np.ndarray, x_units: str, y_units: str,
-                       notes: list[str], check_look: bool = True, how: str = "declared"
-                       ) -> Spectrum:
+                       notes: list[str], check_look: bool = True, how: str = "declared",
+                       flag: bool = False) -> Spectrum:
     if x.size == 0:
         raise SpectrumError(f"{path}: no data points found (empty file?)")
     if x.size != y.size:
@@ -155,6 +162,7 @@ def _to_absorbance_cm1(path: Path, x: np.ndarray, y: np.ndarray, x_units: str, y
     check_variation(path, x, y)
     yu = y_units.upper()
     if "TRANSMITTANCE" in yu or yu.replace(" ", "") in ("T", "%T"):
+        check_declared_transmittance(path, y, "--ir-y" if flag else "the file's y units", notes)
         if "%" in yu or "PERCENT" in yu or y.max() > 1.5:
             y = y / 100.0
             notes.append("transmittance taken as percent (max > 1.5 or '%' in units), "
@@ -166,7 +174,7 @@ def _to_absorbance_cm1(path: Path, x: np.ndarray, y: np.ndarray, x_units: str, y
         if check_look:
             check_declared_absorbance(path, y, how, notes)
         kind = "absorbance" if yu.strip() else "unknown"
-        if not yu.strip():
+        if not yu.strip() and how != "raman":  # Raman intensity: noted by read_spectrum
             notes.append("y units '' not recognised; intensities kept as they are")
     elif "(MICROMOL/MOL)-1" in yu.replace(" ", "") and "M-1" in yu.replace(" ", ""):
         # NIST quantitative IR: decadic absorption coefficient per (umol/mol) and metre, i.e.

@@ -19,6 +19,10 @@ MIN_COVERAGE_CM1 = 1000.0  # of the 3500 cm-1 model range; less is too little to
 # the jcamp sdist, transmittance gives 0.70-0.97 and absorbance at most 0.20
 T_LOOK_REFUSE = 0.6
 T_LOOK_WARN = 0.4
+# declared transmittance whose median sits this low in its range has its baseline at the minimum,
+# bands pointing up: absorbance (or Raman), which -log10 would turn inside out
+A_LOOK_REFUSE = 0.2
+PERCENT_T_MAX = 110.0  # %T a little above 100 is baseline noise; far above, not a transmittance
 # JCAMP x units and data types of spectra that are not vibrational (NMR, mass spectra)
 NON_VIBRATIONAL_XUNITS = ("HZ", "PPM", "M/Z")
 NON_VIBRATIONAL_TYPES = ("NMR", "MASS")
@@ -75,6 +79,28 @@ def check_declared_absorbance(path: Path, y: np.ndarray, how: str, notes: list[s
     if look > T_LOOK_WARN:
         notes.append(f"WARNING: y {how} absorbance, but its median lies at {look:.0%} of the "
                      f"range, as in {kind}; if so, pass --ir-y {kind}")
+
+
+def check_declared_transmittance(path: Path, y: np.ndarray, by: str, notes: list[str]) -> None:
+    """Refuse y declared transmittance (`by`: the flag or the file's units) that cannot be one.
+
+    Rule: negative values, values above PERCENT_T_MAX (even as %T), or the median in the bottom
+    A_LOOK_REFUSE of the range (a baseline at the minimum, as in absorbance) -> refuse.
+    """
+    fix = "declare the y units with --ir-y absorbance (y_kind='absorbance') if they are absorbances"
+    if y.min() < -0.01 * max(1.0, float(y.max())) or y.max() > PERCENT_T_MAX:
+        raise SpectrumError(
+            f"{path}: y is declared transmittance by {by}, but its values run from {y.min():g} "
+            f"to {y.max():g}, outside 0-1 (T) and 0-100 (%T); {fix}, or check the file")
+    look = transmittance_look(y)
+    if look < A_LOOK_REFUSE:
+        raise SpectrumError(
+            f"{path}: y is declared transmittance by {by}, but looks like absorbance (baseline "
+            f"near the minimum, bands pointing up: median at {look:.0%} of the range); {fix}")
+    if look < T_LOOK_WARN:
+        notes.append(f"WARNING: y declared transmittance by {by}, but its median lies at "
+                     f"{look:.0%} of the range, low for a transmittance baseline; if the bands "
+                     "point up, pass --ir-y absorbance")
 
 
 def note_repeats(x_raw: np.ndarray, x: np.ndarray, y: np.ndarray,

@@ -45,7 +45,8 @@ def _x_units(name: str) -> str:
 
 
 def _y_units(name: str) -> str:
-    n = name.upper().strip()
+    # 'a.u.' / 'arb. units' are arbitrary units, not the 'A' of absorbance
+    n = re.sub(r"\bA\.?\s?U\b\.?|\bARB\w*\.?(\s*UNITS?)?", " ", name.upper().strip())
     for key, unit in Y_HEADER_UNITS:
         if key in n.replace(" ", ""):
             return unit
