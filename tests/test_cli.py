@@ -1,6 +1,7 @@
 """Tests for vibraclip_core.cli: flags built from the config fields."""
 
 import argparse
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -122,3 +123,62 @@ def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, 
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "vibraclip identify: error: RuntimeError: something broke"
+
+
+# issue 28: every subcommand fails in one line; -v after the subcommand
+
+def test_verbose_is_accepted_after_the_subcommand():
+    parser = cli.build_parser()
+    assert parser.parse_args(["identify", "--ir", "q.csv", "--verbose"]).verbose is True
+    assert parser.parse_args(["identify", "-v", "--ir", "q.csv"]).verbose is True
+    assert parser.parse_args(["-v", "identify", "--ir", "q.csv"]).verbose is True  # kept
+    assert parser.parse_args(["identify", "--ir", "q.csv"]).verbose is False
+    assert parser.parse_args(["datasheet", "-v"]).verbose is True
+
+
+def test_out_to_an_existing_unwritable_file_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    import os
+
+    locked = tmp_path / "ranks.csv"
+    locked.write_text("rank,score\n")
+    real_access = os.access
+    # root may write anywhere, so the permission is simulated for this one file
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == locked
+                        else real_access(p, mode, **kw))
+
+    def no_model(checkpoint):
+        raise AssertionError("the model was loaded before the flags were checked")
+    monkeypatch.setattr("vibraclip_core.identify_command.model_from", no_model)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache"),
+                  "--out", str(locked)])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err
+    assert err.startswith(f"vibraclip identify: error: --out {locked}: the file exists and "
+                          "cannot be overwritten")
+
+
+def test_datasheet_on_an_empty_folder_ends_in_one_line(tmp_path, capsys, caplog):
+    (tmp_path / "empty").mkdir()
+    argv = ["datasheet", "--data", str(tmp_path / "empty"), "--readme", str(tmp_path / "R.md")]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err and "Traceback" not in err
+    assert err.startswith("vibraclip datasheet: error: ") and "empty" in err
+    with caplog.at_level("INFO"), pytest.raises(SystemExit):  # -v: the traceback is logged
+        cli.main([*argv, "-v"])
+    assert any(r.exc_info for r in caplog.records if "datasheet failed" in r.getMessage())
+
+
+def test_export_model_to_a_read_only_folder_ends_in_one_line(tmp_path, monkeypatch, capsys):
+    def read_only(checkpoint, out, provenance):
+        raise PermissionError(13, "Permission denied", str(Path(out) / "model.safetensors"))
+    monkeypatch.setattr("vibraclip_core.shipped.export_model", read_only)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["export-model", "--checkpoint", str(tmp_path / "best.ckpt"),
+                  "--out", str(tmp_path / "ro")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err
+    assert err == (f"vibraclip export-model: error: [Errno 13] Permission denied: "
+                   f"'{tmp_path / 'ro' / 'model.safetensors'}'")

