@@ -101,3 +101,19 @@ def test_identify_refuses_such_formulas_before_the_library(formula, capfd):
     with pytest.raises(F.FormulaError, match=re.escape(repr(formula))):
         check_query(VibraCLIP(get_config("tiny")), ir, None, formula=formula)
     assert capfd.readouterr().err == ""
+
+
+def test_isotopes_and_elements_outside_the_model_are_named():
+    # issue 28: 'D2O' was blamed on capitalisation; Cl sent users to --mass-tol
+    for formula, name in (("D2O", "deuterium"), ("CT4", "tritium")):
+        with pytest.raises(F.FormulaError, match=f"{name}; isotopes are not supported") as err:
+            F.parse_formula(formula)
+        assert "'Cl', not 'CL'" not in str(err.value)
+    assert F.unknown_elements("C6H5Cl") == ["Cl (chlorine)"]
+    assert F.unknown_elements("CH2BrCl") == ["Br (bromine)", "Cl (chlorine)"]
+    assert F.unknown_elements("C2H6O") == []
+    x = np.linspace(500.0, 4000.0, 50)
+    ir = Spectrum(x, np.sin(x / 300.0) + 1.0, "absorbance", "q.csv")
+    with pytest.raises(ValueError, match=r"formula 'C6H5Cl': Cl \(chlorine\) is outside the "
+                       r"elements the model knows \(H, C, N, O, F\)"):
+        check_query(VibraCLIP(get_config("tiny")), ir, None, formula="C6H5Cl")

@@ -295,6 +295,33 @@ def test_cli_mass_filter(files, capsys, tmp_path):
     assert exc.value.code == 2 and "no candidate" in capsys.readouterr().err
 
 
+def test_cli_formula_outside_the_model_or_isotopes(files, capsys, tmp_path):
+    # issue 28: chlorobenzenes with --formula C6H5Cl were sent to --mass-tol; D2O to capitals
+    chloro = tmp_path / "chloro.smi"
+    chloro.write_text("Clc1ccccc1\nClc1ccccc1Cl\nCCO\n")
+    for formula, said in (("C6H5Cl", "Cl (chlorine) is outside the elements the model knows "
+                                     "(H, C, N, O, F)"),
+                          ("D2O", "'D' is deuterium; isotopes are not supported")):
+        with pytest.raises(SystemExit) as exc:
+            run_cli(files, "--formula", formula, "--candidates", str(chloro))
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and said in err and "--mass-tol" not in err
+    # a formula of the model's elements that no candidate has: no --mass-tol advice either
+    with pytest.raises(SystemExit):
+        run_cli(files, "--formula", "C9H8O")
+    err = capsys.readouterr().err
+    assert "no candidate" in err and "check --formula" in err and "--mass-tol" not in err
+
+
+def test_cli_prints_that_stereoisomers_were_merged(files, capsys, tmp_path):
+    lib = tmp_path / "ez.smi"
+    lib.write_text("C/C=C/O\nC/C=C\\O\nCCO\n")
+    run_cli(files, "--mass", "58", "--mass-tol", "20", "--candidates", str(lib))
+    out = capsys.readouterr().out
+    assert "(skipped 1: stereoisomer=1)" in out
+    assert "note: 1 stereoisomer(s) merged" in out and "drops stereochemistry" in out
+
+
 def test_cli_formula_filter(files, capsys, tmp_path):
     out_json = tmp_path / "hits.json"
     run_cli(files, "--formula", "OC2H6", "--raman", str(files.raman), "--out", str(out_json))

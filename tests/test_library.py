@@ -189,3 +189,15 @@ def test_embed_structures_needs_mass_statistics_for_an_anchored_model(setup):
     with pytest.raises(ValueError, match="mass_stats"):
         embed_structures(models[True], s, None)
     assert embed_structures(models[False], s, None).shape == (2, models[False].config.latent_dim)
+
+
+def test_stereoisomers_are_merged_and_counted_as_such(tmp_path, caplog):
+    # issue 28: E/Z isomers share an identity (stereochemistry dropped); the skip says so
+    (tmp_path / "lib.smi").write_text("C/C=C/O E\nC/C=C\\O Z\nC/C=C/O E again\nCC=CO\n"
+                                      "C[C@H](N)O isomer-R\nC[C@@H](N)O isomer-S\n")
+    with caplog.at_level("INFO"):
+        lib = CandidateLibrary.from_smiles(load_candidates(tmp_path / "lib.smi"),
+                                           progress=False)
+    assert lib.smiles == ["C/C=C/O", "C[C@H](N)O"]
+    assert lib.skipped == Counter({"stereoisomer": 3, "duplicate": 1})
+    assert "a stereoisomer of 'C/C=C/O' (the model drops stereochemistry)" in caplog.text

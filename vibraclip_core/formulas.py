@@ -70,6 +70,11 @@ def parse_formula(formula: str) -> dict[str, int]:
         raise FormulaError(f"formula {formula!r}: no elements")
     counts: Counter = Counter()
     for element, n in tokens:
+        if element in ("D", "T"):  # not in the periodic table's symbols, but meant as isotopes
+            raise FormulaError(f"formula {formula!r}: {element!r} is "
+                               f"{'deuterium' if element == 'D' else 'tritium'}; isotopes are "
+                               "not supported: the model knows natural-abundance molecules of "
+                               f"{', '.join(ELEMENTS)} only")
         if element not in _SYMBOLS:
             raise FormulaError(f"formula {formula!r}: unknown element {element!r}; write "
                                "element symbols as the periodic table does ('Cl', not 'CL')")
@@ -78,6 +83,13 @@ def parse_formula(formula: str) -> dict[str, int]:
                                "elements the molecule does not contain")
         counts[element] += int(n or 1)
     return dict(counts)
+
+
+def unknown_elements(formula: str) -> list[str]:
+    """The elements of a formula outside ELEMENTS, as 'Cl (chlorine)', in Hill order."""
+    counts = parse_formula(formula)
+    return [f"{e} ({_PERIODIC.GetElementName(_PERIODIC.GetAtomicNumber(e)).lower()})"
+            for e in _hill_order(counts) if e not in ELEMENTS]
 
 
 def _hill_order(counts: dict[str, int]) -> list[str]:

@@ -21,7 +21,7 @@ from . import retrieval as R
 from .candidate_spectra import candidate_spectra
 from .candidates import IdentifyError
 from .embedding import model_digest
-from .formulas import formula_mass_da, hill_formula
+from .formulas import ELEMENTS, formula_mass_da, hill_formula, unknown_elements
 from .library import CandidateLibrary
 from .loss_modes import LOSS_MODES, uses_raman
 from .model import VibraCLIP
@@ -49,7 +49,12 @@ def check_query(model: VibraCLIP, ir: Spectrum | None, raman: Spectrum | None,
                             "its Raman encoder was never trained; drop --raman or use a "
                             f"checkpoint trained with loss {raman_modes}")
     if formula is not None:
-        hill_formula(formula)
+        outside = unknown_elements(formula)  # parses it: a bad formula raises FormulaError
+        if outside:
+            raise IdentifyError(f"formula {formula!r}: {', '.join(outside)} "
+                                f"{'is' if len(outside) == 1 else 'are'} outside the elements "
+                                f"the model knows ({', '.join(ELEMENTS)}), so no candidate can "
+                                "have this formula; this molecule cannot be identified here")
     if cfg.mass and mass_da is None and formula is None:
         raise IdentifyError("this checkpoint was trained with mass anchoring (config.mass=True), "
                             "so the query needs its molecular mass: give --mass in Da, or "
@@ -116,10 +121,11 @@ def identify(model: VibraCLIP, library: CandidateLibrary, ir: Spectrum | None,
     n_ok = int(keep.sum())
     if n_ok == 0:
         near = library.mass_da[np.argsort(np.abs(library.mass_da - query_mass))[:3]]
+        widen = "check --formula" if hill else "widen --mass-tol, check --mass"  # exact match
         raise IdentifyError(f"no candidate of {len(library)} passes the filter "
                             f"({' and '.join(filters)}); the nearest candidate masses are "
-                            f"{', '.join(f'{m:.3f}' for m in near)} Da: widen --mass-tol, check "
-                            "--mass/--formula, or use a larger --candidates library")
+                            f"{', '.join(f'{m:.3f}' for m in near)} Da: {widen}, or use a "
+                            "larger --candidates library")
     if filters:
         log.info("%s: %d of %d candidates pass", " and ".join(filters), n_ok, len(library))
     depth = min(reranker.depth, n_ok) if reranker is not None else 0

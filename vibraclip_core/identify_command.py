@@ -113,6 +113,9 @@ def run_identify(args: argparse.Namespace) -> None:
     print(f"model: {model_name}")
     print(f"library: {len(library)} candidates from {args.candidates} "
           f"(skipped {sum(library.skipped.values())}: {skipped})")
+    if library.skipped.get("stereoisomer"):
+        print(f"note: {library.skipped['stereoisomer']} stereoisomer(s) merged with the first "
+              "listed form: the model drops stereochemistry (E/Z, R/S), so they rank as one")
     if df.attrs["filters"]:
         print(f"filter: {' and '.join(df.attrs['filters'])} kept "
               f"{df.attrs['n_candidates']} of {len(library)} candidates")

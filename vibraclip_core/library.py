@@ -27,7 +27,7 @@ from .formulas import hill_formulas
 from .mass import MassStats
 from .model import VibraCLIP
 from .molecules import (MoleculeError, MoleculeGraph, candidate_identity, canonical_identity,
-                        featurize_many, mol_from_smiles, molecular_formula)
+                        featurize_many, mol_from_smiles, molecular_formula, stereo_smiles)
 from .qm9_candidates import ROUTE_ETKDG, Structures
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,11 @@ class CandidateLibrary:
         (the first SMILES of each identity). Left out and counted in `skipped` by reason: SMILES
         that cannot be featurised, those that are no neutral closed-shell molecule of natural
         isotopes ('charged', 'radical', 'mixture', 'isotope': the model would embed them as
-        one) and repeats of an identity ('duplicate')."""
-        usable, skipped, seen = [], Counter(), set()
+        one), repeats of an identity ('duplicate') and other stereoisomers of one
+        ('stereoisomer': the identity drops stereochemistry, so E/Z and R/S isomers share it)."""
+        usable, skipped = [], Counter()
+        first: dict[str, str] = {}  # identity -> its first SMILES
+        forms: dict[str, set[str]] = {}  # identity -> its stereo SMILES seen
         for s in smiles:
             try:
                 identity = candidate_identity(s)
@@ -90,11 +93,15 @@ class CandidateLibrary:
                 skipped[err.reason] += 1
                 log.info("skipping candidate: %s", err)
                 continue
-            if identity in seen:
-                skipped["duplicate"] += 1
-                log.info("skipping candidate %r: a duplicate of %s", s, identity)
+            form = stereo_smiles(s)
+            if identity in first:
+                reason = "duplicate" if form in forms[identity] else "stereoisomer"
+                forms[identity].add(form)
+                skipped[reason] += 1
+                log.info("skipping candidate %r: a %s of %r%s", s, reason, first[identity],
+                         " (the model drops stereochemistry)" if reason == "stereoisomer" else "")
                 continue
-            seen.add(identity)
+            first[identity], forms[identity] = s, {form}
             usable.append(s)
         graphs, failed = featurize_many(usable, seed=conformer_seed, workers=workers,
                                         progress=progress)

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 LIBRARY_FORMAT_VERSION = 3  # 2: the metadata records the tensors file's size; 3: SMILES
 # lists skip charged, radical, mixture and isotope candidates and duplicates
+# SMILES lists only (QM9's embedding is costly and unchanged): 2 counts stereoisomers apart
+SMILES_SKIP_VERSION = 2
 # molecules per embedding batch: on CPU, batches of 32 embed ~1.7x faster per molecule than 256
 # (the triplet tensors stay in cache)
 LIBRARY_BATCH_SIZE = 32
@@ -42,7 +44,8 @@ def library_path(cache_dir: str | Path, digest: str, candidates: Sequence[str] |
                  conformer_seed: int, mass_stats: MassStats | None) -> Path:
     """The cache file of one (weights, candidate set, conformer seed, mass statistics)."""
     stats = [mass_stats.mean_da, mass_stats.std_da] if mass_stats else None
-    names = candidates.key() if isinstance(candidates, QM9Candidates) else list(candidates)
+    names = (candidates.key() if isinstance(candidates, QM9Candidates)
+             else [f"smiles-skip-{SMILES_SKIP_VERSION}", *candidates])
     key = hashlib.sha256(json.dumps([LIBRARY_FORMAT_VERSION, digest, names, conformer_seed,
                                      stats]).encode()).hexdigest()[:24]
     return Path(cache_dir) / f"library-{key}.safetensors"

@@ -86,6 +86,12 @@ def candidate_identity(smiles: str) -> str:
     return Chem.MolToSmiles(mol)
 
 
+def stereo_smiles(smiles: str) -> str:
+    """Canonical heavy-atom SMILES keeping stereochemistry: tells E/Z and R/S isomers apart
+    where canonical_identity merges them."""
+    return Chem.MolToSmiles(_parse(smiles))
+
+
 def is_smiles(text: str) -> bool:
     """Whether RDKit parses `text` as a SMILES (any elements, no checks); logs nothing."""
     with rdBase.BlockLogs():
