@@ -476,3 +476,21 @@ def test_raman_file_without_units_is_raman_intensity(tmp_path):
     assert not any("absorbance" in n or "not recognised" in n for n in spec.notes)
     ir = R.read_spectrum(path)  # read as IR, the same file is assumed absorbance, as before
     assert any("assumed absorbance" in n for n in ir.notes)
+
+
+def test_r_write_csv_utf16_and_spaced_decimal_commas_are_read(tmp_path):
+    y = band_absorbance(X_MID)
+    r_csv = tmp_path / "r.csv"  # R's write.csv: quoted header and row names from "1"
+    r_csv.write_text('"","wavenumber","absorbance"\n' + "".join(
+        f'"{i}",{a},{b}\n' for i, (a, b) in enumerate(zip(X_MID, y), start=1)))
+    utf16 = tmp_path / "u16.csv"  # a Windows export with a byte-order mark
+    utf16.write_text("wavenumber,absorbance\n" + "".join(f"{a},{b}\n" for a, b in zip(X_MID, y)),
+                     encoding="utf-16")
+    spaced = tmp_path / "spaced.txt"  # '4000,0  0,01000'
+    spaced.write_text("".join(f"{a:.1f}  {b:.6f}\n".replace(".", ",") for a, b in zip(X_MID, y)))
+    for path, said in ((r_csv, "index column (header '')"), (utf16, "UTF-16"),
+                       (spaced, "decimal commas with space-separated columns")):
+        spec = R.read_spectrum(path)
+        np.testing.assert_allclose(spec.wavenumbers_cm1, X_MID[::-1])
+        np.testing.assert_allclose(spec.intensity, y[::-1], atol=1e-6)
+        assert any(said in n for n in spec.notes), (path.name, spec.notes)

@@ -30,7 +30,18 @@ def _float(text: str) -> float | None:
 
 
 def _split(line: str, sep: str) -> list[str]:
-    return [f.strip() for f in (line.split(sep) if sep != " " else line.split())]
+    # quotes: R's write.csv quotes the header and the row names ("1", "2", ...)
+    return [f.strip().strip('"\'') for f in (line.split(sep) if sep != " " else line.split())]
+
+
+def _encoding(path: Path) -> str:
+    """'utf-16' for a file that starts with a UTF-16 byte-order mark (Windows exports)."""
+    with open(path, "rb") as fh:
+        bom = fh.read(2)
+    return "utf-16" if bom in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
+_COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
 
 
 def _x_units(name: str) -> str:
@@ -56,16 +67,22 @@ def _y_units(name: str) -> str:
 
 def read_text(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str, str]:
     """(x, y, x_units, y_units) of a text spectrum; units from the header, "" for y when absent."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+    encoding = _encoding(path)
+    if encoding != "utf-8-sig":
+        notes.append(f"read as {encoding.upper()} (byte-order mark)")
+    with open(path, encoding=encoding, errors="replace") as fh:
         head = [(i, ln.strip()) for i, ln in enumerate(islice(fh, SNIFF_LINES))]
     head = [(i, ln) for i, ln in head if ln and not ln.startswith("#")]
     if not head:
         return np.empty(0), np.empty(0), "1/CM", ""
     sep = next((s for s in (";", "\t", ",") if any(s in ln for _, ln in head[-5:])), " ")
     decimal = "," if sep in (";", "\t") and any("," in ln for _, ln in head[-5:]) else "."
+    if sep == "," and all(len(f) >= 2 and all(_COMMA_NUMBER.match(v) for v in f)
+                          for f in (ln.split() for _, ln in head[-5:])):
+        sep, decimal = " ", ","  # '574,928  0,00008': space-separated with decimal commas
     if decimal == ",":
-        notes.append(f"decimal commas with {'semicolon' if sep == ';' else 'tab'}-separated "
-                     "columns")
+        names = {";": "semicolon", "\t": "tab", " ": "space"}
+        notes.append(f"decimal commas with {names[sep]}-separated columns")
     # a header line is one whose x field is not a number; "1000,abc" is a bad data row
     numeric = [_float(_split(ln, sep)[0].replace(decimal, ".")) is not None for _, ln in head]
     first = next((k for k, ok in enumerate(numeric) if ok), len(head))
@@ -88,17 +105,19 @@ def read_text(path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str
         if index == [start + k for k in range(len(rows))]:
             col = 1
     if col:
-        notes.append(f"skipped a leading index column ({start:g}, {start + 1:g}, "
-                     f"{start + 2:g}, ...)")
+        notes.append("skipped a leading index column (" + (
+            f"header {header[0]!r})" if header else
+            f"{start:g}, {start + 1:g}, {start + 2:g}, ...)"))
     x_units = _x_units(header[col]) if len(header) > col else "1/CM"
     y_units = _y_units(header[col + 1]) if len(header) > col + 1 else ""
-    x, y = _parse(path, sep, decimal, skip, col)
+    x, y = _parse(path, sep, decimal, skip, col, encoding)
     return x, y, x_units, y_units
 
 
-def _parse(path: Path, sep: str, decimal: str, skip: int, col: int) -> tuple[np.ndarray, ...]:
+def _parse(path: Path, sep: str, decimal: str, skip: int, col: int, encoding: str
+           ) -> tuple[np.ndarray, ...]:
     kw = dict(sep=r"\s+" if sep == " " else sep, decimal=decimal, header=None, skiprows=skip,
-              comment="#", engine="c", encoding="utf-8-sig", encoding_errors="replace",
+              comment="#", engine="c", encoding=encoding, encoding_errors="replace",
               skip_blank_lines=True)
     try:
         table = pd.read_csv(path, usecols=[col, col + 1], dtype=np.float64, **kw)
