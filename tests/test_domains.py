@@ -8,6 +8,7 @@ import torch
 from vibraclip_core import domains as D
 from vibraclip_core import measured_libraries as ML
 from vibraclip_core.evaluate import Evaluation
+from vibraclip_core.rerank import Reranker
 
 
 def evaluation(top1):
@@ -51,21 +52,37 @@ def levers():
     n = 4
     ranks = {lever: {(lib, how): torch.tensor(r) for lib in (ML.LIB_MEASURED, ML.LIB_DISTRACTORS)
                      for how in ("none", "mass")}
-             for lever, r in (("zero-shot", [0, 3, 5, 9]), ("all levers", [0, 0, 1, 2]))}
-    return D.MeasuredLevers(ranks, {}, {}, {ML.LIB_MEASURED: n, ML.LIB_DISTRACTORS: 50}, seed=0)
+             for lever, r in (("zero-shot", [0, 3, 5, 9]), (D.ALL_LEVERS, [0, 0, 1, 2]))}
+    chance = pd.DataFrame([{"library": lib, "filter": how, "candidates per query": 10.0,
+                            "chance top1 %": 10.0, "chance top10 %": 100.0}
+                           for lib in (ML.LIB_MEASURED, ML.LIB_DISTRACTORS)
+                           for how in ("none", "mass")]).set_index(["library", "filter"])
+    return D.MeasuredLevers(ranks, {}, {}, {ML.LIB_MEASURED: n, ML.LIB_DISTRACTORS: 50}, 0,
+                            Reranker(), chance, np.array([True, False, False, False]), {})
 
 
 def test_lever_curves_table_and_the_comparison_with_the_paper():
     lv = levers()
     curves = lv.curves()
-    assert list(curves) == ["zero-shot", "all levers"]
-    assert curves["zero-shot"][0] == 0.25 and curves["all levers"][1] == 0.75  # top-1, top-2
+    assert list(curves) == ["zero-shot", D.ALL_LEVERS]
+    assert curves["zero-shot"][0] == 0.25 and curves[D.ALL_LEVERS][1] == 0.75  # top-1, top-2
     table = lv.table()
-    assert table.loc["all levers", (ML.LIB_DISTRACTORS, "none", "top1")] == 50.0
+    assert table.loc[D.ALL_LEVERS, (ML.LIB_DISTRACTORS, "none", "top1")] == 50.0
     ood_table = pd.concat({"realigned: last layer": evaluation(40.0).table}).round(1)
     beside = D.beside_paper(SimpleNamespace(splits={"test": torch.arange(7)}), ood_table, lv)
     assert beside["our candidates"].tolist() == [7, 4, 50]
     assert beside["measured top-1 %"].tolist() == [40.0, 50.0, 50.0]
     assert beside.index[1].endswith(ML.LIB_MEASURED)
-    assert "all levers" in beside["our query"].iloc[2]  # the last lever: all of them at once
+    assert D.ALL_LEVERS in beside["our query"].iloc[2]  # every lever at once, named
     assert not np.isnan(beside["published top-1 %"]).any()
+
+
+def test_zero_shot_split_separates_queries_seen_in_pretraining():
+    from vibraclip_core.measured_rerank import zero_shot_split
+
+    ranks = {"m": {(ML.LIB_DISTRACTORS, "none"): torch.tensor([0, 0, 4, 20])}}
+    seen = np.array([True, False, False, False])
+    t = zero_shot_split(ranks, seen, ML.LIB_DISTRACTORS)
+    assert t.loc["m", ("all queries (4)", "top1 %")] == 50.0
+    assert t.loc["m", ("unseen in pretraining (3)", "top1 %")] == pytest.approx(33.3)
+    assert t.loc["m", ("unseen in pretraining (3)", "top10 %")] == pytest.approx(66.7)
