@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rdkit.Chem import Descriptors
 
 from vibraclip_core.candidate_spectra import SPECTRA_CACHE_DIR, embedded_sticks
 from vibraclip_core.experimental import fetch_jcamp_spectra, load_mapping
-from vibraclip_core.molecules import canonical_identity
+from vibraclip_core.molecules import canonical_identity, mol_from_smiles
 from vibraclip_core.sources import load_qm9_source, qm9_order
 
 
@@ -54,8 +55,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "lib.smi"
         lib.write_text("\n".join([row.smiles, *fresh]) + "\n")
+        # the shipped model is mass-anchored: the query's mass, with a tolerance that keeps
+        # every candidate (the cost of re-ranking all n is what is measured)
+        mass = Descriptors.MolWt(mol_from_smiles(row.smiles))
         common = ["--ir", str(query), "--candidates", str(lib), "--cache-dir", tmp,
-                  "--workers", str(a.workers), "--top", "5"]
+                  "--workers", str(a.workers), "--top", "5", "--mass", f"{mass:.3f}",
+                  "--mass-tol", "1000"]
         t_model, _ = run([*common, "--rerank", "0"])  # builds the library's embeddings
         t_model2, _ = run([*common, "--rerank", "0"])
         t_first, out = run([*common, "--rerank", str(a.n)])
