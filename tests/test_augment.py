@@ -65,7 +65,7 @@ def test_scale_moves_bands_within_its_range_and_cutoff_zeroes_the_low_end():
         ir, _ = A.augment_sticks(f.expand(8, -1), i.expand(8, -1), r.expand(8, -1), ("scale",),
                                  15.0, gen)
         low = grid[ir[:, grid < 2000].argmax(1).numpy()]
-        lo, hi = 1000 * A.SCALE_RANGE[0] - 2.1, 1000 * A.SCALE_RANGE[1] + 2.1
+        lo, hi = 1000 * A.DEFAULT_RANGES.scale[0] - 2.1, 1000 * A.DEFAULT_RANGES.scale[1] + 2.1
         assert np.all((low >= lo) & (low <= hi))
         assert low.std() > 1.0  # molecules draw different scales
     gen = torch.Generator().manual_seed(1)
@@ -153,3 +153,58 @@ def test_augmenting_a_qm9s_folder_says_it_has_no_sticks(tiny_shards, tmp_path):
     with pytest.raises(ValueError, match="QM9S folder holds broadened spectra only"):
         VibraDataModule(cfg.replace(data_dir=str(qm9s), augment=("scale",)), data)
     VibraDataModule(cfg.replace(data_dir=str(qm9s)), data)  # without augmentation it is fine
+
+
+def _ratio_sticks(n: int, scale: float, xh: float) -> StickSet:
+    """n molecules whose reference frequencies are GFN2's times `scale` (times `xh` more above
+    2,500 cm-1)."""
+    base = np.array([600.0, 1100.0, 1500.0, 1700.0, 2900.0, 3050.0, 3400.0])
+    freqs = np.tile(base, n).astype(np.float32)
+    ref = np.where(base > 2500, base * scale * xh, base * scale)
+    return StickSet(index=np.arange(n), smiles=["C"] * n, n_atoms=np.full(n, 5),
+                    status=np.full(n, "ok"), seconds=np.ones(n),
+                    offsets=np.arange(n + 1) * len(base),
+                    freqs_cm1=freqs, ir_km_mol=np.ones_like(freqs),
+                    raman_a4_amu=np.ones_like(freqs),
+                    ref_offsets=np.arange(n + 1) * len(base),
+                    ref_freqs_cm1=np.tile(ref, n).astype(np.float32))
+
+
+def test_position_ranges_are_measured_on_the_sticks_they_are_given():
+    from vibraclip_core.augment_ranges import AugmentRanges, ranges_from_training
+    r = ranges_from_training(_ratio_sticks(40, 1.02, 1.01))
+    assert r.scale == pytest.approx((0.98, 1.02), abs=1e-3)  # symmetric about 1
+    assert r.xh_scale == pytest.approx((0.99, 1.01), abs=1e-3)
+    assert r.mode_jitter_max_sd == pytest.approx(0.0, abs=1e-4)  # no scatter about the scales
+    assert r.molecules == 40
+    assert ranges_from_training(_ratio_sticks(5, 1.02, 1.01)) == AugmentRanges()  # too few
+
+
+def test_new_transforms_change_intensities_and_shapes_but_not_the_band_centres():
+    freqs, ir = [900.0, 1800.0, 3000.0, 0.0], [10.0, 10.0, 10.0, 0.0]
+    f, i, r = _sticks(freqs, ir, ir)
+    f, i, r = f.repeat(8, 1), i.repeat(8, 1), r.repeat(8, 1)
+    gen = torch.Generator().manual_seed(1)
+    clean, _ = A.augment_sticks(f, i, r, (), 15.0, gen)
+    band, _ = A.augment_sticks(f, i, r, ("band_intensity",), 15.0, gen)
+    grid = model_grid()
+    at = [int(np.abs(grid - x).argmin()) for x in freqs[:3]]
+    # one factor per region: the three bands' heights are no longer equal, positions stay
+    heights = band[:, at]
+    assert (heights.amax(1) - heights.amin(1)).min() > 0.05
+    peaks = band.argmax(1).numpy()
+    assert all(min(abs(p - a) for a in at) <= 2 for p in peaks)  # still at a band centre
+    shaped, _ = A.augment_sticks(f, i, r, ("shape",), 15.0, gen)
+    assert not torch.allclose(shaped, clean, atol=1e-2)  # envelopes differ from Lorentzians
+    weak, _ = A.augment_sticks(f, i, r, ("intensity",), 15.0, torch.Generator().manual_seed(2),
+                               strength=0.0)
+    assert torch.allclose(weak, clean, atol=1e-5)  # strength 0 switches the intensity draw off
+
+
+def test_band_kernel_defaults_to_a_unit_lorentzian_and_branches_sit_at_their_offsets():
+    k = A.band_kernel(20.0)
+    assert float(k.max()) == pytest.approx(1.0) and int(k.argmax()) == 0
+    pqr = A.band_kernel(4.0, branch_sep_cm1=20.0, q_fraction=0.0)[0]
+    step = float(model_grid()[1] - model_grid()[0])
+    peak = int(pqr[:A.FFT_POINTS // 2].argmax())
+    assert abs(peak * step - 20.0) <= step

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .augment_ranges import XH_THRESHOLD_CM1, AugmentRanges
 from .config_types import AUGMENTATIONS, TRANSFER_AUGMENT
 from .datasets import PreparedData, StickSet, load_sticks
 from .spectra import MODEL_POINTS, model_grid, sticks_to_model_input
@@ -26,20 +27,22 @@ from .spectra import MODEL_POINTS, model_grid, sticks_to_model_input
 # the transfer model (Chapter 6, the shipped model; Config.transfer_augment)
 TRANSFORMS, TRANSFER = AUGMENTATIONS, TRANSFER_AUGMENT
 AUGMENTED_FRACTION = 0.8  # of each training batch; the rest keeps its clean GFN2 spectrum
-XH_THRESHOLD_CM1 = 2500.0  # X-H stretches lie above, everything else below
-# Ranges, chosen from the GFN2/B3LYP statistics of the embedded set (5-95 % ranges of the
-# molecule-wise ratio 1.00-1.04, of the X-H ratio 1.00-1.03, per-mode scatter sd 0.03) and widened
-# to both sides, since measurements lie on the other side of GFN2 than B3LYP does
-SCALE_RANGE = (0.97, 1.05)
-XH_SCALE_RANGE = (0.97, 1.04)
-MODE_JITTER_MAX_SD = 0.03  # each molecule draws sd in [0, max]; each mode f *= 1 + sd * N(0, 1)
+# Position ranges: measured on the training split by augment_ranges.ranges_from_training; these
+# defaults (DEFAULT_RANGES) serve callers without a training split
+DEFAULT_RANGES = AugmentRanges()
 FWHM_RANGE_CM1 = (8.0, 40.0)  # narrow condensed-phase bands to gas-phase rotational envelopes
-LOG_INTENSITY_SD = 0.5  # per-mode intensity factor exp(sd * N(0, 1))
+# Strengths without an other-theory source in the training data (QM9 has no B3LYP intensities):
+# each is multiplied by Config.augment_strength, chosen on the GFN1-xTB validation queries
+LOG_INTENSITY_SD = 0.5  # "intensity": per-mode intensity factor exp(sd * N(0, 1))
+BAND_LOG_SD = 0.5  # "band_intensity": one factor exp(sd * N(0, 1)) per region and spectrum
+FINGERPRINT_MAX_CM1 = 1500.0  # "band_intensity" regions: < 1,500, 1,500-2,500, > 2,500 cm-1
+WIDTH_SPREAD = 0.4  # "shape": a mode's share in a second, wider band: uniform in [0, spread]
+BRANCH_SEP_RANGE_CM1 = (8.0, 25.0)  # "shape": P/R branch separation from the band centre
+Q_FRACTION_RANGE = (0.2, 1.0)  # "shape": share of the central (Q) branch; 1: one Lorentzian
 BASELINE_MAX = 0.1  # offset and end-to-end slope, as fractions of the spectrum's maximum
 NOISE_MAX_SD = 0.02  # white noise sd drawn in [0, max], fraction of the maximum
 CUTOFF_RANGE_CM1 = (500.0, 700.0)  # zeroed below a random wavenumber (instrument range)
 CUTOFF_PROBABILITY = 0.5
-
 
 def stick_rows(sticks: StickSet, index) -> np.ndarray:
     """(n,) rows of `sticks` holding these source indices; raises naming the missing ones."""
@@ -71,13 +74,42 @@ FFT_POINTS = 4096  # the model grid extended below and above, for circular convo
 FFT_LEAD = 256  # extended-grid points below 500 cm-1: tails of modes down to ~0 cm-1 reach in
 
 
+def _offsets_cm1() -> torch.Tensor:
+    """(FFT_POINTS,) signed circular offsets of the extended grid's points from point 0, cm-1."""
+    k = torch.arange(FFT_POINTS, dtype=torch.float32)
+    step = float(model_grid()[1] - model_grid()[0])
+    return torch.where(k < FFT_POINTS // 2, k, k - FFT_POINTS) * step
+
+
+def band_kernel(fwhm_cm1: torch.Tensor | float, branch_sep_cm1: torch.Tensor | float = 0.0,
+                q_fraction: torch.Tensor | float = 1.0, asymmetry: torch.Tensor | float = 0.0
+                ) -> torch.Tensor:
+    """(B or 1, FFT_POINTS) band envelopes on the extended grid's circular offsets: a central
+    Lorentzian of weight q_fraction and two side branches at -/+ branch_sep_cm1 sharing the
+    rest, weighted (1 + asymmetry) / 2 and (1 - asymmetry) / 2 (a P/Q/R rotational contour);
+    each argument a scalar or (B, 1). The defaults give one Lorentzian of peak height 1."""
+    hw2 = (torch.as_tensor(fwhm_cm1, dtype=torch.float32).reshape(-1, 1) / 2) ** 2
+    x = _offsets_cm1()
+    sep = torch.as_tensor(branch_sep_cm1, dtype=torch.float32).reshape(-1, 1)
+    q = torch.as_tensor(q_fraction, dtype=torch.float32).reshape(-1, 1)
+    asym = torch.as_tensor(asymmetry, dtype=torch.float32).reshape(-1, 1)
+
+    def lorentz(centre):
+        return hw2 / ((x - centre) ** 2 + hw2)
+
+    side = (1 - q) / 2
+    return q * lorentz(0.0) + side * ((1 + asym) * lorentz(-sep) + (1 - asym) * lorentz(sep))
+
+
 def broaden_on_model_grid(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
-                          fwhm_cm1: torch.Tensor | float) -> torch.Tensor:
+                          fwhm_cm1: torch.Tensor | float,
+                          kernel: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 1750) float32 Lorentzian spectra (peak height = intensity) of (B, M) sticks on the
-    model grid; fwhm_cm1 scalar or (B, 1). Frequencies <= 0 are padding.
+    model grid; fwhm_cm1 scalar or (B, 1); `kernel` ((B or 1, FFT_POINTS) from `band_kernel`)
+    replaces the Lorentzian of that width. Frequencies <= 0 are padding.
 
     Each stick is split between its two neighbouring points of an extended model grid (4,096
-    points of ~2 cm-1), then every row is convolved with its Lorentzian by FFT: milliseconds per
+    points of ~2 cm-1), then every row is convolved with its band shape by FFT: milliseconds per
     batch where direct evaluation costs B * M * 1750 kernel values. Wrap-around reaches the
     model grid only from > 4,500 cm-1 away (relative height < 1e-5). Against exact per-stick
     evaluation (the naive twin in tests/test_augment.py) it agrees to a few per cent of the peak
@@ -94,10 +126,8 @@ def broaden_on_model_grid(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
     comb = torch.zeros(b, FFT_POINTS)
     comb.scatter_add_(1, lo.long(), weights * (1 - frac))
     comb.scatter_add_(1, lo.long() + 1, weights * frac)
-    hw = torch.as_tensor(fwhm_cm1, dtype=torch.float32).reshape(-1, 1) / 2
-    k = torch.arange(FFT_POINTS, dtype=torch.float32)
-    dist = torch.minimum(k, FFT_POINTS - k) * step  # circular distance in cm-1
-    kernel = hw ** 2 / (dist ** 2 + hw ** 2)
+    if kernel is None:
+        kernel = band_kernel(fwhm_cm1)
     out = torch.fft.irfft(torch.fft.rfft(comb) * torch.fft.rfft(kernel), n=FFT_POINTS)
     return out[:, FFT_LEAD:FFT_LEAD + MODEL_POINTS]
 
@@ -113,26 +143,47 @@ def _uniform(lo: float, hi: float, shape: tuple[int, ...], gen: torch.Generator)
     return lo + (hi - lo) * torch.rand(shape, generator=gen)
 
 
+def _band_factors(freqs_cm1: torch.Tensor, sd: float, gen: torch.Generator) -> torch.Tensor:
+    """(B, M) one log-normal factor per molecule and region (below 1,500, 1,500-2,500, above
+    2,500 cm-1) for every mode in it."""
+    b = freqs_cm1.shape[0]
+    region = (freqs_cm1 >= FINGERPRINT_MAX_CM1).long() + (freqs_cm1 > XH_THRESHOLD_CM1).long()
+    factors = torch.exp(sd * torch.randn((b, 3), generator=gen))
+    return torch.gather(factors, 1, region)
+
+
 def augment_sticks(freqs_cm1: torch.Tensor, ir: torch.Tensor, raman: torch.Tensor,
-                   transforms: tuple[str, ...], fwhm_cm1: float, gen: torch.Generator
+                   transforms: tuple[str, ...], fwhm_cm1: float, gen: torch.Generator,
+                   ranges: AugmentRanges = DEFAULT_RANGES, strength: float = 1.0
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(ir, raman) (B, 1750) model inputs in [0, 1] from (B, M) sticks perturbed by `transforms`
-    (see TRANSFORMS). Both spectra of a molecule share its band positions and width; intensity
-    jitter, baseline and noise are drawn separately for each."""
+    (see TRANSFORMS): positions within `ranges`, intensity, band-shape, baseline and noise
+    strengths times `strength`. Both spectra of a molecule share its band positions, widths and
+    envelope; intensity factors, baseline and noise are drawn separately for each. (A relative
+    IR / Raman intensity scale would change nothing: each spectrum is scaled to [0, 1] alone.)"""
     unknown = sorted(set(transforms) - set(TRANSFORMS))
     if unknown:
         raise ValueError(f"unknown augmentation(s) {unknown}; choose from {TRANSFORMS}")
     b, m = freqs_cm1.shape
     f = freqs_cm1.clone()
     if "scale" in transforms:
-        f = f * _uniform(*SCALE_RANGE, (b, 1), gen)
+        f = f * _uniform(*ranges.scale, (b, 1), gen)
     if "xh_scale" in transforms:
-        f = torch.where(freqs_cm1 > XH_THRESHOLD_CM1, f * _uniform(*XH_SCALE_RANGE, (b, 1), gen), f)
+        f = torch.where(freqs_cm1 > XH_THRESHOLD_CM1, f * _uniform(*ranges.xh_scale, (b, 1), gen),
+                        f)
     if "mode_jitter" in transforms:
-        sd = _uniform(0.0, MODE_JITTER_MAX_SD, (b, 1), gen)
+        sd = _uniform(0.0, ranges.mode_jitter_max_sd, (b, 1), gen)
         f = f * (1 + sd * torch.randn((b, m), generator=gen))
     f = torch.where(freqs_cm1 > 0, f, torch.zeros_like(f))
     fwhm = _uniform(*FWHM_RANGE_CM1, (b, 1), gen) if "width" in transforms else fwhm_cm1
+    kernels, wide_share = None, None
+    if "shape" in transforms:  # rotational-contour envelopes; part of each band twice as wide
+        sep = _uniform(*BRANCH_SEP_RANGE_CM1, (b, 1), gen)
+        q = _uniform(*Q_FRACTION_RANGE, (b, 1), gen)
+        asym = _uniform(-0.3, 0.3, (b, 1), gen)
+        kernels = (band_kernel(fwhm, sep, q, asym), band_kernel(2 * torch.as_tensor(fwhm), sep,
+                                                                q, asym))
+        wide_share = _uniform(0.0, min(1.0, WIDTH_SPREAD * strength), (b, m), gen)
     grid01 = torch.linspace(0, 1, MODEL_POINTS)
     cutoff = None
     if "cutoff" in transforms:
@@ -142,15 +193,22 @@ def augment_sticks(freqs_cm1: torch.Tensor, ir: torch.Tensor, raman: torch.Tenso
     out = []
     for intensities in (ir, raman):
         if "intensity" in transforms:
-            jitter = torch.exp(LOG_INTENSITY_SD * torch.randn((b, m), generator=gen))
-            intensities = intensities * jitter
-        y = broaden_on_model_grid(f, intensities, fwhm)
+            intensities = intensities * torch.exp(
+                LOG_INTENSITY_SD * strength * torch.randn((b, m), generator=gen))
+        if "band_intensity" in transforms:
+            intensities = intensities * _band_factors(freqs_cm1, BAND_LOG_SD * strength, gen)
+        if kernels is None:
+            y = broaden_on_model_grid(f, intensities, fwhm)
+        else:
+            y = (broaden_on_model_grid(f, intensities * (1 - wide_share), fwhm, kernels[0])
+                 + broaden_on_model_grid(f, intensities * wide_share, fwhm, kernels[1]))
         y = y / y.amax(dim=1, keepdim=True).clamp_min(1e-12)
         if "baseline" in transforms:
-            y = y + _uniform(0, BASELINE_MAX, (b, 1), gen) \
-                + _uniform(-BASELINE_MAX, BASELINE_MAX, (b, 1), gen) * grid01
+            top = BASELINE_MAX * strength
+            y = y + _uniform(0, top, (b, 1), gen) + _uniform(-top, top, (b, 1), gen) * grid01
         if "noise" in transforms:
-            y = y + _uniform(0, NOISE_MAX_SD, (b, 1), gen) * torch.randn(y.shape, generator=gen)
+            y = y + _uniform(0, NOISE_MAX_SD * strength, (b, 1), gen) * torch.randn(
+                y.shape, generator=gen)
         if cutoff is not None:
             y = y.masked_fill(cutoff, 0.0)
         out.append(minmax_rows(y))
@@ -214,6 +272,27 @@ def cross_theory_data(data: PreparedData, sticks: StickSet, fwhm_cm1: float,
     raman = sticks_to_model_input(moved.freqs_cm1, moved.raman_a4_amu, moved.offsets, fwhm_cm1)
     return dataclasses.replace(data, ir=torch.from_numpy(ir), raman=torch.from_numpy(raman),
                                key=f"{data.key}-{key}-{scales[0]:.4f}-{scales[1]:.4f}")
+
+
+def other_theory_data(data: PreparedData, other: StickSet, fwhm_cm1: float, key: str = "gfn1"
+                      ) -> PreparedData:
+    """`data` whose IR and Raman inputs are those of another level of theory's sticks (for
+    instance GFN1-xTB, `second_theory`), matched by source index, with the validation and test
+    splits cut to the molecules `other` holds (the training split is kept: it is never queried).
+    Rows outside `other` keep their GFN2 inputs."""
+    ok = other.ok()
+    row_of = {int(i): r for r, i in enumerate(ok.index)}
+    have = torch.tensor([int(i) in row_of for i in data.index])
+    rows = torch.nonzero(have).flatten()
+    ir, raman = data.ir.clone(), data.raman.clone()
+    if len(rows):
+        sel = ok.select(np.array([row_of[int(data.index[r])] for r in rows]))
+        ir[rows] = torch.from_numpy(sticks_to_model_input(sel.freqs_cm1, sel.ir_km_mol,
+                                                          sel.offsets, fwhm_cm1))
+        raman[rows] = torch.from_numpy(sticks_to_model_input(sel.freqs_cm1, sel.raman_a4_amu,
+                                                             sel.offsets, fwhm_cm1))
+    splits = {s: (idx if s == "train" else idx[have[idx]]) for s, idx in data.splits.items()}
+    return dataclasses.replace(data, ir=ir, raman=raman, splits=splits, key=f"{data.key}-{key}")
 
 
 def stick_source(data_dir: str | Path) -> StickSet:

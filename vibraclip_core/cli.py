@@ -16,8 +16,8 @@ from .config import FIELD_DOCS, Config, field_spec, get_config
 from .config_types import AUGMENT_PRESETS, DEFAULT_PROFILE, Y_KINDS
 
 # The config fields `vibraclip train` takes as flags (--max-epochs for max_epochs)
-TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment", "seed",
-                "max_epochs", "data_dir", "build_dir")
+TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment",
+                "augment_strength", "seed", "max_epochs", "data_dir", "build_dir")
 # Named values a tuple field's flag takes besides a comma-separated list
 PRESETS: dict[str, dict[str, tuple[str, ...]]] = {"augment": AUGMENT_PRESETS}
 
@@ -119,9 +119,8 @@ def _train(args: argparse.Namespace) -> None:
     from .train import final_metrics, train
 
     config = get_config(args.profile, **{n: getattr(args, n) for n in TRAIN_FIELDS[1:]})
-    kwargs = {"accelerator": args.accelerator, "devices": args.devices}
-    if args.strategy:
-        kwargs["strategy"] = args.strategy
+    kwargs = {"accelerator": args.accelerator, "devices": args.devices,
+              **({"strategy": args.strategy} if args.strategy else {})}
     result = train(config, tag=MAIN_TAG, retrain=args.retrain, trainer_kwargs=kwargs)
     best = final_metrics(result)
     print(f"checkpoint: {result.best_checkpoint}")
@@ -142,13 +141,15 @@ def _export(args: argparse.Namespace) -> None:
         print(f"wrote {write_model_card(args.out, info, tables)}")
         return
     if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
-        config = get_config(args.profile, augment=args.augment, build_dir=args.build_dir)
+        config = get_config(args.profile, augment=args.augment, build_dir=args.build_dir,
+                            augment_strength=args.augment_strength)
         # the book's run of this configuration (Chapter 6 trains it under the same tag)
         checkpoint = train(config, tag=MAIN_TAG,
                            trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
-        command = command or (f"vibraclip train --profile {args.profile}" + (
-            f" --augment {_sequence_text('augment', args.augment)}"
-            if args.augment is not None else ""))
+        given = {f: getattr(args, f) for f in ("augment", "augment_strength")}
+        command = command or " ".join([f"vibraclip train --profile {args.profile}"] + [
+            f"--{f.replace('_', '-')} " + (_sequence_text(f, v) if f == "augment" else str(v))
+            for f, v in given.items() if v is not None])
     weights = export_model(checkpoint, args.out,
                            {"command": command, "run": Path(checkpoint).parent.name})
     model, stats = load_shipped_model(args.out)  # the card measures the weights as shipped
@@ -217,9 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
     ex = sub.add_parser("export-model", help="write a checkpoint as the shipped model (models/) "
                         "with a model card of measured numbers")
-    ex.add_argument("--checkpoint", default=None,
-                    help="trained VibraCLIP .ckpt (default: the run of --profile / --augment)")
-    add_config_flags(ex, ("profile", "augment"), {"profile": DEFAULT_PROFILE})
+    ex.add_argument("--checkpoint", default=None, help="trained .ckpt (default: that run below)")
+    add_config_flags(ex, ("profile", "augment", "augment_strength"), {"profile": DEFAULT_PROFILE})
     ex.add_argument("--out", default="models", help="model folder")
     ex.add_argument("--command", default="", help="the command that trained the checkpoint "
                     "(recorded in the manifest and the card)")

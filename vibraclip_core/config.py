@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config_types import (DEFAULT_PROFILE, TRANSFER_AUGMENT, AugmentName, FieldSpec, LossName,
-                           PairLossName, ProfileName, Trainable)
+from .config_types import (AUGMENT_VERSION, DEFAULT_PROFILE, TRANSFER_AUGMENT, TRANSFER_STRENGTH,
+                           AugmentName, FieldSpec, LossName, PairLossName, ProfileName, Trainable)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DATA_DIR = REPO_ROOT / "data" / "qm9_gfn2"
@@ -83,6 +83,9 @@ class Config:
     augment: tuple[AugmentName, ...] = _f((), "perturbations of the training sticks before "
                                           "broadening (band positions, widths, intensities, "
                                           "baseline, noise, instrument range; empty: none)")
+    augment_strength: float = _f(1.0, "multiplies the intensity, band-shape, baseline and noise "
+                                 "strengths of `augment` (positions: ranges measured on the "
+                                 "training split)")
     max_epochs: int = _f(200, "training epochs at most")
     patience: int = _f(15, "early stopping after this many epochs without a lower val_loss")
     lr_graph: float = _f(1e-4, "learning rate of the graph encoder")
@@ -119,6 +122,8 @@ class Config:
     realign_lr: float = _f(1e-5, "learning rate of a realignment (the paper's protocol)")
     transfer_augment: tuple[AugmentName, ...] = _f(
         TRANSFER_AUGMENT, "augment of the transfer model (Ch. 6; shipped in models/)")
+    transfer_augment_strength: float = _f(
+        TRANSFER_STRENGTH, "augment_strength of the transfer model (Ch. 6; shipped in models/)")
     folds: int = _f(5, "grouped folds of the measured-spectra levers (Ch. 6)")
     measured_library_size: int = _f(1090, "candidates of the measured molecules + QM9 "
                                     "distractors library (Ch. 6)")
@@ -165,6 +170,8 @@ class Config:
         d = {k: d[k] for k in fields} if fields else {
             k: v for k, v in d.items() if k not in ANALYSIS_FIELDS
             and not (k in NEUTRAL_WHEN_ABSENT and v == NEUTRAL_WHEN_ABSENT[k])}
+        if d.get("augment"):  # the same names drew other perturbations before
+            d["augment_version"] = AUGMENT_VERSION
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @property
@@ -193,13 +200,13 @@ def field_spec(name: str) -> FieldSpec:
 # transfer_augment into augment and ood_split_fractions into split_fractions.
 ANALYSIS_FIELDS = ("ablation_epochs", "missing_fractions", "compare_reference_loss",
                    "library_size", "library_curve_sizes", "mass_tol_da", "wrong_mass_offsets_da",
-                   "ood_split_fractions", "realign_epochs", "realign_lr", "transfer_augment",
+                   "ood_split_fractions", "realign_epochs", "realign_lr", "transfer_augment", "transfer_augment_strength",
                    "folds", "measured_library_size", "rerank_validation_molecules", "laser_nm",
                    "temperature_k")
 
 # Fields added after runs were trained, left out of the run digest at the value that means "not
 # used", so runs trained before the field existed keep their folders
-NEUTRAL_WHEN_ABSENT: dict[str, Any] = {"augment": ()}
+NEUTRAL_WHEN_ABSENT: dict[str, Any] = {"augment": (), "augment_strength": 1.0}
 
 # Fields that no longer exist, with why: Config.from_dict drops them from older config.json files
 REMOVED_FIELDS = {"extra": "a free dict that nothing read"}

@@ -19,8 +19,12 @@ DEFAULT_PROFILE = "cpu"  # of get_config and the CLI: the book's profile
 LossName = Literal[tuple(LOSS_MODES)]  # type: ignore[valid-type]
 PairLossName = Literal[PAIR_LOSSES]  # type: ignore[valid-type]
 Trainable = Literal["all", "heads", "last_layer"]  # see model.VibraCLIP.set_trainable
-AugmentName = Literal["scale", "xh_scale", "mode_jitter", "width", "intensity", "baseline",
-                      "noise", "cutoff"]  # implemented in augment.augment_sticks
+AugmentName = Literal["scale", "xh_scale", "mode_jitter", "width", "intensity",
+                      "band_intensity", "shape", "baseline", "noise",
+                      "cutoff"]  # implemented in augment.augment_sticks
+# Bumped when the same `augment` names draw other perturbations (part of an augmented run's
+# digest): 2 = position ranges measured on the training split (augment_ranges)
+AUGMENT_VERSION = 2
 TRAINABLE: tuple[str, ...] = get_args(Trainable)
 AUGMENTATIONS: tuple[str, ...] = get_args(AugmentName)
 # what the y values of a measured spectrum file are (`vibraclip identify --ir-y / --raman-y`)
@@ -29,6 +33,7 @@ Y_KINDS: tuple[str, ...] = get_args(YKind)
 # The transforms of the transfer model (Chapter 6, the shipped model): chosen on the validation
 # split's cross-theory queries against all AUGMENTATIONS (benchmarks/augmentation_choice.py)
 TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width")
+TRANSFER_STRENGTH = 1.0
 # Named sets of transforms that `--augment` takes besides a comma-separated list
 AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {"all": AUGMENTATIONS,
                                                "transfer": TRANSFER_AUGMENT, "none": ()}

@@ -10,7 +10,8 @@ import lightning as L
 import torch
 from torch_geometric.loader import DataLoader
 
-from .augment import padded_sticks, stick_source
+from .augment import DEFAULT_RANGES, padded_sticks, stick_rows, stick_source
+from .augment_ranges import AugmentRanges, ranges_from_training
 from .config import Config
 from .datasets import PreparedData, is_qm9s_folder, prepare
 from .graphs import MoleculeDataset, geometry_cache, geometry_cache_path
@@ -48,6 +49,7 @@ class VibraDataModule(L.LightningDataModule):
         self.has_ir, self.has_raman = has_ir, has_raman
         self.geometry: dict[str, torch.Tensor] | None = None
         self.sticks: dict[str, torch.Tensor] | None = None  # padded sticks when augmenting
+        self.augment_ranges: AugmentRanges = DEFAULT_RANGES  # measured in setup when augmenting
 
     def prepare_data(self) -> None:
         c = self.config
@@ -63,7 +65,10 @@ class VibraDataModule(L.LightningDataModule):
             self.data = prepare(c)
         self.geometry = geometry_cache(self.data, c.cutoff_ang, c.build_dir)
         if c.augment:
-            self.sticks = padded_sticks(self.data, stick_source(c.data_path))
+            source = stick_source(c.data_path)
+            self.sticks = padded_sticks(self.data, source)
+            train_rows = stick_rows(source, self.data.index[self.data.splits["train"]])
+            self.augment_ranges = ranges_from_training(source.select(train_rows))
 
     def dataset(self, split: str) -> MoleculeDataset:
         # masks cover every row: missing-data runs mark training rows only, measured data

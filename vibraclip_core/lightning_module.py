@@ -14,7 +14,7 @@ import lightning as L
 import torch
 
 from . import metrics, retrieval
-from .augment import AUGMENTED_FRACTION, augment_sticks
+from .augment import AUGMENTED_FRACTION, DEFAULT_RANGES, augment_sticks
 from .checkpoints import config_from_hparams, model_state
 from .losses import VibraCLIPLoss
 from .model import VibraCLIP, training_autocast
@@ -89,8 +89,11 @@ class VibraCLIPModule(L.LightningModule):
         """Replace a seeded AUGMENTED_FRACTION of the batch's spectra by perturbed ones."""
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step)
         freqs = batch.sticks_freqs_cm1.cpu()
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        ranges = getattr(dm, "augment_ranges", DEFAULT_RANGES)  # the training split's
         ir, raman = augment_sticks(freqs, batch.sticks_ir.cpu(), batch.sticks_raman.cpu(),
-                                   self.config.augment, self.config.fwhm_cm1, gen)
+                                   self.config.augment, self.config.fwhm_cm1, gen, ranges,
+                                   self.config.augment_strength)
         pick = (torch.rand(len(freqs), generator=gen) < AUGMENTED_FRACTION).unsqueeze(1)
         batch.ir = torch.where(pick.to(batch.ir.device), ir.to(batch.ir.device), batch.ir)
         batch.raman = torch.where(pick.to(batch.raman.device), raman.to(batch.raman.device),

@@ -152,5 +152,7 @@ def _train_locked(config: Config, dm: VibraDataModule, out: Path, retrain: bool,
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
     if trainer.global_rank == 0:
         write_mass_stats(out, dm.data)  # what `vibraclip identify` needs to standardize masses
+        if config.augment:  # the position ranges measured on this run's training split
+            dm.augment_ranges.write_json(out / "augment_ranges.json")
         done.write_text(json.dumps({"best": best.name, "epochs": trainer.current_epoch}))
     return TrainResult(out, best, read_history(out), config)
