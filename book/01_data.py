@@ -28,9 +28,9 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
-seed = 0
+seed = None
 n_molecules = None
-fwhm_cm1 = 15.0
+fwhm_cm1 = None
 data_dir = None
 build_dir = "build"
 

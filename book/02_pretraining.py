@@ -164,10 +164,11 @@ display(Markdown(
 # without stereochemistry). Two scores combine IR and Raman. The *library* score is this book's
 # default: $\sqrt{s(G, \mathrm{IR}_q)\, s(G, \mathrm{R}_q)}$ with $s = (1 + \cos)/2$, which
 # needs only the candidates' structures, as a real structure library allows. The *paper* score
-# is the paper's eq. 6 as published and released: the signed cube root of
-# $\cos(G, \mathrm{IR}_q)\cos(G, \mathrm{R}_q)\cos(\mathrm{IR}_{cand}, \mathrm{R}_q)$, whose
-# last factor compares the query's Raman embedding with each candidate's IR embedding, so it
-# needs spectra of every candidate. Intervals are 95 % bootstrap intervals over queries.
+# is the paper's eq. 6: the signed cube root of
+# $\cos(G, \mathrm{IR}_q)\cos(G, \mathrm{R}_q)\cos(\mathrm{IR}_{cand}, \mathrm{R}_q)$. The
+# paper's text writes the last factor as a cosine between IR and Raman embeddings without saying
+# whose; that it compares the query's Raman embedding with each *candidate's* IR embedding is
+# the released code's reading, which we follow, so the score needs spectra of every candidate. Intervals are 95 % bootstrap intervals over queries.
 
 # %%
 evaluation = evaluate(main.model, data, "test", config.build_dir, seed=config.seed)
@@ -183,7 +184,7 @@ fig = plots.plot_topk_curves(evaluation.curves,
 # ## Against larger libraries
 #
 # The test split holds about a tenth of the molecules, so each query above is ranked among
-# about a thousand candidates; the paper ranked among 12,739 (its QM9S test split), and a chemist
+# about a thousand candidates; the paper ranked among its QM9S test split (`library_size`), and a chemist
 # searching QM9 faces 130,831. The structure-only scores need no spectra of the candidates, so
 # the library can grow with **distractor structures**: QM9 molecules outside the embedded
 # data, taken in the dataset's own seeded QM9 order, each embedded from an ETKDG conformer
@@ -226,10 +227,11 @@ display(Markdown(cost_text(lib.run, max_library_size(data), config.workers, conf
 # the averaged similarity matrices of the modalities (for all pairs: graph, IR and Raman with
 # themselves and IR with Raman), which in practice is nearly one-hot; the all-pairs total weighs
 # graph–IR, graph–Raman and IR–Raman by 2/5, 2/5 and 1/5, the last in the IR → Raman direction
-# only. This book's default is the cosine loss with a learnable temperature. The comparison below
-# (`compare_reference_loss`) trains both variants with the same data, model and the shorter epoch
-# budget of the ablation chapters (the default-loss run is the one Chapter 4 reuses), so the
-# choice rests on a measurement.
+# only. The `cpu` and `tiny` profiles train this book's cosine loss with a learnable temperature
+# (a named departure); the `paper` profile trains the released loss (`pair_loss`), so that a
+# GPU run of it is the paper's run. The comparison below (`compare_reference_loss`) trains both
+# variants with the same data, model and the shorter epoch budget of the ablation chapters (the
+# cosine-loss run is the one Chapter 4 reuses), so the choice rests on a measurement.
 
 # %%
 if config.compare_reference_loss:

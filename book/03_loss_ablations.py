@@ -95,12 +95,12 @@ cca, random_projection = M.baselines(config, data)
 # ## Results
 #
 # Top-k accuracy in %, with 95 % bootstrap intervals over queries, at two library sizes: the
-# test split, and the test structures plus QM9 distractors up to the paper's 12,739 candidates.
+# test split, and the test structures plus QM9 distractors up to the paper's library size.
 # IR-only models are queried with the IR spectrum alone; the IR + Raman models with both
 # spectra, scored with the *library* score (candidates' structures only; this book's default),
 # the *paper* score (eq. 6, which also needs the candidates' IR embeddings, so it exists only at
 # the test split: "NaN" in the larger library's columns), and with IR alone. The last columns
-# hold the paper's published QM9S figures (DFT spectra, 12,739 test candidates, at most 200
+# hold the paper's published QM9S figures (DFT spectra, the paper's test library, at most 200
 # epochs at full size), on the row of the query mode the paper used; they are quoted, not
 # reproduced by this page.
 

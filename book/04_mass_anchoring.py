@@ -68,7 +68,7 @@ display(Markdown(epoch_budget_text(config, runs.all())))
 # Raman, library score, the score that works at any library size). "Mass filter" keeps only
 # candidates within ±`mass_tol_da` of the query's true mass; it needs no retraining and works
 # with any model. Both libraries of Chapter 3: the test split, and the test structures plus QM9
-# distractors up to the paper's size. The paper's published Fig. 3B figures (QM9S, 12,739
+# distractors up to the paper's size. The paper's published Fig. 3B figures (QM9S, its test
 # candidates, full training) sit in the last columns, on the rows scored as the paper scored
 # them: IR for the IR-only model, eq. 6 for the all-pairs one (a last row, test split only,
 # since eq. 6 needs every candidate's spectra). They are quoted, not reproduced.

@@ -23,7 +23,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
-seed = 0
+seed = None
 top_k = 25
 n_hits = 2
 n_misses = 2
@@ -50,7 +50,7 @@ main = chapter.pretrained_model(profile, build_dir)  # Chapter 2's model, of its
 # `n_misses` that were not.
 
 # %%
-test = split_gallery(main.model, main.data, build_dir, top_k, n_hits, n_misses, seed=seed)
+test = split_gallery(main.model, main.data, build_dir, top_k, n_hits, n_misses, seed=config.seed)
 display(Markdown(f"{len(test.smiles)} candidates; top-1 over the whole split: "
                  f"{test.top1_percent:.1f} %."))
 
@@ -90,7 +90,7 @@ display(Markdown(
 # %%
 records, _ = chapter.measured_spectra(experimental_dir)
 measured = G.measured_ir_gallery(main.model, main.data, records, main.checkpoint, build_dir,
-                                 min(top_k, 10), n_measured, seed, config.conformer_seed)
+                                 min(top_k, 10), n_measured, config.seed, config.conformer_seed)
 for q in measured.chosen:
     fig = measured.plot(q)
     plt.show()

@@ -31,7 +31,7 @@ build_dir = "build"
 from IPython.display import Markdown, display
 
 from vibraclip_core import chapter
-from vibraclip_core.qm9_candidates import PAPER_LIBRARY_SIZE
+from vibraclip_core.config_types import PAPER_LIBRARY_SIZE
 from vibraclip_core.summary import book_run, chapter_timings, headline_table
 
 # %%

@@ -117,12 +117,30 @@ def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, 
     def broken(checkpoint):
         raise RuntimeError("something\nbroke")
     monkeypatch.setattr("vibraclip_core.identify_command.model_from", broken)
-    argv = ["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache")]
+    (tmp_path / "q.csv").write_text("x,y\n1000,0.5\n")
+    argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache")]
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "vibraclip identify: error: RuntimeError: something broke"
+
+
+def test_identify_checks_flags_and_input_files_without_loading_torch(tmp_path):
+    """A bad flag or a missing file fails before the model stack is imported (issue 28: it
+    took 9-13 s when torch loaded first)."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom vibraclip_core import cli\ntry:\n    cli.main(sys.argv[1:])\n"
+            "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules, "
+            "'lightning' in sys.modules)\n")
+    for argv, named in ((["--ir", str(tmp_path / "missing.csv")], "missing.csv: file not found"),
+                        (["--ir", str(tmp_path), "--top", "3"], "is a folder"),
+                        (["--ir", "q.csv", "--top", "0"], "--top 0")):
+        run = subprocess.run([sys.executable, "-c", code, "identify", *argv], text=True,
+                             capture_output=True, timeout=120)
+        assert run.stdout.strip() == "exit 2 False False", run.stdout + run.stderr
+        assert named in run.stderr and "Traceback" not in run.stderr
 
 
 # issue 28: every subcommand fails in one line; -v after the subcommand

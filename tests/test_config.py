@@ -56,6 +56,9 @@ def test_paper_profile_is_the_released_configuration():
     assert (paper.plateau_factor, paper.plateau_patience, paper.min_lr) == (0.1, 5, 1e-6)
     assert (paper.batch_size, paper.max_epochs, paper.patience) == (128, 200, 15)
     assert paper.missing_fractions == (0.0, 0.05, 0.10, 0.15, 0.20, 0.50)
+    # the released objective, and no learnable scale under weight decay
+    assert paper.pair_loss == "reference" and paper.decay_logit_scale is False
+    assert paper.library_size == 12_741 and 12_741 in paper.library_curve_sizes
     assert departures_from_paper(paper) == {}
 
 

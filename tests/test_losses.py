@@ -378,3 +378,50 @@ def test_reference_soft_targets_by_hand_3x3_with_a_duplicate_molecule():
     row0 = [e**1.5 / (2 * e**1.5 + e), e**1.5 / (2 * e**1.5 + e), e / (2 * e**1.5 + e)]
     row2 = [e**1.5 / (2 * e**1.5 + e**4), e**1.5 / (2 * e**1.5 + e**4), e**4 / (2 * e**1.5 + e**4)]
     torch.testing.assert_close(reference_targets(s, 2.0), torch.tensor([row0, row0, row2]))
+
+
+def test_paper_profile_trains_the_released_loss_as_written_out_by_hand():
+    """The `paper` profile's loss on a fixed batch against the released formula computed with
+    plain loops: all pairs, dot products / 141, one soft-target matrix (softmax over rows of
+    141 x the mean of G G', IR IR', R R' and IR R'), weights 2/5, 2/5, 1/5, IR -> Raman one way."""
+    import numpy as np
+
+    from vibraclip_core.config import get_config
+    from vibraclip_core.losses import VibraCLIPLoss
+
+    cfg = get_config("paper")
+    assert (cfg.loss, cfg.pair_loss) == ("all_pairs", "reference")
+    gen = torch.Generator().manual_seed(3)
+    emb = {k: 0.08 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
+           for k in ("graph", "ir", "raman")}
+    t = 141.0
+    g, i, r = (emb[k].numpy() for k in ("graph", "ir", "raman"))
+    n = len(g)
+
+    def dot(a, b, p, q):
+        return sum(a[p][d] * b[q][d] for d in range(a.shape[1]))
+
+    mean_sim = [[(dot(g, g, p, q) + dot(i, i, p, q) + dot(r, r, p, q) + dot(i, r, p, q)) / 4
+                 for q in range(n)] for p in range(n)]
+    targets = []
+    for p in range(n):
+        e = [math.exp(t * mean_sim[p][q]) for q in range(n)]
+        targets.append([x / sum(e) for x in e])
+
+    def soft_ce(a, b, target_of):  # rows a_p, columns b_q, logits a_p . b_q / t
+        total = 0.0
+        for p in range(n):
+            logits = [dot(a, b, p, q) / t for q in range(n)]
+            log_z = math.log(sum(math.exp(x) for x in logits))
+            total -= sum(target_of(p, q) * (logits[q] - log_z) for q in range(n))
+        return total / n
+
+    fwd = lambda p, q: targets[p][q]  # noqa: E731
+    back = lambda p, q: targets[q][p]  # noqa: E731  (the transpose, as released)
+    graph_ir = (soft_ce(i, g, fwd) + soft_ce(g, i, back)) / 2
+    graph_raman = (soft_ce(r, g, fwd) + soft_ce(g, r, back)) / 2
+    ir_raman = soft_ce(i, r, fwd)
+    by_hand = 0.4 * graph_ir + 0.4 * graph_raman + 0.2 * ir_raman
+    ours = VibraCLIPLoss(cfg.loss, pair_loss=cfg.pair_loss)(emb, 1.0)  # no learnable scale
+    assert float(ours) == pytest.approx(by_hand, rel=1e-9)
+    assert np.isfinite(by_hand) and by_hand > 0

@@ -13,8 +13,8 @@ from vibraclip_core.summary import (PUBLISHED_COLUMNS, chapter_timings, headline
 
 ALL = ["ir", "raman", "ir+raman library", "ir+raman paper"]
 STRUCTURE_ONLY = ALL[:3]  # beyond the test split the paper score does not exist
-LABELS = ("test split: 10 candidates", "12,739 candidates (the paper's size)")
-TEST, LIB = measured_columns("test split"), measured_columns("12,739")
+LABELS = ("test split: 10 candidates", "12,741 candidates (the paper's size)")
+TEST, LIB = measured_columns("test split"), measured_columns("12,741")
 
 
 def fake_evaluation(modes, top1):
@@ -46,7 +46,7 @@ def test_headline_table_reads_saved_results_and_keeps_published_apart(tmp_path):
 
 def test_library_columns_land_beside_the_test_split_and_published_stay_apart(tmp_path):
     # Chapter 2: three libraries (the third, all of QM9, is not a headline column)
-    labels2 = ("test split (10)", "12,739 (paper's size)", "130,831 (all of QM9)")
+    labels2 = ("test split (10)", "12,741 (paper's size)", "130,831 (all of QM9)")
     evaluations = (fake_evaluation(ALL, [10, 20, 30, 40]), fake_evaluation(STRUCTURE_ONLY, [1, 2, 3]),
                    fake_evaluation(STRUCTURE_ONLY, [.1, .2, .3]))
     save_results(library_table([("main model", m, m, evaluations) for m in ALL], labels2),
@@ -75,7 +75,7 @@ def test_library_columns_land_beside_the_test_split_and_published_stay_apart(tmp
     table, missing = headline_table(tmp_path)
     assert "02_pretraining" in missing and "02_pretraining_library" not in missing
     assert list(table.columns) == ["chapter", "result", *TEST, *LIB, *PUBLISHED_COLUMNS]
-    assert table.attrs["libraries"] == {"12,739": LABELS[1]}
+    assert table.attrs["libraries"] == {"12,741": LABELS[1]}
     r = by_result(table)
     main = r.loc["main model, IR + Raman, library score"]
     assert (main[TEST[0]], main[TEST[1]], main[LIB[0]], main[LIB[1]]) == (30, 33, 3, 6)
@@ -122,7 +122,7 @@ def test_missing_data_rows_take_the_largest_fraction_and_its_published_figure(tm
 
 
 def test_library_size_text():
-    assert library_size_text("12,739 candidates (the paper's size)") == "12,739"
+    assert library_size_text("12,741 candidates (the paper's size)") == "12,741"
     assert library_size_text("test split (1,234)") == "1,234"
     assert library_size_text("130,831 (all of QM9)") == "130,831"
 

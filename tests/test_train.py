@@ -236,6 +236,22 @@ def test_optimiser_and_scheduler_take_the_config_fields(overrides):
                                                           cfg.min_lr))
 
 
+def test_learnable_temperature_escapes_weight_decay_unless_a_book_run_kept_it():
+    exempt = get_config("tiny", decay_logit_scale=False, weight_decay=0.1)
+    module = VibraCLIPModule(exempt.to_dict())
+    opt = module.configure_optimizers()["optimizer"]
+    scale = module.model.logit_scale.log_scale
+    holding = [g for g in opt.param_groups if any(p is scale for p in g["params"])]
+    assert len(holding) == 1 and holding[0]["params"] == [scale]
+    assert holding[0]["weight_decay"] == 0.0 and holding[0]["lr"] == exempt.lr_heads
+    others = [g for g in opt.param_groups if g is not holding[0]]
+    assert others and all(g["weight_decay"] == 0.1 for g in others)
+    n_params = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == n_params
+    kept = VibraCLIPModule(get_config("tiny").to_dict()).configure_optimizers()["optimizer"]
+    assert all(g["weight_decay"] == 1e-4 for g in kept.param_groups)  # the book's CPU runs
+
+
 def test_training_with_withheld_spectra_runs_through_the_masks(small):
     cfg, data = small
     cfg = cfg.replace(max_epochs=1, missing_ir=0.25, missing_raman=0.5)

@@ -40,6 +40,28 @@ def test_cross_theory_queries_replace_only_the_band_positions(tiny_shards, tmp_p
     assert (moved.ir - data.ir).abs().amax(1).min() > 0.01  # every molecule's spectrum moved
 
 
+def test_other_theory_queries_take_that_theory_s_spectra_and_cut_the_held_out_splits(
+        tiny_shards, tmp_path):
+    cfg = get_config("tiny", data_dir=str(tiny_shards), build_dir=str(tmp_path))
+    data = prepare(cfg)
+    sticks = load_sticks(tiny_shards).ok()
+    held = torch.cat([data.splits["val"], data.splits["test"]])
+    keep = [int(data.index[r]) for r in held[:-1]]  # the last held-out molecule has no spectrum
+    rows = np.array([list(sticks.index).index(i) for i in keep])
+    other = sticks.select(rows)
+    other = dataclasses.replace(other, ir_km_mol=other.ir_km_mol[::-1].copy())  # other bands
+    out = T.cross_theory_queries(data, sticks, cfg.fwhm_cm1, other)[T.OTHER_THEORY]
+    lost = int(held[-1])
+    assert sum(len(out.splits[s]) for s in ("val", "test")) == len(held) - 1
+    assert lost not in set(out.splits["val"].tolist()) | set(out.splits["test"].tolist())
+    assert torch.equal(out.splits["train"], data.splits["train"])
+    changed = (out.ir - data.ir).abs().amax(1) > 1e-3
+    assert changed[held[:-1]].any() and not changed[data.splits["train"]].any()
+    # Raman sticks were left as they are: matched by index, each row gets its own molecule's
+    assert torch.allclose(out.raman[held[:-1]], data.raman[held[:-1]], atol=1e-6)
+    assert not changed[lost]
+
+
 def test_realigned_folds_embed_each_library_once_per_cache(tmp_path, monkeypatch):
     """Realigned models keep the pretrained graph encoder: with one EmbeddingCache, every
     library part goes through it once over all folds and settings; without, once per fold."""

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .config import Config, get_config
+from .config_types import PAPER_LIBRARY_SIZE, PAPER_PUBCHEM_SIZE
 from .datasets import PreparedData
 from .evaluate import Evaluation, evaluate
 from .library_size import evaluate_library, max_library_size, size_label
@@ -48,7 +49,7 @@ PUBLISHED_MISSING: dict[str, dict[float, float]] = {
 PUBLISHED_REALIGNMENT: dict[str, tuple[float, float, str]] = {
     "pubchem": (67.6, 98.2, "PubChem molecules (5,500 in the set), realigned, simulated spectra; "
                 "library: the held-out 20 % (test_ratio 0.2 in the released "
-                "configs/config_ft.yaml), about 1,100 candidates"),
+                f"configs/config_ft.yaml), {PAPER_PUBCHEM_SIZE:,} candidates"),
     "experimental": (34.4, 100.0, "320 experimental IR + Raman spectra, realigned; library: the "
                      "held-out 20 % (test_ratio 0.2), about 64 candidates"),
 }
@@ -190,7 +191,7 @@ def top1(table: pd.DataFrame, model: str, query: str, library: int = 0) -> float
     return float(table.loc[(model, query), (label, "top1 %")])
 
 
-PUBLISHED_LABEL = "published (QM9S, 12,739 candidates)"
+PUBLISHED_LABEL = f"published (QM9S, {PAPER_LIBRARY_SIZE:,} candidates)"
 
 
 def paper_rows(variants: Sequence[Variant]) -> dict[tuple[str, str], str]:
@@ -217,7 +218,7 @@ def with_published(table: pd.DataFrame, rows: dict[tuple[str, str], str]) -> pd.
     return out
 
 
-REFERENCE_LOSS_LABELS = {"clip": "cosine CLIP, learnable temperature (default)",
+REFERENCE_LOSS_LABELS = {"clip": "cosine CLIP, learnable temperature (this book's)",
                          "reference": f"released loss (dot product / {REFERENCE_TEMPERATURE:g}, "
                                       "shared soft targets)"}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment_ranges import XH_THRESHOLD_CM1, AugmentRanges
+from .augment_ranges import XH_THRESHOLD_CM1, AugmentRanges, rank_paired_frequencies
 from .config_types import AUGMENTATIONS, TRANSFER_AUGMENT
 from .datasets import PreparedData, StickSet, load_sticks
 from .spectra import MODEL_POINTS, model_grid, sticks_to_model_input
@@ -213,20 +213,6 @@ def augment_sticks(freqs_cm1: torch.Tensor, ir: torch.Tensor, raman: torch.Tenso
             y = y.masked_fill(cutoff, 0.0)
         out.append(minmax_rows(y))
     return out[0], out[1]
-
-
-def rank_paired_frequencies(gfn2_cm1: np.ndarray, reference_cm1: np.ndarray) -> np.ndarray:
-    """(n_modes,) the reference frequencies assigned to the GFN2 modes by rank (the k-th lowest
-    GFN2 mode gets the k-th lowest reference one), in the GFN2 modes' order. With unequal counts
-    the lowest modes of the longer list are the ones left unpaired: unpaired GFN2 modes keep
-    their own frequency."""
-    order = np.argsort(gfn2_cm1, kind="stable")
-    ref = np.sort(np.asarray(reference_cm1, dtype=np.float64))
-    n = min(len(order), len(ref))
-    out = np.asarray(gfn2_cm1, dtype=np.float64).copy()
-    if n:
-        out[order[len(order) - n:]] = ref[len(ref) - n:]
-    return out.astype(np.float32)
 
 
 def cross_theory_sticks(sticks: StickSet, scale_below: float = 1.0, scale_above: float = 1.0

@@ -51,12 +51,25 @@ def _symmetric(ratios: np.ndarray) -> tuple[float, float]:
     return round(min(lo, 2 - hi), 4), round(max(hi, 2 - lo), 4)
 
 
+def rank_paired_frequencies(gfn2_cm1: np.ndarray, reference_cm1: np.ndarray) -> np.ndarray:
+    """(n_modes,) the reference frequencies assigned to the GFN2 modes by rank (the k-th lowest
+    GFN2 mode gets the k-th lowest reference one), in the GFN2 modes' order. With unequal counts
+    the lowest modes of the longer list are the ones left unpaired: unpaired GFN2 modes keep
+    their own frequency."""
+    order = np.argsort(gfn2_cm1, kind="stable")
+    ref = np.sort(np.asarray(reference_cm1, dtype=np.float64))
+    n = min(len(order), len(ref))
+    out = np.asarray(gfn2_cm1, dtype=np.float64).copy()
+    if n:
+        out[order[len(order) - n:]] = ref[len(ref) - n:]
+    return out.astype(np.float32)
+
+
 def molecule_ratios(sticks: StickSet) -> dict[str, np.ndarray]:
     """Per molecule with reference frequencies on both sides of the X-H threshold:
     "scale" (median reference/GFN2 ratio of the modes below it), "xh_scale" (median ratio
     above it over the one below) and "scatter" (robust sd of each mode's ratio about its
     region's median: 1.4826 MAD)."""
-    from .augment import rank_paired_frequencies
     out: dict[str, list[float]] = {"scale": [], "xh_scale": [], "scatter": []}
     for m in range(len(sticks)):
         f, _, _ = sticks.sticks(m)

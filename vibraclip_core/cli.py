@@ -179,13 +179,13 @@ def _calibrate_rerank(args: argparse.Namespace) -> None:
 
 def _identify(args: argparse.Namespace) -> None:
     import os
-
-    # before torch loads its OpenMP runtime: threads that spin while they wait made the library's
-    # embedding 25x slower, and building the model 70x, when other jobs shared the 2 cores (as
-    # training does); waiting passively costs little on idle cores
+    from .identify_flags import RESULT_SUFFIXES, check_identify_flags, check_input_files
+    # before torch loads OpenMP: spinning waits made embedding 25x and model building 70x slower
+    # when other jobs shared the 2 cores (as training does); passive waits cost little when idle
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    check_identify_flags(args, RESULT_SUFFIXES)  # torch-free: a bad flag fails at once
+    check_input_files(args)
     from .identify_command import run_identify
-
     run_identify(args)
 
 

@@ -30,7 +30,8 @@ from .library import CandidateLibrary
 from .loss_modes import uses_raman
 from .model import VibraCLIP
 from .molecules import MoleculeError, morgan_fingerprints
-from .qm9_candidates import PAPER_LIBRARY_SIZE, distractor_positions
+from .config_types import PAPER_LIBRARY_SIZE
+from .qm9_candidates import distractor_positions
 
 
 def max_library_size(data: PreparedData) -> int:
@@ -156,7 +157,7 @@ def cost_text(run: LibraryRun, n_all: int, workers: int, profile: str) -> str:
 
 
 def size_label(n: int, n_test: int, n_all: int | None = None) -> str:
-    """Column label of a library size: 'test split: 1,123 candidates', '12,739 candidates (the
+    """Column label of a library size: 'test split: 1,123 candidates', '12,741 candidates (the
     paper's size)', '130,831 candidates (all of QM9)' (n == n_all) or '40,000 candidates'."""
     if n == n_test:
         return f"test split: {n:,} candidates"

@@ -137,6 +137,13 @@ class VibraCLIPModule(L.LightningModule):
         c = self.config
         groups = [{"params": params, "lr": getattr(c, lr_field)}
                   for lr_field, params in self.model.parameter_groups().items()]
+        if not c.decay_logit_scale:  # the learnable temperature: its own group, no decay
+            scale = {id(p) for p in self.model.logit_scale.parameters()}
+            groups = [{**g, "params": [p for p in g["params"] if id(p) not in scale]}
+                      for g in groups] + [{"params": [p for g in groups for p in g["params"]
+                                                      if id(p) in scale],
+                                           "lr": c.lr_heads, "weight_decay": 0.0}]
+            groups = [g for g in groups if g["params"]]
         opt = torch.optim.AdamW(groups, weight_decay=c.weight_decay)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=c.plateau_factor, patience=c.plateau_patience, min_lr=c.min_lr)

@@ -13,7 +13,7 @@ from .ablations import MASS_VARIANTS, PUBLISHED_LABEL, Variant, VariantRun, run_
 from .config import Config
 from .datasets import PreparedData
 from .plots import plot_metric_lines
-from .qm9_candidates import PAPER_LIBRARY_SIZE
+from .config_types import PAPER_LIBRARY_SIZE
 
 # (anchored variant, config field of the spectra it loses) of the paper's two cases
 CASES = {"a": ("graph_ir+mass", "missing_ir"), "b": ("all_pairs+mass", "missing_raman")}

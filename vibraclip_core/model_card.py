@@ -1,7 +1,7 @@
 """The numbers on an exported model's card: simulated test split and measured IR, zero-shot.
 
 `vibraclip export-model` writes them beside the weights (`shipped.write_model_card`), measured on
-the weights as shipped: the test split with GFN2 and B3LYP-frequency queries
+the weights as shipped: the test split with GFN2, B3LYP-frequency and GFN1-xTB queries
 (`transfer.cross_theory_table`) and measured IR spectra against the three libraries of Chapter 6
 (`measured_libraries`): the model alone, the simulated-spectrum match alone and the model's
 shortlist re-ranked as `vibraclip identify` does by default (`measured_rerank`), beside each
@@ -17,7 +17,7 @@ import torch
 
 from . import realign as RA
 from .augment import stick_source
-from .datasets import prepare
+from .datasets import load_sticks, prepare
 from .embedding import EmbeddingCache
 from .experimental import fetch_jcamp_spectra, load_measured_ir
 from .mass import MassStats
@@ -26,8 +26,9 @@ from .measured_rerank import (MATCH_ALONE, chance_levels, library_matches, reran
                               seen_in_pretraining)
 from .model import VibraCLIP
 from .rerank import Reranker
+from .second_theory import GFN1_DIR
 from .shipped import manifest
-from .transfer import cross_theory_table, lever_table
+from .transfer import cross_theory_table, lever_table, theory_display
 
 
 def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, build_dir: str,
@@ -49,8 +50,9 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
         "parameters": f"{n_params:,}",
         "weights sha256": f"`{info['sha256']['vibraclip.safetensors']}`"}
     cross = cross_theory_table({"shipped model": model}, data, stick_source(config.data_path),
-                               config.fwhm_cm1, build_dir, seed=config.seed)
-    sim = cross.T.reset_index().rename(columns={"shipped model": "%"})
+                               config.fwhm_cm1, build_dir, seed=config.seed,
+                               other=load_sticks(GFN1_DIR))
+    sim = theory_display(cross).loc["shipped model"].reset_index()
     records, _ = load_measured_ir(experimental_dir or fetch_jcamp_spectra())
     measured, _ = RA.measured_data(records, seed=config.conformer_seed)
     measured = dataclasses.replace(measured, mass_mean=stats.mean_da, mass_std=stats.std_da) \

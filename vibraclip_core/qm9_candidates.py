@@ -39,8 +39,6 @@ FORMAT_VERSION = 2
 ROUTE_ETKDG = "etkdg"
 ROUTE_B3LYP = "b3lyp"  # ETKDG failed: QM9's B3LYP geometry
 ROUTE_B3LYP_UNPARSED = "b3lyp_unparsed_smiles"  # RDKit cannot read the SMILES at all
-# the paper's test library (QM9S test split); its released chance level is 1 / 12,739
-PAPER_LIBRARY_SIZE = 12_739
 
 
 @dataclass

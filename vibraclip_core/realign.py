@@ -32,12 +32,14 @@ PAPER_EPOCHS, PAPER_LR = Config.realign_epochs, Config.realign_lr
 
 def realign_config(pretrained: Config, checkpoint: str | Path, epochs: int = PAPER_EPOCHS,
                    lr: float = PAPER_LR, trainable: str = "last_layer") -> Config:
-    """The pretrained config set up to continue from `checkpoint` with only `trainable` free
-    (no stick augmentation: a new domain's spectra need not come with sticks)."""
+    """The pretrained config set up to continue from `checkpoint` with only `trainable` free,
+    at the realignment weight decay (`realign_weight_decay`: the released fine-tuning config's
+    0.01); no stick augmentation: a new domain's spectra need not come with sticks."""
     return pretrained.replace(init_checkpoint=str(checkpoint), trainable=trainable,
                               max_epochs=epochs, patience=epochs, lr_graph=lr, lr_spectra=lr,
                               lr_heads=lr, missing_ir=0.0, missing_raman=0.0, augment=(),
-                              plateau_patience=max(1, epochs // 3))
+                              plateau_patience=max(1, epochs // 3),
+                              weight_decay=pretrained.realign_weight_decay)
 
 
 def with_mass_stats(data: PreparedData, checkpoint: str | Path) -> PreparedData:

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
+from .identify_flags import RESULT_SUFFIXES  # what write_results writes
 from .spectra import model_grid
 from .spectral_match import aligned_query, best_factors, candidate_matrix
 
 
-RESULT_SUFFIXES = (".csv", ".json")  # what write_results writes
 
 
 def format_table(df: pd.DataFrame) -> str:
