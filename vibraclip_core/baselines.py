@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .molecules import morgan_fingerprints
+from .molecules import FINGERPRINT_BITS, morgan_fingerprints
 
 ArrayLike = Tensor | np.ndarray
 VIEWS = ("structure", "ir", "raman")
 # SMILES fingerprinted per block: a 130 k-structure library never holds all its (n, 2048) bits
 SMILES_CHUNK = 4096
+CCA_AXES = 128  # canonical axes of the CCA baseline
 
 
 class Baseline(Protocol):
@@ -94,7 +95,7 @@ class RandomProjectionBaseline:
 
     dim: int = 861
     seed: int = 0
-    n_bits: int = 2048
+    n_bits: int = FINGERPRINT_BITS
 
     def embed_fingerprints(self, fp: ArrayLike) -> Tensor:
         """(n, dim) float32 of (n, n_bits) fingerprints."""
@@ -148,7 +149,8 @@ class CCABaseline:
 
     @classmethod
     def fit(cls, train_smiles: Sequence[str], train_ir: ArrayLike, train_raman: ArrayLike,
-            dim: int = 128, n_bits: int = 2048, ridge: float = 1e-2) -> "CCABaseline":
+            dim: int = CCA_AXES, n_bits: int = FINGERPRINT_BITS, ridge: float = 1e-2
+            ) -> "CCABaseline":
         """Fit on training molecules: SMILES (n,), IR and Raman spectra (n, n_points)."""
         fp = morgan_fingerprints(train_smiles, n_bits) if len(train_smiles) else np.zeros((0, 0))
         return cls.fit_features(fp, {"ir": train_ir, "raman": train_raman}, dim, ridge)

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .config import EMBEDDED_DATA_DIR
 from .datasets import load_sticks
 from .experimental import GFN2_DIR, ISOMERS_GFN2_DIR
 from .generate import _simulate_one, write_shard_atomic
+from .jobs import Progress, stop_pool
 from .molecules import canonical_identity
 from .simulate import STATUS_OK, SimulatorSettings, limit_threads
 from .sources import source_from_smiles
@@ -41,7 +41,6 @@ SPECTRA_CACHE_DIR = "simulated-spectra"  # under the cache dir, beside the libra
 CACHE_VERSION = 1
 EMBEDDED_DIRS = (EMBEDDED_DATA_DIR, GFN2_DIR, ISOMERS_GFN2_DIR)
 FROM_EMBEDDED, FROM_CACHE, COMPUTED = "embedded", "cache", "computed"
-PROGRESS_EVERY_S = 30.0  # a log line this often while computing (tqdm is silent without a tty)
 
 
 @dataclass
@@ -166,22 +165,17 @@ def _compute(todo: dict[str, str], found: dict, origin: dict, cache_dir: str | P
     """Simulate `todo` (identity -> SMILES) into `found`, caching each molecule as it ends."""
     log.warning("simulating %d candidate spectra with %s (about 1 s per molecule per core; "
                 "cached for later queries)", len(todo), settings.method)
-    t0 = last = time.monotonic()
+    t0 = time.monotonic()
 
     def done(ident: str, result: tuple) -> None:
-        nonlocal last
         status, sticks, seconds = result
         _write_cached(cache_file(cache_dir, ident, settings, conformer_seed), ident, status,
                       sticks, seconds)
         found[ident], origin[ident] = (status, sticks), COMPUTED
         bar.update(1)
-        if time.monotonic() - last > PROGRESS_EVERY_S:
-            last = time.monotonic()
-            log.warning("simulated %d of %d candidate spectra (%.0f s)", bar.n, len(todo),
-                        last - t0)
 
-    with tqdm(total=len(todo), unit="mol", desc="simulating candidates",
-              disable=not progress) as bar:
+    with Progress(len(todo), "simulating candidate spectra", progress=progress,
+                  logger=log) as bar:
         if workers <= 1:
             limit_threads()
             for ident, smi in todo.items():
@@ -190,17 +184,14 @@ def _compute(todo: dict[str, str], found: dict, origin: dict, cache_dir: str | P
         # spawn, not fork: a forked child of a process that ran tblite's OpenMP runtime can hang
         ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=limit_threads)
+        futures: dict = {}
         try:
             futures = {pool.submit(_simulate_smiles, smi, settings, conformer_seed): ident
                        for ident, smi in todo.items()}
             for fut in as_completed(futures):
                 done(futures[fut], fut.result())
         except BaseException:  # Ctrl-C: drop the queue, stop the workers; the cache is whole
-            for fut in futures:
-                fut.cancel()
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_pool(pool, futures)
             raise
         pool.shutdown()
     log.info("simulated %d candidates in %.1f s on %d workers", len(todo),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import FIELD_DOCS, Config, field_spec, get_config
-from .config_types import AUGMENT_PRESETS, DEFAULT_PROFILE, Y_KINDS
+from .config_types import AUGMENT_PRESETS, BASELINE_METHODS, DEFAULT_PROFILE, Y_KINDS
 
 # The config fields `vibraclip train` takes as flags (--max-epochs for max_epochs)
 TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment",
@@ -247,9 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "adds a table of how the two levels of theory differ")
     sheet.set_defaults(func=_datasheet)
     ide = sub.add_parser("identify", help="rank candidate structures for a measured spectrum")
-    ide.add_argument("--checkpoint", default=None,
-                     help="a trained VibraCLIP .ckpt or an exported model folder (default: the "
-                          "model shipped in models/)")
+    ide.add_argument("--checkpoint", default=None, help="a trained VibraCLIP .ckpt or an "
+                     "exported model folder (default: the model shipped in models/)")
     ide.add_argument("--ir", default=None, help="IR spectrum (.jdx/.dx/.jcamp/.csv/.txt/.tsv)")
     ide.add_argument("--ir-y", choices=Y_KINDS, default=None,
                      help="what the --ir file's y values are (default: read from the file's "
@@ -263,9 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                      {n: getattr(Config, n) for n in ("laser_nm", "temperature_k")})
     ide.add_argument("--raman-y", choices=Y_KINDS, default=None,
                      help="what the --raman file's y values are (default: read from the file)")
-    ide.add_argument("--raman-activity", action="store_true",
-                     help="the --raman file already holds Raman activities (e.g. computed): "
-                          "no conversion")
+    ide.add_argument("--raman-activity", action="store_true", help="the --raman file already "
+                     "holds Raman activities (e.g. computed): no conversion")
+    ide.add_argument("--baseline", choices=BASELINE_METHODS, default="none", help="subtract a "
+                     "fitted baseline from each measured spectrum (arpls: pybaselines' arPLS)")
     ide.add_argument("--candidates", default="qm9",
                      help="'qm9' (all 130,831 QM9 structures, geometries from the shared QM9 "
                           "conformer cache) or a .smi/.txt/.csv file, one SMILES per line")

@@ -19,6 +19,8 @@ ProfileName = Literal["tiny", "cpu", "paper"]  # the keys of config.PROFILES
 # a multiple of 1/12,741 (its released baseline notebook uses 12,740)
 PAPER_LIBRARY_SIZE = 12_741
 PAPER_PUBCHEM_SIZE = 1_075  # the PubChem set of the released Fig. 3C figures
+# What the `cpu` profile is sized for: the whole book in this many minutes on this many cores
+CPU_BOOK_MINUTES, CPU_BOOK_CORES = 60, 2
 DEFAULT_PROFILE = "cpu"  # of get_config and the CLI: the book's profile
 LossName = Literal[tuple(LOSS_MODES)]  # type: ignore[valid-type]
 PairLossName = Literal[PAIR_LOSSES]  # type: ignore[valid-type]
@@ -34,6 +36,8 @@ AUGMENTATIONS: tuple[str, ...] = get_args(AugmentName)
 # what the y values of a measured spectrum file are (`vibraclip identify --ir-y / --raman-y`)
 YKind = Literal["absorbance", "transmittance", "percent-transmittance"]
 Y_KINDS: tuple[str, ...] = get_args(YKind)
+# baseline correction of measured spectra (`vibraclip identify --baseline`; baseline.py)
+BASELINE_METHODS = ("none", "arpls")
 # The transforms of the transfer model (Chapter 6, the shipped model): chosen on the validation
 # split's cross-theory queries against all AUGMENTATIONS (benchmarks/augmentation_choice.py)
 TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width")

@@ -16,6 +16,7 @@ from .report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay, 
                      write_results)
 from .shipped import model_from, shipped_reranker
 from .spectra import raman_intensity_to_activity, spectrum_to_model_input
+from .baseline import correct_baseline
 from .identify_flags import check_identify_flags
 from .spectral_match import coverage_mask
 
@@ -28,6 +29,9 @@ def run_identify(args: argparse.Namespace) -> None:
     ir = readers.read_spectrum(args.ir, args.ir_y) if args.ir else None
     raman = (readers.read_spectrum(args.raman, args.raman_y, raman=True) if args.raman
              else None)
+    baseline = getattr(args, "baseline", "none")
+    ir = correct_baseline(ir, baseline) if ir is not None else None
+    raman = correct_baseline(raman, baseline) if raman is not None else None
     if raman is not None and not args.raman_activity:  # measured: intensity -> activity
         raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
     identify.check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library

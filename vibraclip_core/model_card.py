@@ -46,7 +46,8 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
         "commit": f"`{info['commit']}`", "run folder": f"`{info.get('run', '')}`",
         "data key": f"`{data.key}` ({len(data)} molecules)",
         "profile": config.profile, "loss": config.loss, "mass anchoring": str(config.mass),
-        "augmentation": ", ".join(config.augment) or "none",
+        "augmentation": (f"{', '.join(config.augment)} (strength {config.augment_strength:g})"
+                         if config.augment else "none"),
         "parameters": f"{n_params:,}",
         "weights sha256": f"`{info['sha256']['vibraclip.safetensors']}`"}
     cross = cross_theory_table({"shipped model": model}, data, stick_source(config.data_path),

@@ -4,7 +4,6 @@ geometry helpers."""
 from __future__ import annotations
 
 import logging
-import os
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -15,9 +14,9 @@ import numpy as np
 import torch
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem, Descriptors, rdDistGeom, rdFingerprintGenerator, rdMolDescriptors
-from tqdm.auto import tqdm
 
 from .formulas import ELEMENTS
+from .jobs import Progress, stop_pool
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +97,12 @@ def is_smiles(text: str) -> bool:
         return bool(text) and Chem.MolFromSmiles(text) is not None
 
 
-def morgan_fingerprints(smiles: Sequence[str], n_bits: int = 2048, radius: int = 2) -> np.ndarray:
+# the baselines' structure fingerprints (Chapter 3)
+FINGERPRINT_BITS, FINGERPRINT_RADIUS = 2048, 2
+
+
+def morgan_fingerprints(smiles: Sequence[str], n_bits: int = FINGERPRINT_BITS,
+                       radius: int = FINGERPRINT_RADIUS) -> np.ndarray:
     """(n, n_bits) float32 0/1 Morgan (ECFP-like) bit vectors of heavy-atom graphs."""
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
     return np.stack([gen.GetFingerprintAsNumPy(_parse(s)) for s in smiles]).astype(np.float32)
@@ -212,19 +216,25 @@ def featurize_many(
     result is identical for any `workers`. workers > 1 uses a process pool with chunked map.
     """
     jobs = [(s, seed) for s in smiles]
-    # an explicit disable= overrides tqdm's own TQDM_DISABLE handling, so honour it here (batch
-    # runs such as the book set it); None leaves the decision to tqdm (off without a terminal)
-    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    bar = dict(total=len(jobs), disable=True if quiet else None, desc="featurize", unit="mol")
-    if workers > 1 and len(jobs) > 1:
-        # spawn, not fork: forking a process whose OpenMP runtime (torch, tblite) is already
-        # running can deadlock the child
-        method = "spawn"
-        chunksize = max(1, min(64, len(jobs) // (4 * workers)))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            results = list(tqdm(pool.map(_featurize_one, jobs, chunksize=chunksize), **bar))
-    else:
-        results = [_featurize_one(job) for job in tqdm(jobs, **bar)]
+    results = []
+    with Progress(len(jobs), "featurize", progress=progress, logger=logger) as bar:
+        if workers > 1 and len(jobs) > 1:
+            # spawn, not fork: forking a process whose OpenMP runtime (torch, tblite) is already
+            # running can deadlock the child
+            chunksize = max(1, min(16, len(jobs) // (4 * workers)))
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            try:
+                for result in pool.map(_featurize_one, jobs, chunksize=chunksize):
+                    results.append(result)
+                    bar.update(1)
+            except BaseException:  # Ctrl-C: stop now, not after the queue
+                stop_pool(pool)
+                raise
+            pool.shutdown()
+        else:
+            for job in jobs:
+                results.append(_featurize_one(job))
+                bar.update(1)
     graphs: list[MoleculeGraph | None] = []
     failures: Counter = Counter()
     for graph, reason, message in results:

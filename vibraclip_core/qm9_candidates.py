@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .formulas import mass_of_numbers
+from .jobs import Progress, stop_pool
 from .molecules import (MoleculeError, canonical_identity, embed_conformer, mol_from_smiles,
                         molecular_mass_da)
 from .sources import QM9_SIZE, load_qm9_source, qm9_order
@@ -128,10 +128,8 @@ def shard_file(cache_dir: Path, conformer_seed: int, shard: int) -> Path:
     return Path(cache_dir) / f"seed-{conformer_seed}" / f"shard_{shard:05d}.v{FORMAT_VERSION}.npz"
 
 
-def _bar(total: int, desc: str, progress: bool) -> tqdm:
-    # an explicit disable= overrides tqdm's own TQDM_DISABLE handling, so honour it here
-    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    return tqdm(total=total, disable=True if quiet else None, unit="mol", desc=desc)
+def _bar(total: int, desc: str, progress: bool) -> Progress:
+    return Progress(total, desc, progress=progress, logger=log)
 
 
 def _shard_jobs(shards: Sequence[int], conformer_seed: int) -> list[list[tuple]]:
@@ -217,9 +215,12 @@ def _compute_missing(shards: Sequence[int], cache_dir: Path, conformer_seed: int
                         bar.update(1)
                     _write_shard(shard_file(cache_dir, conformer_seed, shard),
                                  _shard_arrays(shard_jobs, done))
-    finally:
+    except BaseException:  # Ctrl-C: stop now; the shards written so far stay, a rerun resumes
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            stop_pool(pool)
+        raise
+    if pool is not None:
+        pool.shutdown()
 
 
 def _write_shard(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -32,6 +32,9 @@ IR_AU_TO_KM_MOL = 974.8801
 RAMAN_AU_TO_A4_AMU = ANGSTROM_PER_BOHR**4
 
 STATUS_OK = "ok"
+# gradients in a uniform field per molecule (field_derivatives): +-F along each axis and
+# +-(F_i + F_j) along each pair of axes
+FIELD_GRADIENTS = 2 * 3 + 2 * 3
 METHODS = ("GFN2-xTB", "GFN1-xTB")  # tblite's parametrisations; the first is the embedded set's
 
 

@@ -1,0 +1,51 @@
+import logging
+import subprocess
+import sys
+import textwrap
+
+from vibraclip_core.jobs import Progress
+
+
+def test_progress_logs_lines_even_without_a_terminal(caplog):
+    """tqdm is off when the output is piped; the periodic log lines are not."""
+    caplog.set_level(logging.WARNING)
+    with Progress(3, "featurize", every_s=0.0) as bar:
+        assert bar.bar.disable  # pytest captures the output: no terminal, no bar
+        for _ in range(3):
+            bar.update(1)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("featurize: 1 of 3 mol (") and lines[-1].startswith(
+        "featurize: 3 of 3 mol")
+    caplog.clear()
+    with Progress(3, "quiet", every_s=0.0, progress=False) as bar:
+        bar.update(3)
+    assert not caplog.records
+
+
+def test_ctrl_c_stops_a_featurizing_pool_within_seconds():
+    """Issue 28: a library build ran on for 73 s after Ctrl-C. SIGINT arrives with the first
+    result; the call must end within 5 s with no worker left."""
+    script = textwrap.dedent("""
+        import multiprocessing, os, signal, time
+        from vibraclip_core import jobs, molecules
+        state, update = {}, jobs.Progress.update
+        def first_result_interrupts(self, n=1):
+            if "t" not in state:
+                state["t"] = time.monotonic()
+                os.kill(os.getpid(), signal.SIGINT)
+            update(self, n)
+        jobs.Progress.update = first_result_interrupts
+        smiles = ["CCCCCCC" + "C" * (i % 7) + "O" for i in range(3000)]
+        try:
+            molecules.featurize_many(smiles, workers=2, progress=False)
+            print("finished")
+        except KeyboardInterrupt:
+            time.sleep(0.5)
+            print("stopped", round(time.monotonic() - state["t"], 1),
+                  len(multiprocessing.active_children()))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    words = run.stdout.split()
+    assert words and words[0] == "stopped", run.stdout + run.stderr
+    assert float(words[1]) < 5.0 and words[2] == "0"
