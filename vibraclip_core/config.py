@@ -116,6 +116,9 @@ class Config:
     library_curve_sizes: tuple[int, ...] = _f(
         (3_000, PAPER_LIBRARY_SIZE, 40_000, 130_831),
         "library sizes of the accuracy curve (Ch. 2)")
+    learning_curve_sizes: tuple[int, ...] = _f(
+        (), "training-set sizes of Chapter 2's learning curve (nested subsets of the training "
+        "split; the full split is always added; empty: no curve)")
     mass_tol_da: float = _f(0.5, "mass filter tolerance in Da (Ch. 2, 4, 6; identify)")
     wrong_mass_offsets_da: tuple[float, ...] = _f(
         (-5.0, -1.0, 1.0, 5.0), "errors in Da added to the query mass (Ch. 4)")
@@ -204,10 +207,11 @@ def field_spec(name: str) -> FieldSpec:
 # realign_epochs / realign_lr into max_epochs and the learning rates, Chapter 6
 # transfer_augment into augment and ood_split_fractions into split_fractions.
 ANALYSIS_FIELDS = ("ablation_epochs", "missing_fractions", "compare_reference_loss",
-                   "library_size", "library_curve_sizes", "mass_tol_da", "wrong_mass_offsets_da",
-                   "ood_split_fractions", "realign_epochs", "realign_lr", "realign_weight_decay",
-                   "transfer_augment", "transfer_augment_strength", "folds", "measured_library_size", "rerank_validation_molecules", "laser_nm",
-                   "temperature_k")
+                   "library_size", "library_curve_sizes", "learning_curve_sizes", "mass_tol_da",
+                   "wrong_mass_offsets_da", "ood_split_fractions", "realign_epochs",
+                   "realign_lr", "realign_weight_decay", "transfer_augment",
+                   "transfer_augment_strength", "folds", "measured_library_size",
+                   "rerank_validation_molecules", "laser_nm", "temperature_k")
 
 # Fields added after runs were trained, left out of the run digest at the value that means "not
 # used", so runs trained before the field existed keep their folders
@@ -233,6 +237,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                  patience=2, workers=1, ablation_epochs=1, **_BOOK_OPTIMISATION,
                  missing_fractions=(0.0, 0.5), compare_reference_loss=True,
                  library_size=200, library_curve_sizes=(100, 200, 400),
+                 learning_curve_sizes=(60, 120, 180),
                  rerank_validation_molecules=40),
     # the `make book` default: the whole book within an hour on 2 CPU cores; Chapter 5 keeps
     # the ends of the paper's fractions (each point beyond 0 % is two trainings)
@@ -244,7 +249,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                 library_size=PAPER_LIBRARY_SIZE,
                 # the curve stops where the hour does; Chapter 2 states the cost of the rest
                 library_curve_sizes=(3_000, PAPER_LIBRARY_SIZE, 40_000),
-                rerank_validation_molecules=400),
+                learning_curve_sizes=(1_000, 2_000, 4_000), rerank_validation_molecules=400),
     # the released configuration (configs/config.yaml, main_ir_raman.py and the models'
     # configure_optimizers of LopezGroup-ICIQ/vibraclip), for GPU nodes
     "paper": dict(n_molecules=None, hidden_channels=128, out_channels=181, num_blocks=4,
@@ -257,6 +262,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                   missing_fractions=(0.0, 0.05, 0.10, 0.15, 0.20, 0.50),
                   compare_reference_loss=True, library_size=PAPER_LIBRARY_SIZE,
                   library_curve_sizes=(3_000, PAPER_LIBRARY_SIZE, 40_000, 130_831),
+                  learning_curve_sizes=(6_250, 12_500, 25_000, 50_000),
                   rerank_validation_molecules=None),
 }
 PROFILE_FIELDS = tuple(PROFILES[DEFAULT_PROFILE])
