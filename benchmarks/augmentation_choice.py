@@ -37,7 +37,6 @@ VARIANTS: dict[str, tuple[tuple[str, ...], float]] = {
     "none": ((), 1.0),
     "positions + widths": (POSITIONS, 1.0),
     "+ intensities": (POSITIONS + INTENSITIES, 1.0),
-    "+ intensities, strength 2": (POSITIONS + INTENSITIES, 2.0),
     "everything (+ baseline, noise, cut-off)": (A.TRANSFORMS, 1.0),
 }
 SAME_THEORY_SLACK = 2.0  # points of same-theory IR + Raman validation top-1 a recipe may give up
