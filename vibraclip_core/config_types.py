@@ -38,9 +38,9 @@ YKind = Literal["absorbance", "transmittance", "percent-transmittance"]
 Y_KINDS: tuple[str, ...] = get_args(YKind)
 # baseline correction of measured spectra (`vibraclip identify --baseline`; baseline.py)
 BASELINE_METHODS = ("none", "arpls")
-# The transforms of the transfer model (Chapter 6, the shipped model): chosen on the validation
-# split's cross-theory queries against all AUGMENTATIONS (benchmarks/augmentation_choice.py)
-TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width")
+# The transforms of the transfer model (Chapter 6, the shipped model) and their strength: chosen
+# on the validation split's GFN1-xTB queries (benchmarks/augmentation_choice.py)
+TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width", "intensity", "band_intensity")
 TRANSFER_STRENGTH = 1.0
 # Named sets of transforms that `--augment` takes besides a comma-separated list
 AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {"all": AUGMENTATIONS,
