@@ -131,9 +131,10 @@ fig = plots.plot_topk_curves({name: ev.curves["ir+raman library"] for name, ev i
 # (`transfer_augment`, `transfer_augment_strength`; ranges in `vibraclip_core.augment`): band
 # positions within ranges measured on the training split's GFN2/B3LYP ratios, band widths, and
 # (when chosen) intensities per mode and per region and band shapes. Which perturbations, and how
-# strong, was decided on the GFN1 queries of the **validation** split, with the same-theory
-# validation top-1 as a constraint (`benchmarks/augmentation_choice.py`), never on the test
-# split or on measured spectra. The augmented model never saw a GFN1 or B3LYP spectrum.
+# strong, was decided on the GFN1 queries of the **validation** split, never on the test split
+# or on measured spectra (`benchmarks/augmentation_choice.py` prints the grid and its rule: the
+# same-theory validation top-1 constrains the choice when an augmented recipe can meet it). The
+# augmented model never saw a GFN1 or B3LYP spectrum.
 
 # %%
 augmented = main.retrained(augment=config.transfer_augment,
