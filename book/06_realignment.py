@@ -148,6 +148,10 @@ save_results(cross, build_dir, "06_cross_theory",
               "augment_strength": config.transfer_augment_strength})
 T.theory_display(cross)
 
+# %%
+fig = plots.plot_theory_bars(cross, title=f"IR + Raman queries, test split "
+                                          f"({len(qm9.splits['test'])} candidates)")
+
 # %% tags=["hide-input"]
 display(Markdown(T.cross_theory_readings(cross)))
 

@@ -112,16 +112,20 @@ def test_cross_theory_readings_and_display_take_their_numbers_from_the_table():
               ("augmented pretraining", T.OTHER_THEORY): 61.3}
     for key, top1 in values.items():
         rows[key] = {(m, c): v for m in T.THEORY_MODES for c, v in (
-            ("n", 1123), ("top1", top1 - (10 if m == "ir" else 0)), ("top1_ci", "1.0–2.0"),
-            ("top10", 99.0))}
+            ("n", 1123), ("top1", top1 - (10 if m == "ir" else 0)),
+            ("top1_ci", f"{top1 - 1:.1f}–{top1 + 1:.1f}"), ("top10", 99.0))}
     cross = pd.DataFrame(rows).T
     text = T.cross_theory_readings(cross)
     assert "among the 1123 test molecules" in text
     assert "GFN1-xTB spectra 27.0 → 61.3 % (IR alone 17.0 → 51.3 %)" in text
     assert "B3LYP frequencies 3.8 → 60.2 %" in text and "keeps both models" in text
     shown = T.theory_display(cross)
-    assert shown.loc[("augmented pretraining", T.OTHER_THEORY), "IR + Raman top-1 % (95 % CI)"] \
-        == "61.3 (1.0–2.0)"
+    assert shown.loc[("augmented pretraining", T.OTHER_THEORY), "IR + Raman top-1 %"] \
+        == "61.3 (60.3–62.3)"
+    from vibraclip_core.plots import plot_theory_bars
+    ax = plot_theory_bars(cross).axes[0]
+    heights = sorted(round(b.get_height(), 1) for b in ax.patches)
+    assert heights == sorted(values.values())  # one bar per (model, queries), its top-1
     close = cross.copy()
     close.loc[("augmented pretraining", T.SAME_THEORY), ("ir+raman library", "top1")] = 83.0
     assert "within a point" in T.cross_theory_readings(close)

@@ -288,3 +288,28 @@ def plot_reliability(tables: dict, title: str = "") -> plt.Figure:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_theory_bars(cross, mode: str = "ir+raman library", title: str = "") -> plt.Figure:
+    """Grouped bars of `transfer.cross_theory_table`: top-1 % of each model (bars) for each kind
+    of query (groups), with the 95 % bootstrap interval as error bars."""
+    models = list(dict.fromkeys(cross.index.get_level_values(0)))
+    queries = list(dict.fromkeys(cross.index.get_level_values(1)))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / len(models)
+    for k, model in enumerate(models):
+        top = [float(cross.loc[(model, q), (mode, "top1")]) for q in queries]
+        lo_hi = [[float(v) for v in str(cross.loc[(model, q), (mode, "top1_ci")]).split("–")]
+                 for q in queries]
+        err = [[max(0.0, t - lh[0]) for t, lh in zip(top, lo_hi)],
+               [max(0.0, lh[1] - t) for t, lh in zip(top, lo_hi)]]
+        ax.bar(np.arange(len(queries)) + (k - (len(models) - 1) / 2) * width, top, width,
+               yerr=err, capsize=3, label=model)
+    ax.set_xticks(np.arange(len(queries)), [q.replace(" (", "\n(", 1) for q in queries],
+                  fontsize=8)
+    ax.set_ylabel("top-1 %")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

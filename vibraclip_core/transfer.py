@@ -198,12 +198,12 @@ MODE_LABELS = {"ir": "IR", "raman": "Raman", "ir+raman library": "IR + Raman"}
 
 
 def theory_display(cross: pd.DataFrame) -> pd.DataFrame:
-    """`cross_theory_table` for reading: per query mode "top-1 % (95 % CI)" and top-10 %, and
-    the candidates of each row."""
+    """`cross_theory_table` for reading: per query mode "top-1 %" with its 95 % interval in
+    brackets and top-10 %, and the candidates of each row."""
     out = pd.DataFrame(index=cross.index)
     out["candidates"] = cross[("ir", "n")]
     for mode, label in MODE_LABELS.items():
-        out[f"{label} top-1 % (95 % CI)"] = [f"{t:.1f} ({ci})" for t, ci in zip(
+        out[f"{label} top-1 %"] = [f"{t:.1f} ({ci})" for t, ci in zip(
             cross[(mode, "top1")], cross[(mode, "top1_ci")])]
         out[f"{label} top-10 %"] = cross[(mode, "top10")]
     return out
