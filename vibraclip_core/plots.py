@@ -3,6 +3,8 @@ that a chapter would need as a number (those come from datasets / evaluate)."""
 
 from __future__ import annotations
 
+import textwrap
+
 from collections import Counter
 
 import matplotlib.pyplot as plt
@@ -305,8 +307,7 @@ def plot_theory_bars(cross, mode: str = "ir+raman library", title: str = "") -> 
                [max(0.0, lh[1] - t) for t, lh in zip(top, lo_hi)]]
         ax.bar(np.arange(len(queries)) + (k - (len(models) - 1) / 2) * width, top, width,
                yerr=err, capsize=3, label=model)
-    ax.set_xticks(np.arange(len(queries)), [q.replace(" (", "\n(", 1) for q in queries],
-                  fontsize=8)
+    ax.set_xticks(np.arange(len(queries)), [textwrap.fill(q, 20) for q in queries], fontsize=8)
     ax.set_ylabel("top-1 %")
     ax.set_ylim(0, 100)
     ax.set_title(title)
