@@ -4,7 +4,6 @@ that a chapter would need as a number (those come from datasets / evaluate)."""
 from __future__ import annotations
 
 import textwrap
-
 from collections import Counter
 
 import matplotlib.pyplot as plt
