@@ -66,7 +66,7 @@ def learning_curve(config: Config, data: PreparedData, sizes: Sequence[int],
                      "test split 95 % CI": test.loc[mode, "top1_ci"],
                      f"top-1 % ({config.library_size:,})": float(lib.loc[mode, "top1"]),
                      f"{config.library_size:,} 95 % CI": lib.loc[mode, "top1_ci"]})
-    return pd.DataFrame(rows).set_index("training molecules")
+    return pd.DataFrame(rows).set_index("training molecules").round(1)
 
 
 def power_law_fit(n: Sequence[int], top1_pct: Sequence[float], at: int = PAPER_TRAIN_SIZE
