@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .datasets import PreparedData
 from .graphs import MoleculeDataset, geometry_cache
+from .jobs import bar_disable
 from .mass import MassStats
 from .model import VibraCLIP
 from .qm9_candidates import Structures
@@ -85,12 +85,6 @@ class EmbeddingCache:
             self._features.popitem(last=False)
 
 
-def _quiet(progress: bool) -> bool | None:
-    # an explicit disable= overrides tqdm's own TQDM_DISABLE handling, so honour it here
-    off = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    return True if off else None
-
-
 @torch.no_grad()
 def _encode(model: VibraCLIP, batches: Iterator, key: tuple | None,
             cache: EmbeddingCache | None) -> torch.Tensor:
@@ -128,7 +122,7 @@ def structure_batches(s: Structures, batch_size: int = BATCH_SIZE,
     """Batches of `batch_size` structures (z, pos in Å, batch, num_graphs) sliced from the packed
     arrays, for `VibraCLIP.graph_features` (which computes their radius edges and triplets)."""
     n, offsets = len(s), s.atom_offsets
-    with tqdm(total=n, disable=_quiet(progress), desc="embed", unit="mol") as bar:
+    with tqdm(total=n, disable=bar_disable(progress), desc="embed", unit="mol") as bar:
         for a in range(0, n, batch_size):
             b = min(a + batch_size, n)
             lo, hi = offsets[a], offsets[b]

@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 30.0  # a log line this often while work runs
 
 
-def quiet_env() -> bool:
-    """Whether TQDM_DISABLE asks for no bars (batch runs such as the book set it)."""
-    return os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+def bar_disable(progress: bool) -> bool | None:
+    """tqdm's `disable=`: True when `progress` is off or TQDM_DISABLE asks for no bars (batch
+    runs such as the book set it; an explicit disable= overrides tqdm's own handling of it),
+    else None (tqdm decides: off without a terminal)."""
+    off = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    return True if off else None
 
 
 class Progress:
@@ -38,8 +41,7 @@ class Progress:
                  every_s: float = PROGRESS_EVERY_S, logger: logging.Logger = log) -> None:
         self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
         self.progress, self.logger = progress, logger
-        self.bar = tqdm(total=total, desc=desc, unit=unit,
-                        disable=True if (not progress or quiet_env()) else None)
+        self.bar = tqdm(total=total, desc=desc, unit=unit, disable=bar_disable(progress))
         self.n = 0
         self.t0 = self.last = time.monotonic()
 

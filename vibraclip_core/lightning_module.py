@@ -135,15 +135,14 @@ class VibraCLIPModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         c = self.config
-        groups = [{"params": params, "lr": getattr(c, lr_field)}
+        # the learnable temperature, unless decay_logit_scale: its own group, no weight decay
+        exempt = [] if c.decay_logit_scale else [
+            p for p in self.model.logit_scale.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if all(p is not q for q in exempt)],
+                   "lr": getattr(c, lr_field)}
                   for lr_field, params in self.model.parameter_groups().items()]
-        if not c.decay_logit_scale:  # the learnable temperature: its own group, no decay
-            scale = {id(p) for p in self.model.logit_scale.parameters()}
-            groups = [{**g, "params": [p for p in g["params"] if id(p) not in scale]}
-                      for g in groups] + [{"params": [p for g in groups for p in g["params"]
-                                                      if id(p) in scale],
-                                           "lr": c.lr_heads, "weight_decay": 0.0}]
-            groups = [g for g in groups if g["params"]]
+        groups = [g for g in groups if g["params"]] + (
+            [{"params": exempt, "lr": c.lr_heads, "weight_decay": 0.0}] if exempt else [])
         opt = torch.optim.AdamW(groups, weight_decay=c.weight_decay)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=c.plateau_factor, patience=c.plateau_patience, min_lr=c.min_lr)
