@@ -17,19 +17,19 @@ $(STAMP): pyproject.toml
 
 # Measured IR spectra (jcamp's sdist on PyPI): fetched into build/cache, never committed.
 experimental: $(STAMP)
-	$(PY) -c "from vibraclip_core.experimental import fetch_jcamp_spectra as f; print(f())"
+	$(PY) -c "from vibraclip_core.measured.experimental import fetch_jcamp_spectra as f; print(f())"
 
 # Execute every chapter of _toc.yml under the cpu profile (skips up-to-date ones; two chapters
 # side by side where they do not depend on each other: one thread each does more work), render.
 book: $(STAMP) experimental
-	$(PY) -m vibraclip_core.bookrun --profile cpu --jobs 2
+	$(PY) -m vibraclip_core.app.bookrun --profile cpu --jobs 2
 	.venv/bin/jupyter-book build . --quiet
 	@echo "Book: _build/html/index.html"
 
 # Unit tests + every chapter under the tiny profile, executed by nbval.
 test: $(STAMP) experimental
 	rm -rf build/test-notebooks
-	$(PY) -m vibraclip_core.bookrun --profile tiny --prepare-only \
+	$(PY) -m vibraclip_core.app.bookrun --profile tiny --prepare-only \
 	    --out build/test-notebooks --build-dir build/tiny
 	$(PY) -m pytest tests build/test-notebooks --nbval-lax -p no:cacheprovider
 
@@ -37,12 +37,12 @@ test: $(STAMP) experimental
 # from build/ when the book has run, trained otherwise), exported as float16 safetensors with
 # a model card of numbers measured on the exported weights. Commit models/ afterwards.
 model: $(STAMP) experimental
-	$(PY) -m vibraclip_core.cli export-model --profile cpu --augment transfer
+	$(PY) -m vibraclip_core.app.cli export-model --profile cpu --augment transfer
 
 # Extend the embedded dataset (resumable): make data SHARDS=60
 SHARDS ?= 48
 data: $(STAMP)
-	$(PY) -m vibraclip_core.cli simulate --out data/qm9_gfn2 --shards $(SHARDS) --workers 2
+	$(PY) -m vibraclip_core.app.cli simulate --out data/qm9_gfn2 --shards $(SHARDS) --workers 2
 
 clean:
 	rm -rf _build build book/*.ipynb

@@ -16,10 +16,10 @@ import torch
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn.resolver import activation_resolver
 
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.graphs import MoleculeDataset, geometry_cache
-from vibraclip_core.lightning_module import VibraCLIPModule
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
+from vibraclip_core.training.lightning_module import VibraCLIPModule
 
 
 class Swish(torch.nn.Module):

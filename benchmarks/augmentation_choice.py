@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from vibraclip_core import augment as A
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import load_sticks, prepare
-from vibraclip_core.evaluate import evaluate
-from vibraclip_core.embedding import EmbeddingCache
-from vibraclip_core.second_theory import GFN1_DIR
-from vibraclip_core.train import load_model, train
+from vibraclip_core.data import augment as A
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import load_sticks, prepare
+from vibraclip_core.retrieval.evaluate import evaluate
+from vibraclip_core.retrieval.embedding import EmbeddingCache
+from vibraclip_core.data.second_theory import GFN1_DIR
+from vibraclip_core.training.train import load_model, train
 
 POSITIONS = ("scale", "xh_scale", "mode_jitter", "width")
 INTENSITIES = ("intensity", "band_intensity")

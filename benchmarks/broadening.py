@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from vibraclip_core.spectra import (broaden_sticks, broaden_sticks_naive, fine_grid, minmax_scale,
+from vibraclip_core.data.spectra import (broaden_sticks, broaden_sticks_naive, fine_grid, minmax_scale,
                                     model_grid, resample, sticks_to_model_input)
 
 

@@ -20,12 +20,12 @@ import time
 
 import torch
 
-from vibraclip_core.config import get_config
-from vibraclip_core.candidates import qm9_smiles
-from vibraclip_core.library_cache import build_library
-from vibraclip_core.mass import MassStats
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.sources import QM9_SIZE
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.retrieval.candidates import qm9_smiles
+from vibraclip_core.retrieval.library_cache import build_library
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.data.sources import QM9_SIZE
 
 
 def main() -> None:

@@ -17,10 +17,10 @@ import warnings
 
 import pandas as pd
 
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import evaluate
-from vibraclip_core.train import final_metrics, load_model, train
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.retrieval.evaluate import evaluate
+from vibraclip_core.training.train import final_metrics, load_model, train
 
 
 def main() -> None:

@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 from torch_geometric.loader import DataLoader
 
-from vibraclip_core.config import REPO_ROOT, get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.graphs import MoleculeDataset, geometry_cache
-from vibraclip_core.learning_curve import PAPER_TRAIN_SIZE
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.step_timing import make_training_step
-from vibraclip_core.train import retain_freed_memory
+from vibraclip_core.config.profiles import REPO_ROOT, get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
+from vibraclip_core.experiments.learning_curve import PAPER_TRAIN_SIZE
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.training.step_timing import make_training_step
+from vibraclip_core.training.train import retain_freed_memory
 
 BEGIN, END = "<!-- BEGIN GENERATED: benchmarks/paper_epoch.py -->", "<!-- END GENERATED -->"
 

@@ -35,18 +35,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `vibraclip identify` d
 import numpy as np
 import torch
 
-from vibraclip_core import qm9_candidates as Q
-from vibraclip_core.config import get_config
-from vibraclip_core.candidates import QM9Candidates, qm9_smiles
-from vibraclip_core.identify import identify
-from vibraclip_core.library import CandidateLibrary
-from vibraclip_core.library_cache import (QM9_CONFORMER_DIR, build_library, load_library,
+from vibraclip_core.data import qm9_candidates as Q
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.retrieval.candidates import QM9Candidates, qm9_smiles
+from vibraclip_core.app.identify import identify
+from vibraclip_core.retrieval.library import CandidateLibrary
+from vibraclip_core.retrieval.library_cache import (QM9_CONFORMER_DIR, build_library, load_library,
                                           save_library)
-from vibraclip_core.mass import MassStats, mass_stats_for, write_mass_stats
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.readers import read_spectrum
-from vibraclip_core.sources import QM9_SIZE
-from vibraclip_core.train import load_model
+from vibraclip_core.data.mass import MassStats, mass_stats_for, write_mass_stats
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.measured.readers import read_spectrum
+from vibraclip_core.data.sources import QM9_SIZE
+from vibraclip_core.training.train import load_model
 
 N_SHARDS = -(-QM9_SIZE // Q.SHARD_SIZE)
 
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
     formula = df["formula"].iloc[0]
     formula_s, _ = timed(lambda: identify(model, again, query, None, formula=formula, top=25))
     import_s, _ = timed(lambda: subprocess.run(
-        [sys.executable, "-c", "import vibraclip_core.library_cache, vibraclip_core.train"],
+        [sys.executable, "-c", "import vibraclip_core.retrieval.library_cache, vibraclip_core.training.train"],
         check=True))
     print(f"3. later query in this process: {load_s + hit_s + mass_s:.2f} s = checkpoint "
           f"{load_s:.2f} s + library from cache {hit_s:.2f} s + identify {mass_s:.3f} s (mass "
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
           "on imports")
     if len(positions) == QM9_SIZE:  # the CLI's 'qm9' is all of QM9
         proc_s, proc = timed(lambda: subprocess.run(
-            [sys.executable, "-m", "vibraclip_core.cli", "identify", "--checkpoint", str(ckpt),
+            [sys.executable, "-m", "vibraclip_core.app.cli", "identify", "--checkpoint", str(ckpt),
              "--ir", str(ir_path), "--candidates", "qm9", "--cache-dir", str(cache), "--mass",
              str(query_mass)], capture_output=True, text=True))
         if proc.returncode:

@@ -3,7 +3,7 @@
 Usage: python benchmarks/read_large_csv.py [--rows 5000000] [--seed 0]
 
 Writes a CSV of --rows (x, y) rows into a temporary folder, then times, in the same run,
-readers_text.read_text (what read_spectrum uses) and the line-by-line parser the readers used
+readers.read_text (what read_spectrum uses) and the line-by-line parser the readers used
 before issue 18 (kept here as the baseline), checks they agree, and prints the ratio.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vibraclip_core.readers_text import read_text
+from vibraclip_core.measured.readers import read_text
 
 
 def read_text_line_by_line(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 from rdkit.Chem import Descriptors
 
-from vibraclip_core.candidate_spectra import SPECTRA_CACHE_DIR, embedded_sticks
-from vibraclip_core.experimental import fetch_jcamp_spectra, load_mapping
-from vibraclip_core.molecules import canonical_identity, mol_from_smiles
-from vibraclip_core.sources import load_qm9_source, qm9_order
+from vibraclip_core.retrieval.candidate_spectra import SPECTRA_CACHE_DIR, embedded_sticks
+from vibraclip_core.measured.experimental import fetch_jcamp_spectra, load_mapping
+from vibraclip_core.data.molecules import canonical_identity, mol_from_smiles
+from vibraclip_core.data.sources import load_qm9_source, qm9_order
 
 
 def run(args: list[str]) -> tuple[float, str]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "vibraclip_core.cli", "identify", *args],
+    done = subprocess.run([sys.executable, "-m", "vibraclip_core.app.cli", "identify", *args],
                           capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(done.stderr)

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from vibraclip_core.retrieval import CHUNK, normalize, rank_of_truth, topk_chunked
+from vibraclip_core.retrieval.scores import CHUNK, normalize, rank_of_truth, topk_chunked
 
 
 def best_time(fn, repeats: int) -> tuple[float, object]:

@@ -29,12 +29,12 @@ import pandas as pd
 import torch
 from torch_geometric.loader import DataLoader
 
-from vibraclip_core.config import Config, get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.graphs import MoleculeDataset, geometry_cache
-from vibraclip_core.model import VibraCLIP, training_autocast
-from vibraclip_core.step_timing import make_training_step
-from vibraclip_core.train import retain_freed_memory
+from vibraclip_core.config.profiles import Config, get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
+from vibraclip_core.model.vibraclip import VibraCLIP, training_autocast
+from vibraclip_core.training.step_timing import make_training_step
+from vibraclip_core.training.train import retain_freed_memory
 
 
 def make_step(config: Config, state: dict, batch) -> tuple[Callable[[], None], VibraCLIP]:

@@ -39,10 +39,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core.book_facts import glue_facts
-from vibraclip_core import chapter, datastats, plots
-from vibraclip_core.datasets import load_sticks, prepare
-from vibraclip_core.spectra import model_grid
+from vibraclip_core.analyses.book_facts import glue_facts
+from vibraclip_core.experiments import chapter
+from vibraclip_core.data import datastats
+from vibraclip_core.experiments import plots
+from vibraclip_core.data.datasets import load_sticks, prepare
+from vibraclip_core.data.spectra import model_grid
 
 config = chapter.setup(profile, seed=seed, n_molecules=n_molecules, fwhm_cm1=fwhm_cm1,
                        data_dir=data_dir, build_dir=build_dir)
@@ -52,7 +54,7 @@ facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 # ## How the spectra were made
 #
 # For each molecule, starting from its QM9 B3LYP geometry, the simulator
-# (`vibraclip_core.simulate`) relaxes the structure with GFN2-xTB (through `tblite`), builds the
+# (`vibraclip_core.data.simulate`) relaxes the structure with GFN2-xTB (through `tblite`), builds the
 # Hessian from central differences of analytic gradients, and projects out translations and
 # rotations to obtain harmonic frequencies. IR intensities come from dipole derivatives and Raman
 # activities from polarizability derivatives; both are obtained from the nuclear gradient under
@@ -123,7 +125,7 @@ display(Markdown(
 # %% [markdown]
 # ## Model inputs
 #
-# `vibraclip_core.datasets.prepare` turns the sticks into what the model reads, and caches the
+# `vibraclip_core.data.datasets.prepare` turns the sticks into what the model reads, and caches the
 # result under the build folder keyed by a hash of the data files and parameters (later
 # chapters load it instantly): Lorentzian broadening on {glue:text}`grid_range` cm⁻¹ at 1 cm⁻¹
 # ({glue:text}`fine_points` points), linear interpolation to {glue:text}`model_points` points, min-max scaling to [0, 1]; an RDKit ETKDG conformer with a

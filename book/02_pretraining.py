@@ -39,18 +39,19 @@ import os
 
 from IPython.display import Markdown, display
 
-from vibraclip_core.book_facts import glue_facts
-from vibraclip_core import chapter, plots
-from vibraclip_core import learning_curve as LC
-from vibraclip_core import pretraining as P
-from vibraclip_core.ablations import reference_loss_comparison, save_results
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.evaluate import evaluate
-from vibraclip_core.library_size import cost_text, max_library_size
-from vibraclip_core.config_types import PAPER_LIBRARY_SIZE
-from vibraclip_core.step_timing import step_time_table
-from vibraclip_core.train import final_metrics
+from vibraclip_core.analyses.book_facts import glue_facts
+from vibraclip_core.experiments import chapter
+from vibraclip_core.experiments import plots
+from vibraclip_core.experiments import learning_curve as LC
+from vibraclip_core.analyses import ch2_pretraining as P
+from vibraclip_core.experiments.ablations import reference_loss_comparison, save_results
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.retrieval.evaluate import evaluate
+from vibraclip_core.experiments.library_size import cost_text, max_library_size
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
+from vibraclip_core.training.step_timing import step_time_table
+from vibraclip_core.training.train import final_metrics
 
 config = chapter.setup(profile, seed=seed, loss=loss, mass=mass, max_epochs=max_epochs,
                        compare_reference_loss=compare_reference_loss,
@@ -162,7 +163,7 @@ display(Markdown(
 # %% [markdown]
 # ## Retrieval on the test split
 #
-# `vibraclip_core.evaluate` embeds the held-out test molecules and ranks, for each test spectrum,
+# `vibraclip_core.retrieval.evaluate` embeds the held-out test molecules and ranks, for each test spectrum,
 # all test molecules by similarity. A hit is judged by canonical identity (canonical SMILES
 # without stereochemistry). Two scores combine IR and Raman. The *library* score is this book's
 # default: $\sqrt{s(G, \mathrm{IR}_q)\, s(G, \mathrm{R}_q)}$ with $s = (1 + \cos)/2$, which

@@ -60,21 +60,22 @@ build_dir = "build"
 import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core.book_facts import glue_facts
-from vibraclip_core import chapter, plots
-from vibraclip_core import domains as D
-from vibraclip_core import measured_libraries as ML
-from vibraclip_core import transfer as T
-from vibraclip_core.ablations import save_results
-from vibraclip_core.augment import stick_source
-from vibraclip_core.calibration import simulated_inputs
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import load_sticks
-from vibraclip_core.experimental import GFN2_DIR
-from vibraclip_core.pretraining import realignment_counts
-from vibraclip_core.rerank_choice import validation_reliability
-from vibraclip_core.second_theory import GFN1_DIR
-from vibraclip_core.shipped import load_shipped_model, shipped_reranker
+from vibraclip_core.analyses.book_facts import glue_facts
+from vibraclip_core.experiments import chapter
+from vibraclip_core.experiments import plots
+from vibraclip_core.analyses import ch6_realignment as D
+from vibraclip_core.experiments import measured_libraries as ML
+from vibraclip_core.experiments import transfer as T
+from vibraclip_core.experiments.ablations import save_results
+from vibraclip_core.data.augment import stick_source
+from vibraclip_core.measured.calibration import simulated_inputs
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import load_sticks
+from vibraclip_core.measured.experimental import GFN2_DIR
+from vibraclip_core.analyses.ch2_pretraining import realignment_counts
+from vibraclip_core.experiments.rerank_choice import validation_reliability
+from vibraclip_core.data.second_theory import GFN1_DIR
+from vibraclip_core.app.shipped import load_shipped_model, shipped_reranker
 
 config = chapter.setup(profile, seed=seed, folds=folds, realign_epochs=realign_epochs,
                        realign_lr=realign_lr, transfer_augment=transfer_augment,
@@ -128,7 +129,7 @@ fig = plots.plot_topk_curves({name: ev.curves["ir+raman library"] for name, ev i
 #
 # The pretrained model has learned exact GFN2 spectra. The **augmented** model was pretrained
 # with the same data and budget, but each training batch perturbs the sticks before broadening
-# (`transfer_augment`, `transfer_augment_strength`; ranges in `vibraclip_core.augment`): band
+# (`transfer_augment`, `transfer_augment_strength`; ranges in `vibraclip_core.data.augment`): band
 # positions within ranges measured on the training split's GFN2/B3LYP ratios, band widths, and
 # (when chosen) intensities per mode and per region and band shapes. Which perturbations, and how
 # strong, was decided on the GFN1 queries of the **validation** split, never on the test split
@@ -254,7 +255,7 @@ display(Markdown(
 # GFN2-xTB spectrum. Every candidate of the three libraries has one: the measured molecules and
 # the QM9 isomers of their formulas are simulated in `data/experimental_ir/`, the distractors are
 # the pretraining data's held-out molecules. The comparison is made robust to what separates a
-# measurement from harmonic GFN2 sticks (`vibraclip_core.spectral_match`): the baseline is
+# measurement from harmonic GFN2 sticks (`vibraclip_core.retrieval.spectral_match`): the baseline is
 # removed, intensities compressed, the sticks broadened to gas-phase band widths, and the
 # wavenumber axis aligned per candidate over a grid of scale factors. Two rows join the lever
 # table: the **match alone**, and each zero-shot model's **shortlist re-ranked** by the sum of

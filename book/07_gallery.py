@@ -35,9 +35,9 @@ build_dir = "build"
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vibraclip_core import chapter
-from vibraclip_core import gallery as G
-from vibraclip_core.split_gallery import split_gallery
+from vibraclip_core.experiments import chapter
+from vibraclip_core.experiments import gallery as G
+from vibraclip_core.analyses.ch7_gallery import split_gallery
 
 config = chapter.setup(profile, seed=seed, build_dir=build_dir)
 main = chapter.pretrained_model(profile, build_dir)  # Chapter 2's model, of its parameters

@@ -30,9 +30,9 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
-from vibraclip_core import chapter
-from vibraclip_core.config_types import PAPER_LIBRARY_SIZE
-from vibraclip_core.summary import book_run, chapter_timings, headline_table
+from vibraclip_core.experiments import chapter
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
+from vibraclip_core.analyses.summary import book_run, chapter_timings, headline_table
 
 # %%
 table, missing = headline_table(build_dir)
@@ -57,7 +57,7 @@ display(Markdown(
 # ## What the book cost to render
 #
 # Wall time of the latest execution of each chapter under this profile, recorded by
-# `vibraclip_core.bookrun` (a chapter whose inputs did not change is not re-executed and keeps its
+# `vibraclip_core.app.bookrun` (a chapter whose inputs did not change is not re-executed and keeps its
 # earlier time).
 
 # %%

@@ -37,8 +37,8 @@ build_dir = "build"
 # The sizes below are the paper's (`profile = "paper"`).
 
 # %% tags=["hide-input"]
-from vibraclip_core.config import get_config
-from vibraclip_core.plots import plot_architecture
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.experiments.plots import plot_architecture
 
 fig = plot_architecture(get_config("paper"))
 
@@ -58,11 +58,11 @@ fig = plot_architecture(get_config("paper"))
 # node with the paper's hyperparameters:
 #
 # ```bash
-# .venv/bin/python -m vibraclip_core.bookrun --profile paper --force   # all chapters
+# .venv/bin/python -m vibraclip_core.app.bookrun --profile paper --force   # all chapters
 # jupytext --to ipynb book/01_data.py -o 01.ipynb && papermill 01.ipynb out.ipynb -p profile paper
 # ```
 #
-# Three profiles share one configuration dataclass (`vibraclip_core.config`): `tiny` (seconds per
+# Three profiles share one configuration dataclass (`vibraclip_core.config.profiles`): `tiny` (seconds per
 # chapter, used by the tests), `cpu` (the default of `make book`) and `paper` (the published
 # hyperparameters, for GPU nodes).
 #

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibraclip_core.generate import generate
-from vibraclip_core.sources import source_from_smiles
+from vibraclip_core.data.generate import generate
+from vibraclip_core.data.sources import source_from_smiles
 
 # Ten small molecules, one of them twice (identity grouping) and one unusable SMILES.
 TINY_SMILES = ["O", "C", "CO", "CC#N", "CC=O", "OCC", "C(O)C", "FC", "C=C", "N#N", "C1CC1X"]

@@ -3,12 +3,12 @@ import pandas as pd
 import pytest
 import torch
 
-from vibraclip_core.ablations import (LOSS_VARIANTS, MASS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, MASS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
                                       VariantRun, baseline_rows,
                                       library_table, ranked_text, save_results,
                                       paper_rows, top1, variant_table, with_published)
-from vibraclip_core import config as C
-from vibraclip_core.evaluate import Evaluation
+from vibraclip_core.config import profiles as C
+from vibraclip_core.retrieval.evaluate import Evaluation
 
 
 def fake_evaluation(modes, top1):
@@ -93,7 +93,7 @@ def test_missing_fractions_are_the_profile_config_field(monkeypatch):
 def test_epoch_budget_text_states_budget_and_epochs_trained():
     from types import SimpleNamespace
 
-    from vibraclip_core.ablations import epoch_budget_text
+    from vibraclip_core.experiments.ablations import epoch_budget_text
 
     config = C.get_config("cpu", ablation_epochs=7).for_ablation()
     runs = [SimpleNamespace(result=SimpleNamespace(history=[{}] * n)) for n in (7, 5, 7)]
@@ -105,8 +105,8 @@ def test_epoch_budget_text_states_budget_and_epochs_trained():
 
 
 def test_loss_variants_are_the_registered_loss_modes(monkeypatch):
-    from vibraclip_core.ablations import Variant
-    from vibraclip_core.loss_modes import LOSS_MODES, LossMode
+    from vibraclip_core.experiments.ablations import Variant
+    from vibraclip_core.config.loss_modes import LOSS_MODES, LossMode
 
     assert [v.key for v in LOSS_VARIANTS] == list(LOSS_MODES)
     assert [v.label for v in LOSS_VARIANTS] == [m.label for m in LOSS_MODES.values()]

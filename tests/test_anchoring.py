@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vibraclip_core import anchoring as A
-from vibraclip_core.ablations import MASS_VARIANTS, VariantRun
-from vibraclip_core.evaluate import Evaluation
+from vibraclip_core.analyses import ch4_mass_anchoring as A
+from vibraclip_core.experiments.ablations import MASS_VARIANTS, VariantRun
+from vibraclip_core.retrieval.evaluate import Evaluation
 
 LABELS = ("test split: 10 candidates", "200 candidates")
 

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import augment as A
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import StickSet, load_sticks, prepare
-from vibraclip_core.spectra import model_grid, sticks_to_model_input
-from vibraclip_core.datamodule import VibraDataModule
-from vibraclip_core.lightning_module import VibraCLIPModule
-from vibraclip_core.train import train
+from vibraclip_core.data import augment as A
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import StickSet, load_sticks, prepare
+from vibraclip_core.data.spectra import model_grid, sticks_to_model_input
+from vibraclip_core.training.datamodule import VibraDataModule
+from vibraclip_core.training.lightning_module import VibraCLIPModule
+from vibraclip_core.training.train import train
 
 
 def broaden_on_model_grid_naive(freqs_cm1: torch.Tensor, intensities: torch.Tensor,
@@ -171,7 +171,7 @@ def _ratio_sticks(n: int, scale: float, xh: float) -> StickSet:
 
 
 def test_position_ranges_are_measured_on_the_sticks_they_are_given():
-    from vibraclip_core.augment_ranges import AugmentRanges, ranges_from_training
+    from vibraclip_core.data.augment_ranges import AugmentRanges, ranges_from_training
     r = ranges_from_training(_ratio_sticks(40, 1.02, 1.01))
     assert r.scale == pytest.approx((0.98, 1.02), abs=1e-3)  # symmetric about 1
     assert r.xh_scale == pytest.approx((0.99, 1.01), abs=1e-3)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from vibraclip_core.bookrun import chapter_parameters, select_chapters, toc_chapters
-from vibraclip_core.config import REPO_ROOT
+from vibraclip_core.app.bookrun import chapter_parameters, select_chapters, toc_chapters
+from vibraclip_core.config.profiles import REPO_ROOT
 
 
 def test_build_dir_is_shown_relative_inside_the_repository_and_absolute_outside(tmp_path):
@@ -27,7 +27,7 @@ def test_toc_chapters_are_the_book_sources_in_reading_order():
 def test_injected_values_are_folded_into_the_parameters_cell_which_is_shown_once(tmp_path):
     import nbformat
 
-    from vibraclip_core.bookrun import fold_injected_parameters
+    from vibraclip_core.app.bookrun import fold_injected_parameters
 
     def folded(param_tags, own="p = 1\nxs = [1,\n      2]  # a list\nq = 'a'"):
         nb = nbformat.v4.new_notebook()
@@ -64,7 +64,7 @@ def test_parallel_chapters_start_only_after_their_prerequisites(tmp_path, monkey
     import threading
     import time
 
-    from vibraclip_core import bookrun as B
+    from vibraclip_core.app import bookrun as B
 
     events, lock = [], threading.Lock()
 
@@ -96,7 +96,7 @@ def test_parallel_chapters_start_only_after_their_prerequisites(tmp_path, monkey
 
 
 def test_a_failing_chapter_stops_the_book(tmp_path, monkeypatch):
-    from vibraclip_core import bookrun as B
+    from vibraclip_core.app import bookrun as B
 
     def fake_run(src, out, params, prepare_only=False):
         if src.stem.startswith("01"):
@@ -114,7 +114,7 @@ def test_chapter_6_takes_a_free_lane_before_chapter_5(tmp_path, monkeypatch):
     import threading
     import time
 
-    from vibraclip_core import bookrun as B
+    from vibraclip_core.app import bookrun as B
 
     starts, lock = [], threading.Lock()
 
@@ -133,7 +133,7 @@ def test_chapter_6_takes_a_free_lane_before_chapter_5(tmp_path, monkeypatch):
 
 
 def test_a_chapter_runs_again_when_a_chapter_it_reads_from_does(tmp_path, monkeypatch):
-    from vibraclip_core import bookrun as B
+    from vibraclip_core.app import bookrun as B
 
     ran = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vibraclip_core import candidates as C
+from vibraclip_core.retrieval import candidates as C
 
 
 def write(tmp_path, name: str, text: str):

@@ -10,8 +10,8 @@ import re
 import jupytext
 import pytest
 
-from vibraclip_core.bookrun import toc_chapters
-from vibraclip_core.config import Config
+from vibraclip_core.app.bookrun import toc_chapters
+from vibraclip_core.config.profiles import Config
 
 MAX_CELL_LINES = 12
 CHAPTERS = toc_chapters()

@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.checkpoints: damaged checkpoint files are named, never a traceback."""
+"""Tests for vibraclip_core.model.checkpoints: damaged checkpoint files are named, never a traceback."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vibraclip_core import cli
-from vibraclip_core.checkpoints import CheckpointError, load_model, model_state
-from vibraclip_core.config import get_config
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.shipped import CONFIG_FILE, WEIGHTS_FILE, ShippedModelError, model_from
+from vibraclip_core.app import cli
+from vibraclip_core.model.checkpoints import CheckpointError, load_model, model_state
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.app.shipped import CONFIG_FILE, WEIGHTS_FILE, ShippedModelError, model_from
 
 
 def write_checkpoint(path, edit=None):

@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.cli: flags built from the config fields."""
+"""Tests for vibraclip_core.app.cli: flags built from the config fields."""
 
 import argparse
 from pathlib import Path
@@ -6,10 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from vibraclip_core import chapter, cli
-from vibraclip_core.config import FIELD_DOCS, Config, get_config
-from vibraclip_core.config_types import AUGMENTATIONS, TRANSFER_AUGMENT
-from vibraclip_core.loss_modes import LOSS_MODES
+from vibraclip_core.experiments import chapter
+from vibraclip_core.app import cli
+from vibraclip_core.config.profiles import FIELD_DOCS, Config, get_config
+from vibraclip_core.config.choices import AUGMENTATIONS, TRANSFER_AUGMENT
+from vibraclip_core.config.loss_modes import LOSS_MODES
 
 
 def _train_actions() -> dict[str, argparse.Action]:
@@ -40,8 +41,8 @@ def _parsed_config(argv, monkeypatch) -> Config:
         assert kwargs["tag"] == chapter.MAIN_TAG
         return SimpleNamespace(best_checkpoint="best.ckpt")
 
-    monkeypatch.setattr("vibraclip_core.train.train", fake_train)
-    monkeypatch.setattr("vibraclip_core.train.final_metrics", lambda result: {})
+    monkeypatch.setattr("vibraclip_core.training.train.train", fake_train)
+    monkeypatch.setattr("vibraclip_core.training.train.final_metrics", lambda result: {})
     cli.main(["train", *argv])
     return seen["config"]
 
@@ -102,7 +103,7 @@ def test_identify_flags_are_checked_before_the_model_loads(tmp_path, monkeypatch
 
     def no_model(checkpoint):
         raise AssertionError("the model was loaded before the flags were checked")
-    monkeypatch.setattr("vibraclip_core.identify_command.model_from", no_model)
+    monkeypatch.setattr("vibraclip_core.app.identify_command.model_from", no_model)
     argv = ["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache")]
     argv += [f.format(tmp=tmp_path) for f in flags]
     with pytest.raises(SystemExit) as exc:
@@ -116,7 +117,7 @@ def test_identify_flags_are_checked_before_the_model_loads(tmp_path, monkeypatch
 def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, capsys, caplog):
     def broken(checkpoint):
         raise RuntimeError("something\nbroke")
-    monkeypatch.setattr("vibraclip_core.identify_command.model_from", broken)
+    monkeypatch.setattr("vibraclip_core.app.identify_command.model_from", broken)
     (tmp_path / "q.csv").write_text("x,y\n1000,0.5\n")
     argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache")]
     with pytest.raises(SystemExit) as exc:
@@ -166,7 +167,7 @@ def test_out_to_an_existing_unwritable_file_is_refused_up_front(tmp_path, monkey
 
     def no_model(checkpoint):
         raise AssertionError("the model was loaded before the flags were checked")
-    monkeypatch.setattr("vibraclip_core.identify_command.model_from", no_model)
+    monkeypatch.setattr("vibraclip_core.app.identify_command.model_from", no_model)
     with pytest.raises(SystemExit) as exc:
         cli.main(["identify", "--ir", "q.csv", "--cache-dir", str(tmp_path / "cache"),
                   "--out", str(locked)])
@@ -192,7 +193,7 @@ def test_datasheet_on_an_empty_folder_ends_in_one_line(tmp_path, capsys, caplog)
 def test_export_model_to_a_read_only_folder_ends_in_one_line(tmp_path, monkeypatch, capsys):
     def read_only(checkpoint, out, provenance):
         raise PermissionError(13, "Permission denied", str(Path(out) / "model.safetensors"))
-    monkeypatch.setattr("vibraclip_core.shipped.export_model", read_only)
+    monkeypatch.setattr("vibraclip_core.app.shipped.export_model", read_only)
     with pytest.raises(SystemExit) as exc:
         cli.main(["export-model", "--checkpoint", str(tmp_path / "best.ckpt"),
                   "--out", str(tmp_path / "ro")])

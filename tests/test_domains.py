@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from vibraclip_core import domains as D
-from vibraclip_core import measured_libraries as ML
-from vibraclip_core.evaluate import Evaluation
-from vibraclip_core.rerank import Reranker
+from vibraclip_core.analyses import ch6_realignment as D
+from vibraclip_core.experiments import measured_libraries as ML
+from vibraclip_core.retrieval.evaluate import Evaluation
+from vibraclip_core.retrieval.rerank import Reranker
 
 
 def evaluation(top1):
@@ -78,7 +78,7 @@ def test_lever_curves_table_and_the_comparison_with_the_paper():
 
 
 def test_zero_shot_split_separates_queries_seen_in_pretraining():
-    from vibraclip_core.measured_rerank import zero_shot_split
+    from vibraclip_core.experiments.measured_rerank import zero_shot_split
 
     ranks = {"m": {(ML.LIB_DISTRACTORS, "none"): torch.tensor([0, 0, 4, 20])}}
     seen = np.array([True, False, False, False])

@@ -3,16 +3,16 @@ import copy
 import numpy as np
 import pytest
 
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import prepare
 import torch
 
-from vibraclip_core.baselines import CCABaseline, RandomProjectionBaseline
-from vibraclip_core.embedding import EmbeddingCache, embed_rows, embed_split
-from vibraclip_core.evaluate import cca_evaluation, evaluate, random_projection_evaluation
-from vibraclip_core.molecules import morgan_fingerprints
-from vibraclip_core.retrieval import library_scorer, rank_of_truth, rank_of_truth_scored
-from vibraclip_core.train import load_model, train
+from vibraclip_core.retrieval.baselines import CCABaseline, RandomProjectionBaseline
+from vibraclip_core.retrieval.embedding import EmbeddingCache, embed_rows, embed_split
+from vibraclip_core.retrieval.evaluate import cca_evaluation, evaluate, random_projection_evaluation
+from vibraclip_core.data.molecules import morgan_fingerprints
+from vibraclip_core.retrieval.scores import library_scorer, rank_of_truth, rank_of_truth_scored
+from vibraclip_core.training.train import load_model, train
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_random_projection_evaluation_is_seeded_and_scored_like_the_model(traine
 def test_embed_rows_matches_the_full_forward_and_reuses_frozen_encoder_features(trained):
     from torch_geometric.loader import DataLoader
 
-    from vibraclip_core.graphs import MoleculeDataset, geometry_cache
+    from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
 
     cfg, data, model = trained
     rows = data.splits["test"]

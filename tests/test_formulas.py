@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.formulas: the formula parser, Hill order, RDKit masses."""
+"""Tests for vibraclip_core.data.formulas: the formula parser, Hill order, RDKit masses."""
 
 import re
 
@@ -7,13 +7,13 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
-from vibraclip_core import formulas as F
-from vibraclip_core.config import get_config
-from vibraclip_core.identify import check_query
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.molecules import mol_from_smiles, molecular_formula
-from vibraclip_core.sources import load_qm9_source, qm9_order
-from vibraclip_core.spectra import Spectrum
+from vibraclip_core.data import formulas as F
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.app.identify import check_query
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.data.molecules import mol_from_smiles, molecular_formula
+from vibraclip_core.data.sources import load_qm9_source, qm9_order
+from vibraclip_core.data.spectra import Spectrum
 
 
 @pytest.mark.parametrize("text, counts", [

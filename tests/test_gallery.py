@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import gallery as G
-from vibraclip_core import retrieval as R
+from vibraclip_core.experiments import gallery as G
+from vibraclip_core.retrieval import scores as R
 
 
 def test_functional_groups():

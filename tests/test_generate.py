@@ -2,8 +2,8 @@ import os
 
 import numpy as np
 
-from vibraclip_core.generate import generate, retry_failed, shard_path, write_shard_atomic
-from vibraclip_core.sources import source_from_smiles
+from vibraclip_core.data.generate import generate, retry_failed, shard_path, write_shard_atomic
+from vibraclip_core.data.sources import source_from_smiles
 from tests.conftest import TINY_SMILES
 
 

@@ -12,23 +12,23 @@ import pandas as pd
 import pytest
 import torch
 
-from vibraclip_core import candidates as C
-from vibraclip_core import cli
-from vibraclip_core import identify as I
-from vibraclip_core import library as LB
-from vibraclip_core import library_cache as LC
-from vibraclip_core import qm9_candidates as Q
-from vibraclip_core import report
-from vibraclip_core.candidate_spectra import candidate_spectra
-from vibraclip_core.config import get_config
-from vibraclip_core.embedding import embed_structures, model_digest
-from vibraclip_core.mass import MassStats, MassStatsError, mass_stats_for, write_mass_stats
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.rerank import Reranker
-from vibraclip_core.molecules import molecular_formula, mol_from_smiles
-from vibraclip_core.sources import load_qm9_source, qm9_order
-from vibraclip_core.spectra import Spectrum, model_grid
-from vibraclip_core.spectral_match import MatchSettings
+from vibraclip_core.retrieval import candidates as C
+from vibraclip_core.app import cli
+from vibraclip_core.app import identify as I
+from vibraclip_core.retrieval import library as LB
+from vibraclip_core.retrieval import library_cache as LC
+from vibraclip_core.data import qm9_candidates as Q
+from vibraclip_core.app import report
+from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.retrieval.embedding import embed_structures, model_digest
+from vibraclip_core.data.mass import MassStats, MassStatsError, mass_stats_for, write_mass_stats
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.rerank import Reranker
+from vibraclip_core.data.molecules import molecular_formula, mol_from_smiles
+from vibraclip_core.data.sources import load_qm9_source, qm9_order
+from vibraclip_core.data.spectra import Spectrum, model_grid
+from vibraclip_core.retrieval.spectral_match import MatchSettings
 
 # 8 candidates: 6 usable, one unparseable, one with Cl (outside H/C/N/O/F)
 LIBRARY = ["CCO ethanol", "COC dimethyl ether", "CC(C)=O acetone", "c1ccccc1 benzene", "CC#N",
@@ -209,7 +209,7 @@ def test_identify_top1_ir_only_matches_naive_cosine():
     model = VibraCLIP(get_config("tiny")).eval()
     stats = MassStats(60.0, 10.0)
     ir = synthetic("q.csv", [1100.0, 1700.0, 3000.0])
-    from vibraclip_core.spectra import spectrum_to_model_input
+    from vibraclip_core.data.spectra import spectrum_to_model_input
     with torch.no_grad():
         q = model.encode_ir(torch.from_numpy(spectrum_to_model_input(ir))[None],
                             stats.standardize(46.07))[0]
@@ -226,7 +226,7 @@ def test_identify_top1_ir_only_matches_naive_cosine():
 def test_identify_top1_ir_raman_is_the_bisector():
     model = VibraCLIP(get_config("tiny", mass=False)).eval()
     ir, raman = synthetic("q_ir.csv", [900.0, 2900.0]), synthetic("q_ra.csv", [1500.0])
-    from vibraclip_core.spectra import spectrum_to_model_input
+    from vibraclip_core.data.spectra import spectrum_to_model_input
     with torch.no_grad():
         q_ir = model.encode_ir(torch.from_numpy(spectrum_to_model_input(ir))[None])[0]
         q_ra = model.encode_raman(torch.from_numpy(spectrum_to_model_input(raman))[None])[0]
@@ -371,7 +371,7 @@ def test_cli_writes_csv_json_png(files, capsys, tmp_path):
 
 
 def test_cli_converts_measured_raman_for_the_laser_line(files, capsys, monkeypatch):
-    from vibraclip_core.spectra import raman_intensity_factor
+    from vibraclip_core.data.spectra import raman_intensity_factor
 
     seen = []
     real = I.identify

@@ -3,7 +3,7 @@ import subprocess
 import sys
 import textwrap
 
-from vibraclip_core.jobs import Progress
+from vibraclip_core.data.jobs import Progress
 
 
 def test_progress_logs_lines_even_without_a_terminal(caplog):
@@ -27,7 +27,8 @@ def test_ctrl_c_stops_a_featurizing_pool_within_seconds():
     result; the call must end within 5 s with no worker left."""
     script = textwrap.dedent("""
         import multiprocessing, os, signal, time
-        from vibraclip_core import jobs, molecules
+        from vibraclip_core.data import jobs
+        from vibraclip_core.data import molecules
         state, update = {}, jobs.Progress.update
         def first_result_interrupts(self, n=1):
             if "t" not in state:

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from vibraclip_core import cli
-from vibraclip_core import library as LB
-from vibraclip_core import library_cache as LC
-from vibraclip_core.config import get_config
-from vibraclip_core.mass import MassStats
-from vibraclip_core.model import VibraCLIP
+from vibraclip_core.app import cli
+from vibraclip_core.retrieval import library as LB
+from vibraclip_core.retrieval import library_cache as LC
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.model.vibraclip import VibraCLIP
 
 USABLE = ["CCO", "COC", "CC(C)=O", "c1ccccc1", "CC#N", "C=C", "OCCCCO"]
 

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import qm9_candidates as Q
-from vibraclip_core import retrieval as R
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.distractors import load_distractors
-from vibraclip_core.embedding import embed_split, embed_structures
-from vibraclip_core.mass import MassStats
-from vibraclip_core.library_size import library_evaluations, library_run, max_library_size
-from vibraclip_core.model import VibraCLIP
-from vibraclip_core.sources import QM9_SIZE, load_qm9_source, qm9_order
+from vibraclip_core.data import qm9_candidates as Q
+from vibraclip_core.retrieval import scores as R
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.retrieval.distractors import load_distractors
+from vibraclip_core.retrieval.embedding import embed_split, embed_structures
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.experiments.library_size import library_evaluations, library_run, max_library_size
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.data.sources import QM9_SIZE, load_qm9_source, qm9_order
 
 # a strained QM9 cage on which ETKDG fails even with RDKit's retries (seen in QM9)
 ETKDG_FAILS = "N=C1OC2CC11CCC21"
@@ -181,9 +181,9 @@ def test_library_run_embeds_distractors_like_the_test_split(tmp_path, monkeypatc
 
 
 def test_baselines_at_the_larger_library_match_the_generic_path(tmp_path, monkeypatch):
-    from vibraclip_core.baselines import RandomProjectionBaseline
-    from vibraclip_core.evaluate import cca_baselines
-    from vibraclip_core.library_size import _fingerprints, cost_of, evaluate_baselines_library
+    from vibraclip_core.retrieval.baselines import RandomProjectionBaseline
+    from vibraclip_core.retrieval.evaluate import cca_baselines
+    from vibraclip_core.experiments.library_size import _fingerprints, cost_of, evaluate_baselines_library
 
     monkeypatch.setattr(Q, "SHARD_SIZE", 64)
     cfg = get_config("tiny", n_molecules=60, build_dir=str(tmp_path), library_size=90)
@@ -208,9 +208,9 @@ def test_baselines_at_the_larger_library_match_the_generic_path(tmp_path, monkey
 
 
 def test_cost_of_the_rest_scales_the_measured_rates():
-    from vibraclip_core.distractors import Distractors
-    from vibraclip_core.library import CandidateLibrary
-    from vibraclip_core.library_size import LibraryRun, cost_of
+    from vibraclip_core.retrieval.distractors import Distractors
+    from vibraclip_core.retrieval.library import CandidateLibrary
+    from vibraclip_core.experiments.library_size import LibraryRun, cost_of
 
     s = Q.Structures(np.arange(4), ["C"] * 4, ["C"] * 4, np.ones(4), ["etkdg"] * 4,
                      np.arange(5), np.ones(4, np.int64), np.zeros((4, 3), np.float32),

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vibraclip_core.losses import (
+from vibraclip_core.model.losses import (
     MODE_TERMS, REFERENCE_TARGET_SIMILARITIES, REFERENCE_WEIGHTS, VibraCLIPLoss, clip_loss,
     get_logits, reference_clip_loss, reference_loss_terms, reference_target_logits,
     reference_targets,
@@ -386,8 +386,8 @@ def test_paper_profile_trains_the_released_loss_as_written_out_by_hand():
     141 x the mean of G G', IR IR', R R' and IR R'), weights 2/5, 2/5, 1/5, IR -> Raman one way."""
     import numpy as np
 
-    from vibraclip_core.config import get_config
-    from vibraclip_core.losses import VibraCLIPLoss
+    from vibraclip_core.config.profiles import get_config
+    from vibraclip_core.model.losses import VibraCLIPLoss
 
     cfg = get_config("paper")
     assert (cfg.loss, cfg.pair_loss) == ("all_pairs", "reference")

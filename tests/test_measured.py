@@ -1,13 +1,13 @@
-"""Tests for vibraclip_core.measured: measured spectra as PreparedData, a user's paired folder."""
+"""Tests for vibraclip_core.measured.prepared: measured spectra as PreparedData, a user's paired folder."""
 
 import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.measured import load_paired, measured_prepared
-from vibraclip_core.molecules import mol_from_smiles, molecular_mass_da
-from vibraclip_core.readers import read_spectrum
-from vibraclip_core.spectra import raman_intensity_to_activity, spectrum_to_model_input
+from vibraclip_core.measured.prepared import load_paired, measured_prepared
+from vibraclip_core.data.molecules import mol_from_smiles, molecular_mass_da
+from vibraclip_core.measured.readers import read_spectrum
+from vibraclip_core.data.spectra import raman_intensity_to_activity, spectrum_to_model_input
 
 
 def test_rows_that_do_not_featurise_are_dropped_and_rows_stay_paired():

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import measured_libraries as ML
-from vibraclip_core import qm9_candidates as Q
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.experimental import MeasuredIR
-from vibraclip_core.library import CandidateLibrary
-from vibraclip_core.spectra import Spectrum
+from vibraclip_core.experiments import measured_libraries as ML
+from vibraclip_core.data import qm9_candidates as Q
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.retrieval.library import CandidateLibrary
+from vibraclip_core.data.spectra import Spectrum
 
 
 def _library(formulas, masses, ids=None):
@@ -40,7 +40,7 @@ def test_filters_keep_only_admissible_candidates():
 
 @pytest.fixture(scope="module")
 def libraries(tmp_path_factory):
-    from vibraclip_core.realign import measured_data
+    from vibraclip_core.experiments.realign import measured_data
 
     build = tmp_path_factory.mktemp("transfer")
     cfg = get_config("tiny", n_molecules=60, build_dir=str(build))
@@ -50,7 +50,7 @@ def libraries(tmp_path_factory):
                                                       np.array([1.0, 2.0]), "absorbance",
                                                       f"{n}.jdx", []))
             for n, s in (("acetone", "CC(C)=O"), ("propanal", "CCC=O"), ("acetone2", "CC(C)=O"))]
-    from vibraclip_core.molecules import canonical_identity
+    from vibraclip_core.data.molecules import canonical_identity
 
     recs = [dataclasses.replace(r, identity=canonical_identity(r.smiles)) for r in recs]
     measured, _ = measured_data(recs)
@@ -79,7 +79,7 @@ def test_measured_libraries_hold_each_measured_molecule_once(libraries):
 
 
 def test_measured_ranks_use_each_librarys_filters(libraries, tmp_path):
-    from vibraclip_core.model import VibraCLIP
+    from vibraclip_core.model.vibraclip import VibraCLIP
 
     measured, libs = libraries
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.metrics: known answers and a naive twin of the bootstrap."""
+"""Tests for vibraclip_core.retrieval.metrics: known answers and a naive twin of the bootstrap."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import metrics as M
+from vibraclip_core.retrieval import metrics as M
 
 
 def test_topk_curve_and_mrr_known_answers():

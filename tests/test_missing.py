@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vibraclip_core import missing as MS
-from vibraclip_core.ablations import MASS_VARIANTS, PUBLISHED_LABEL
+from vibraclip_core.analyses import ch5_missing_data as MS
+from vibraclip_core.experiments.ablations import MASS_VARIANTS, PUBLISHED_LABEL
 
 
 def test_with_missing_shares_the_complete_run_and_names_each_fraction():

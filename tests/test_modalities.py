@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vibraclip_core import modalities as M
-from vibraclip_core.ablations import LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL, VariantRun
-from vibraclip_core.evaluate import Evaluation
+from vibraclip_core.analyses import ch3_loss_ablations as M
+from vibraclip_core.experiments.ablations import LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL, VariantRun
+from vibraclip_core.retrieval.evaluate import Evaluation
 
 LABELS = ("test split: 10 candidates", "200 candidates")
 ALL = ["ir", "raman", "ir+raman library", "ir+raman paper"]

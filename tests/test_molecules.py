@@ -1,11 +1,11 @@
-"""Tests for vibraclip_core.molecules: conformer and graph known answers, geometry helpers vs naive
+"""Tests for vibraclip_core.data.molecules: conformer and graph known answers, geometry helpers vs naive
 twins."""
 
 import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import molecules as M
+from vibraclip_core.data import molecules as M
 
 
 def _bond_lengths(smiles: str, graph: M.MoleculeGraph) -> dict[tuple[int, int], list[float]]:

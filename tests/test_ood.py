@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from vibraclip_core.ood import candidates_source, ood_order, select_candidates, why_rejected
+from vibraclip_core.data.ood import candidates_source, ood_order, select_candidates, why_rejected
 
 
 @pytest.mark.parametrize("smiles, reason", [

@@ -1,10 +1,10 @@
 import pandas as pd
 import pytest
 
-from vibraclip_core import pretraining as P
-from vibraclip_core.config import get_config
-from vibraclip_core.evaluate import Evaluation
-from vibraclip_core.model import VibraCLIP
+from vibraclip_core.analyses import ch2_pretraining as P
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.retrieval.evaluate import Evaluation
+from vibraclip_core.model.vibraclip import VibraCLIP
 
 
 def test_parameter_sizes_lay_out_each_config_by_part():

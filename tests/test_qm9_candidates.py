@@ -6,7 +6,7 @@ Shards are shrunk to 8 molecules (SHARD_SIZE) so that each test computes a few d
 import numpy as np
 import pytest
 
-from vibraclip_core import qm9_candidates as Q
+from vibraclip_core.data import qm9_candidates as Q
 
 
 def shard_arrays(cache, shard: int) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.qm9s: pairing by QM9S index, report counts, missing tables."""
+"""Tests for vibraclip_core.data.qm9s: pairing by QM9S index, report counts, missing tables."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibraclip_core import qm9s
-from vibraclip_core.spectra import FINE_POINTS
+from vibraclip_core.data import qm9s
+from vibraclip_core.data.spectra import FINE_POINTS
 
 # QM9S index -> (QM9 index, SMILES, atom count); 42 has table rows but no molecule file
 MOLECULES = {3: (4, "C", 5), 5: (6, "CO", 6), 8: (9, "CC#N", 6), 11: (12, "OCCO", 10),

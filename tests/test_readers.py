@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.readers: JCAMP-DX and CSV files written on the fly, units, bad files."""
+"""Tests for vibraclip_core.measured.readers: JCAMP-DX and CSV files written on the fly, units, bad files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibraclip_core import readers as R
-from vibraclip_core import spectra as S
+from vibraclip_core.measured import readers as R
+from vibraclip_core.data import spectra as S
 
 
 def lorentz(x: np.ndarray, centre: float, fwhm: float) -> np.ndarray:
@@ -310,7 +310,7 @@ def test_vectorised_text_reader_matches_a_naive_parse(tmp_path, fmt):
     path = tmp_path / "big.txt"
     path.write_text("# exported\n" + "\n".join(fmt.format(a, b) for a, b in zip(x, y)) + "\n")
     notes: list[str] = []
-    from vibraclip_core.readers_text import read_text
+    from vibraclip_core.measured.readers import read_text
 
     got_x, got_y, x_units, y_units = read_text(path, notes)
     want_x, want_y = naive_read_text(path)

@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import prepare
-from vibraclip_core.experimental import MeasuredIR
-from vibraclip_core.molecules import canonical_identity
-from vibraclip_core.library import CandidateLibrary, unique_rows
-from vibraclip_core.measured_libraries import filtered_ranks
-from vibraclip_core.realign import kfold_splits, measured_data, realign, with_splits
-from vibraclip_core.spectra import Spectrum
-from vibraclip_core.train import load_model, model_state, train
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.data.molecules import canonical_identity
+from vibraclip_core.retrieval.library import CandidateLibrary, unique_rows
+from vibraclip_core.experiments.measured_libraries import filtered_ranks
+from vibraclip_core.experiments.realign import kfold_splits, measured_data, realign, with_splits
+from vibraclip_core.data.spectra import Spectrum
+from vibraclip_core.training.train import load_model, model_state, train
 
 QUIET = {"enable_progress_bar": False}
 
@@ -39,8 +39,8 @@ def test_realignment_changes_only_the_last_head_layers(pretrained):
 
 
 def test_frozen_encoder_runs_once_and_trains_as_if_it_ran_every_batch(pretrained, monkeypatch):
-    import vibraclip_core.train as T
-    from vibraclip_core.model import GraphEncoder
+    import vibraclip_core.training.train as T
+    from vibraclip_core.model.vibraclip import GraphEncoder
 
     cfg, data, pre = pretrained
     # float32 steps: under the fast path the per-batch encoder would run in bf16 while the
@@ -82,7 +82,7 @@ def test_unfreezing_the_heads_moves_more(pretrained):
 
 
 def test_set_trainable_counts_and_rejects_unknown(pretrained):
-    from vibraclip_core.model import VibraCLIP
+    from vibraclip_core.model.vibraclip import VibraCLIP
 
     cfg, _, _ = pretrained
     model = VibraCLIP(cfg)
@@ -147,8 +147,8 @@ def test_measured_data_and_library_ranks(pretrained):
 
 
 def test_load_paired_reads_a_user_folder(tmp_path, pretrained):
-    from vibraclip_core.measured import load_paired
-    from vibraclip_core.measured_libraries import paired_identification
+    from vibraclip_core.measured.prepared import load_paired
+    from vibraclip_core.experiments.measured_libraries import paired_identification
 
     cfg, data, pre = pretrained
     (tmp_path / "molecules.csv").write_text("name,smiles\nethanol,CCO\nacetone,CC(C)=O\n")

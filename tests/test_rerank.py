@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibraclip_core import rerank as RR
-from vibraclip_core.spectral_match import MatchSettings
+from vibraclip_core.retrieval import rerank as RR
+from vibraclip_core.retrieval.spectral_match import MatchSettings
 
 
 def test_fuse_is_a_sum_of_row_z_scores_and_a_missing_match_is_neutral():

@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.retrieval: known answers and naive twins of the chunked paths."""
+"""Tests for vibraclip_core.retrieval.scores: known answers and naive twins of the chunked paths."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import metrics as M
-from vibraclip_core import retrieval as R
+from vibraclip_core.retrieval import metrics as M
+from vibraclip_core.retrieval import scores as R
 
 
 def _naive_rank(scores: np.ndarray, query_ids: list[str], library_ids: list[str]) -> list[int]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibraclip_core import second_theory as ST
-from vibraclip_core.datasets import grouped_split, load_sticks
-from vibraclip_core.generate import generate
-from vibraclip_core.molecules import canonical_identity
-from vibraclip_core.simulate import SimulatorSettings
-from vibraclip_core.sources import source_from_smiles
+from vibraclip_core.data import second_theory as ST
+from vibraclip_core.data.datasets import grouped_split, load_sticks
+from vibraclip_core.data.generate import generate
+from vibraclip_core.data.molecules import canonical_identity
+from vibraclip_core.data.simulate import SimulatorSettings
+from vibraclip_core.data.sources import source_from_smiles
 
 
 def test_method_is_a_checked_setting_and_recorded_in_each_shard(tmp_path):

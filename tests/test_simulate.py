@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vibraclip_core.formulas import atomic_masses
-from vibraclip_core.simulate import SimulationError, internal_basis, simulate_molecule
+from vibraclip_core.data.formulas import atomic_masses
+from vibraclip_core.data.simulate import SimulationError, internal_basis, simulate_molecule
 
 CO2 = ([6, 8, 8], [[0, 0, 0], [0, 0, 1.16], [0, 0, -1.16]])
 WATER = ([8, 1, 1], [[0, 0, 0.12], [0, 0.76, -0.47], [0, -0.76, -0.47]])

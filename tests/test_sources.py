@@ -1,11 +1,11 @@
-"""Tests for vibraclip_core.sources: QM9 records, the seeded QM9 order, SMILES starting geometries."""
+"""Tests for vibraclip_core.data.sources: QM9 records, the seeded QM9 order, SMILES starting geometries."""
 
 import numpy as np
 import pytest
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
-from vibraclip_core.sources import (QM9_SIZE, _parse_list, load_qm9_source, qm9_order,
+from vibraclip_core.data.sources import (QM9_SIZE, _parse_list, load_qm9_source, qm9_order,
                                     source_from_smiles)
 
 

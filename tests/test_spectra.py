@@ -1,4 +1,4 @@
-"""Tests for vibraclip_core.spectra: broadening vs its naive twin, grids, model input, Raman scale."""
+"""Tests for vibraclip_core.data.spectra: broadening vs its naive twin, grids, model input, Raman scale."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vibraclip_core import spectra as S
+from vibraclip_core.data import spectra as S
 
 
 def lorentz(x: np.ndarray, centre: float, fwhm: float) -> np.ndarray:

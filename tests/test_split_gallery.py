@@ -2,7 +2,7 @@ from types import SimpleNamespace
 
 import torch
 
-from vibraclip_core import split_gallery as SG
+from vibraclip_core.analyses import ch7_gallery as SG
 
 
 def test_the_split_gallery_ranks_the_test_split_and_draws_a_query(monkeypatch):
@@ -29,7 +29,7 @@ def test_the_split_gallery_ranks_the_test_split_and_draws_a_query(monkeypatch):
 def test_structures_are_drawn_with_implicit_hydrogens(monkeypatch):
     from PIL import Image
 
-    from vibraclip_core import gallery as G
+    from vibraclip_core.experiments import gallery as G
 
     drawn = []
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vibraclip_core.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL, library_table,
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL, library_table,
                                       paper_rows, save_results, with_published)
-from vibraclip_core.evaluate import Evaluation
-from vibraclip_core.summary import (PUBLISHED_COLUMNS, chapter_timings, headline_table,
+from vibraclip_core.retrieval.evaluate import Evaluation
+from vibraclip_core.analyses.summary import (PUBLISHED_COLUMNS, chapter_timings, headline_table,
                                     library_size_text, measured_columns)
 
 ALL = ["ir", "raman", "ir+raman library", "ir+raman paper"]

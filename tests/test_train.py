@@ -11,15 +11,15 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
-from vibraclip_core.config import get_config
-from vibraclip_core.datamodule import VibraDataModule, missing_masks
-from vibraclip_core.datasets import prepare
-from vibraclip_core.dimenet import expand_triplets
-from vibraclip_core.graphs import MoleculeDataset, geometry_cache, geometry_cache_path
-from vibraclip_core.lightning_module import VibraCLIPModule, topk_accuracy, unique_items
-from vibraclip_core.molecules import radius_edges, triplets
-from vibraclip_core.runs import read_history, run_dir, run_lock
-from vibraclip_core.train import load_model, train
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.model.dimenet import expand_triplets
+from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache, geometry_cache_path
+from vibraclip_core.training.lightning_module import VibraCLIPModule, topk_accuracy, unique_items
+from vibraclip_core.data.molecules import radius_edges, triplets
+from vibraclip_core.training.runs import read_history, run_dir, run_lock
+from vibraclip_core.training.train import load_model, train
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     with pytest.raises(ValueError, match="latent_dim"):
         load_model(result.best_checkpoint, expected=cfg.replace(latent_dim=64))
     # the run carries the training mass statistics that `vibraclip identify` needs
-    from vibraclip_core.mass import mass_stats_for
+    from vibraclip_core.data.mass import mass_stats_for
 
     stats = mass_stats_for(result.best_checkpoint)
     assert stats.mean_da == pytest.approx(data.mass_mean) and stats.std_da == pytest.approx(data.mass_std)
@@ -101,11 +101,11 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
 DDP_VALIDATE = """
 import json, sys
 import lightning as L
-from vibraclip_core.config import get_config
-from vibraclip_core.datamodule import VibraDataModule
-from vibraclip_core.datasets import prepare
-from vibraclip_core.lightning_module import VibraCLIPModule
-from vibraclip_core.checkpoints import model_state
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.training.datamodule import VibraDataModule
+from vibraclip_core.data.datasets import prepare
+from vibraclip_core.training.lightning_module import VibraCLIPModule
+from vibraclip_core.model.checkpoints import model_state
 
 build, checkpoint, out, devices = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 cfg = get_config("tiny", **json.loads(sys.argv[5]), build_dir=build)

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core import measured_libraries as ML
-from vibraclip_core import transfer as T
-from vibraclip_core.augment import cross_theory_data
-from vibraclip_core.config import get_config
-from vibraclip_core.datasets import load_sticks, prepare
-from vibraclip_core.experimental import MeasuredIR
-from vibraclip_core.library import CandidateLibrary
-from vibraclip_core.spectra import Spectrum
+from vibraclip_core.experiments import measured_libraries as ML
+from vibraclip_core.experiments import transfer as T
+from vibraclip_core.data.augment import cross_theory_data
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.datasets import load_sticks, prepare
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.retrieval.library import CandidateLibrary
+from vibraclip_core.data.spectra import Spectrum
 
 
 def test_lever_table_lays_out_levers_by_library_filter_and_k():
@@ -65,12 +65,12 @@ def test_other_theory_queries_take_that_theory_s_spectra_and_cut_the_held_out_sp
 def test_realigned_folds_embed_each_library_once_per_cache(tmp_path, monkeypatch):
     """Realigned models keep the pretrained graph encoder: with one EmbeddingCache, every
     library part goes through it once over all folds and settings; without, once per fold."""
-    from vibraclip_core import qm9_candidates as Q
-    from vibraclip_core.embedding import EmbeddingCache
-    from vibraclip_core.model import VibraCLIP
-    from vibraclip_core.molecules import canonical_identity
-    from vibraclip_core.realign import kfold_splits, measured_data, with_mass_stats
-    from vibraclip_core.train import train
+    from vibraclip_core.data import qm9_candidates as Q
+    from vibraclip_core.retrieval.embedding import EmbeddingCache
+    from vibraclip_core.model.vibraclip import VibraCLIP
+    from vibraclip_core.data.molecules import canonical_identity
+    from vibraclip_core.experiments.realign import kfold_splits, measured_data, with_mass_stats
+    from vibraclip_core.training.train import train
 
     monkeypatch.setattr(Q, "SHARD_SIZE", 32)
     quiet = {"enable_progress_bar": False}
@@ -122,7 +122,7 @@ def test_cross_theory_readings_and_display_take_their_numbers_from_the_table():
     shown = T.theory_display(cross)
     assert shown.loc[("augmented pretraining", T.OTHER_THEORY), "IR + Raman top-1 %"] \
         == "61.3 (60.3–62.3)"
-    from vibraclip_core.plots import plot_theory_bars
+    from vibraclip_core.experiments.plots import plot_theory_bars
     ax = plot_theory_bars(cross).axes[0]
     heights = sorted(round(b.get_height(), 1) for b in ax.patches)
     assert heights == sorted(values.values())  # one bar per (model, queries), its top-1

@@ -1,0 +1,1 @@
+"""One module per chapter: its computations and readings. Only the chapters import these."""

@@ -1,0 +1,95 @@
+"""Chapter 2's tables: model sizes, what a training step costs, what the run departs from, and
+the main model against growing candidate libraries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from vibraclip_core.experiments.ablations import library_table
+from vibraclip_core.config.profiles import DEPARTURE_REASONS, Config, departures_from_paper
+from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.retrieval.evaluate import Evaluation
+from vibraclip_core.experiments.library_size import LibraryRun, library_curve, library_run, max_library_size, size_label
+from vibraclip_core.model.vibraclip import VibraCLIP
+
+LIBRARY_MODE = "ir+raman library"
+
+
+def parameter_sizes(configs: dict[str, Config]) -> pd.DataFrame:
+    """Parameters per model part (rows, then "total") for each named config (columns)."""
+    return pd.concat({name: pd.Series({part: n for part, n, _ in VibraCLIP(cfg).parameter_table()},
+                                      name="parameters").rename_axis("part")
+                      for name, cfg in configs.items()}, axis=1)
+
+
+def realignment_counts(configs: dict[str, Config]) -> pd.DataFrame:
+    """Parameters, trainable and frozen (rows: named configs) once everything but the last
+    layer of each projection head is frozen, as realignment trains it."""
+    counts = {}
+    for name, cfg in configs.items():
+        model = VibraCLIP(cfg)
+        model.freeze_for_realignment()
+        total, trainable = model.parameter_table()[-1][1:]
+        counts[name] = {"parameters": total, "trainable": trainable, "frozen": total - trainable}
+    return pd.DataFrame(counts).T
+
+
+def step_cost(steps: pd.DataFrame, config: Config, n_train: int) -> dict[str, float | str]:
+    """What `step_timing.step_time_table` rows "this profile" and "paper size" mean for an epoch on
+    the path `config` trains with: seconds per step, the paper size's factor, minutes per epoch
+    of `n_train` molecules."""
+    path = "fast" if config.fast_train else "exact"
+    step_s = steps[f"{path} path, s/step"]
+    epoch_steps = n_train // config.batch_size
+    return {"path": path, "step_s": float(step_s["this profile"]),
+            "paper_step_s": float(step_s["paper size"]),
+            "factor": float(step_s["paper size"] / step_s["this profile"]),
+            "epoch_steps": epoch_steps,
+            "epoch_min": epoch_steps * float(step_s["this profile"]) / 60,
+            "paper_epoch_min": epoch_steps * float(step_s["paper size"]) / 60}
+
+
+def departures_table(config: Config) -> pd.DataFrame:
+    """The fields where `config` departs from the released configuration, with the reason."""
+    return pd.DataFrame([(f, here, paper, DEPARTURE_REASONS.get(f, ""))
+                         for f, (here, paper) in departures_from_paper(config).items()],
+                        columns=["field", "this run", "released", "why"]).set_index("field")
+
+
+@dataclass
+class LibraryComparison:
+    """The main model's test queries against nested libraries (`library_size.library_curve`):
+    `sizes` are the table's columns (test split, `config.library_size`, the largest)."""
+
+    run: LibraryRun
+    curve: pd.DataFrame
+    by_size: dict[str, dict[int, Evaluation]]
+    sizes: list[int]
+    table: pd.DataFrame
+    mass_tol_da: float
+
+    def top1(self, mass_filter: bool = False, mode: str = LIBRARY_MODE) -> dict[int, float]:
+        """{library size: top-1 %} of `mode`, without or with the ±mass_tol_da filter."""
+        setting = f"±{self.mass_tol_da:g} Da mass filter" if mass_filter else "no filter"
+        return {n: float(self.by_size[setting][n].table.loc[mode, "top1"]) for n in self.sizes}
+
+
+def library_comparison(model: VibraCLIP, data: PreparedData, config: Config
+                       ) -> LibraryComparison:
+    """Rank the test split's queries among the test structures plus QM9 distractors, up to the
+    largest of `config.library_curve_sizes` that QM9 holds, without and with the ±
+    `config.mass_tol_da` filter."""
+    largest = min(max(config.library_curve_sizes), max_library_size(data))
+    run = library_run(model, data, largest, config.build_dir, config.conformer_seed,
+                      config.workers, progress=False)
+    curve, by_size = library_curve(run, config.library_curve_sizes, config.mass_tol_da,
+                                   seed=config.seed)
+    n_test = len(data.splits["test"])
+    sizes = [n_test, *sorted({min(config.library_size, largest), largest} - {n_test})]
+    labels = [size_label(n, n_test, max_library_size(data)) for n in sizes]
+    plain = by_size["no filter"]
+    table = library_table([("main model", m, m, [plain[n] for n in sizes])
+                           for m in plain[n_test].table.index], labels)
+    return LibraryComparison(run, curve, by_size, sizes, table, config.mass_tol_da)

@@ -1,0 +1,92 @@
+"""Chapter 4's runs and readings: mass anchoring against a plain mass filter, and a wrong mass.
+
+The unanchored IR-only and all-pairs runs are Chapter 3's (loaded from the run cache), the
+anchored ones are shared with Chapter 5; each is evaluated as trained and with the ±δ Da filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, MASS_VARIANTS, VariantRun, library_table, reevaluate,
+                        run_variant, top1)
+from vibraclip_core.config.profiles import Config
+from vibraclip_core.data.datasets import PreparedData
+
+# each model in its own query mode: IR-only models with IR, all-pairs ones with IR + Raman
+MODES = {"graph_ir": "ir", "all_pairs": "ir+raman library"}
+WRONG_MASS_MODEL = "all_pairs+mass"
+WRONG_MASS_ROW = "all pairs + mass"
+
+
+@dataclass
+class AnchoringRuns:
+    """Runs by variant key: unanchored (`plain`), anchored, and each with the mass filter."""
+
+    plain: dict[str, VariantRun]
+    anchored: dict[str, VariantRun]
+    filtered: dict[str, VariantRun]
+    both: dict[str, VariantRun]
+
+    def all(self) -> list[VariantRun]:
+        """The trained runs (unanchored, then anchored)."""
+        return [*self.plain.values(), *self.anchored.values()]
+
+
+def anchoring_runs(config: Config, data: PreparedData,
+                   trainer_kwargs: dict[str, Any] | None = None) -> AnchoringRuns:
+    """Train or load the unanchored and anchored IR-only and all-pairs models, then evaluate
+    each again with candidates restricted to ±`config.mass_tol_da` of the query's mass."""
+    tol = config.mass_tol_da
+    plain = {v.key: run_variant(config, data, v, trainer_kwargs)
+             for v in LOSS_VARIANTS if v.key in MODES}
+    anchored = {v.key: run_variant(config, data, v, trainer_kwargs) for v in MASS_VARIANTS}
+    filtered = {key: reevaluate(run, data, mass_tol_da=tol) for key, run in plain.items()}
+    both = {key: reevaluate(run, data, mass_tol_da=tol) for key, run in anchored.items()}
+    return AnchoringRuns(plain, anchored, filtered, both)
+
+
+def filter_settings(mass_tol_da: float) -> tuple[str, str]:
+    """The table's names of the settings "mass filter" and "anchoring + filter"."""
+    return f"mass filter ±{mass_tol_da} Da", f"anchoring + filter ±{mass_tol_da} Da"
+
+
+def anchoring_curves(settings: dict[str, dict[str, VariantRun]]) -> dict[str, np.ndarray]:
+    """Test-split top-k curves of both models in their own mode, under the first three settings
+    (no mass, mass filter, mass anchoring)."""
+    return {f"{key}, {label}": settings[label][key].evaluation.curves[MODES[key]]
+            for key in MODES for label in list(settings)[:3]}
+
+
+def top1_lookup(table: pd.DataFrame, settings: Sequence[str]) -> dict[tuple[str, str, int], float]:
+    """{(model key, setting, library 0 or 1): top-1 %} of Chapter 4's table."""
+    return {(k, s, lib): top1(table, k, s, lib) for k in MODES for s in settings for lib in (0, 1)}
+
+
+def filter_gain(t: dict[tuple[str, str, int], float], mass_tol_da: float,
+                key: str = "all_pairs") -> list[float]:
+    """[test split, larger library]: how many times the mass filter multiplies top-1 of the
+    unanchored `key` model (`top1_lookup` values)."""
+    f, _ = filter_settings(mass_tol_da)
+    return [t[key, f, lib] / max(t[key, "no mass", lib], 1e-9) for lib in (0, 1)]
+
+
+def wrong_mass(anchored: VariantRun, data: PreparedData, offsets_da: Sequence[float],
+               labels: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, top-1 % by offset) of the anchored model queried with its query masses offset
+    by each of `offsets_da` and by 0 (the candidates keep their true masses; no filter)."""
+    offsets = sorted({0.0, *offsets_da})
+    runs = {dm: anchored if dm == 0 else reevaluate(anchored, data, query_mass_offset_da=dm)
+            for dm in offsets}
+    mode = MODES["all_pairs"]
+    table = library_table([(WRONG_MASS_ROW, f"{dm:+g} Da", mode,
+                            (runs[dm].evaluation, runs[dm].library)) for dm in offsets], labels)
+    by_offset = pd.DataFrame({lib: [top1(table, WRONG_MASS_ROW, f"{dm:+g} Da", i)
+                                    for dm in offsets] for i, lib in enumerate(labels)},
+                             index=pd.Index(offsets, name="mass offset / Da"))
+    return table, by_offset

@@ -1,0 +1,82 @@
+"""Chapter 5's runs and readings: the mass-anchored models trained with a fraction of their
+training IR (case a) or Raman (case b) spectra removed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from vibraclip_core.experiments.ablations import MASS_VARIANTS, PUBLISHED_LABEL, Variant, VariantRun, run_variant
+from vibraclip_core.config.profiles import Config
+from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.experiments.plots import plot_metric_lines
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
+
+# (anchored variant, config field of the spectra it loses) of the paper's two cases
+CASES = {"a": ("graph_ir+mass", "missing_ir"), "b": ("all_pairs+mass", "missing_raman")}
+
+
+def with_missing(variant: Variant, field: str, fraction: float) -> Variant:
+    """`variant` trained with `fraction` of its training spectra of one kind removed (`field`:
+    "missing_ir" or "missing_raman"); at 0 the variant itself, so its run is shared."""
+    if field not in ("missing_ir", "missing_raman"):
+        raise ValueError(f"field {field!r}: choose 'missing_ir' or 'missing_raman'")
+    if fraction == 0:
+        return variant
+    return Variant(f"{variant.key}+missing-{field}-{fraction:g}", variant.label,
+                   {**variant.overrides, field: fraction})
+
+
+def missing_runs(config: Config, data: PreparedData, fractions: Sequence[float],
+                 trainer_kwargs: dict[str, Any] | None = None
+                 ) -> tuple[dict[float, VariantRun], dict[float, VariantRun]]:
+    """({fraction: run} of case (a), of case (b)): every fraction of case (a) is trained (or
+    loaded) first, then those of case (b)."""
+    base = {v.key: v for v in MASS_VARIANTS}
+    out = []
+    for key, field in CASES.values():
+        out.append({f: run_variant(config, data, with_missing(base[key], field, f),
+                                   trainer_kwargs) for f in fractions})
+    return out[0], out[1]
+
+
+def top1_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The top-1 % columns of `ablations.missing_data_table`, one per library (and published)."""
+    return table.xs("top1 %", axis=1, level="metric")
+
+
+def published_zeros(shown: pd.DataFrame) -> list[str]:
+    """The fractions ("50 %") at which a published top-1 is exactly 0."""
+    return [f"{pct:g} %" for (_, pct), v in shown[PUBLISHED_LABEL].items() if v == 0]
+
+
+def by_fraction(shown: pd.DataFrame, library: str) -> pd.DataFrame:
+    """Top-1 % of one library: rows % of spectra removed, columns the series."""
+    return shown[library].unstack(0)
+
+
+def top1_change(top1: pd.DataFrame) -> tuple[float, float, pd.Series]:
+    """(lowest %, highest %, change of top-1 between them per series in points, rounded to
+    0.1 and never "-0.0")."""
+    lo, hi = top1.index.min(), top1.index.max()
+    change = (top1.loc[hi] - top1.loc[lo]).round(1)
+    return lo, hi, change.mask(change == 0, 0.0)
+
+
+def plot_missing(shown: pd.DataFrame, library: str) -> plt.Figure:
+    """Top-1 against the fraction removed: ours at `library` (solid) and the published
+    figures (dashed)."""
+    ours = by_fraction(shown, library)
+    published = (by_fraction(shown, PUBLISHED_LABEL).dropna(axis=1, how="all")
+                 .add_prefix("published: "))
+    fig = plot_metric_lines(pd.concat([ours, published], axis=1),
+                            "spectra removed from training / %", "top-1 accuracy / %",
+                            f"ours: {library}; published (dashed): QM9S, "
+                            f"{PAPER_LIBRARY_SIZE:,} candidates")
+    for line in fig.axes[0].lines[ours.shape[1]:]:
+        line.set_linestyle("--")
+    fig.axes[0].legend(fontsize=7)  # again, to show the dashes
+    return fig

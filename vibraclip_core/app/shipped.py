@@ -1,0 +1,184 @@
+"""The model that ships in `models/`: export from a training run, load without training.
+
+`vibraclip identify` uses it when no `--checkpoint` is given. The folder holds the weights
+(safetensors, float16: half the size, and the retrieval numbers of the card are measured on the
+float16 weights as shipped), the run's config, its training mass statistics and a model card whose
+numbers the export computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from vibraclip_core.model.checkpoints import CheckpointError, check_finite, load_model
+from vibraclip_core.config.profiles import REPO_ROOT, Config
+from vibraclip_core.data.mass import MASS_STATS_FILE, MassStats, mass_stats_for
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.rerank import RERANK_FILE, Reranker
+
+MODELS_DIR = REPO_ROOT / "models"
+WEIGHTS_FILE = "vibraclip.safetensors"
+CONFIG_FILE = "config.json"
+MANIFEST_FILE = "manifest.json"
+CARD_FILE = "MODEL_CARD.md"
+
+
+class ShippedModelError(ValueError):
+    """The shipped model folder is missing, incomplete or does not fit this code."""
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
+    """The checked-out commit (with '-dirty' for uncommitted changes), or 'unknown'."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def export_model(checkpoint: str | Path, out_dir: str | Path = MODELS_DIR,
+                 provenance: dict[str, str] | None = None) -> Path:
+    """Write `checkpoint`'s model to out_dir as float16 safetensors + config + mass statistics +
+    manifest (sha256, provenance); returns the weights' path. Writes each file atomically."""
+    checkpoint, out = Path(checkpoint), Path(out_dir)
+    model = load_model(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous()
+             for k, v in model.state_dict().items()}
+    weights = out / WEIGHTS_FILE
+    _atomic(weights, lambda p: save_file(state, p, metadata={"format": "pt"}))
+    config = model.config.replace(init_checkpoint=None)
+    _atomic(out / CONFIG_FILE, lambda p: config.write_json(p))
+    files = {WEIGHTS_FILE: weights}
+    if model.config.mass:
+        stats = mass_stats_for(checkpoint)
+        _atomic(out / MASS_STATS_FILE, lambda p: p.write_text(json.dumps(
+            {"mass_mean_da": stats.mean_da, "mass_std_da": stats.std_da}, indent=2)))
+        files[MASS_STATS_FILE] = out / MASS_STATS_FILE
+    manifest = {"sha256": {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in files.items()},
+                "commit": git_commit(), "source_checkpoint": str(checkpoint),
+                **(provenance or {})}
+    _atomic(out / MANIFEST_FILE, lambda p: p.write_text(json.dumps(manifest, indent=2)))
+    return weights
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.chmod(tmp, 0o644)  # a versioned file, readable by everyone like the rest of the repo
+    tmp.replace(path)
+
+
+def load_shipped_model(folder: str | Path = MODELS_DIR) -> tuple[VibraCLIP, MassStats | None]:
+    """(model in eval mode with float32 weights, its training mass statistics or None)."""
+    folder = Path(folder)
+    weights, cfg_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
+    for p in (weights, cfg_path):
+        if not p.is_file():
+            raise ShippedModelError(f"{p}: missing; the shipped model is incomplete (restore "
+                                    "models/ from git, or pass --checkpoint)")
+    try:
+        raw = json.loads(cfg_path.read_text())
+        config = Config.from_dict(raw)
+    except (ValueError, TypeError) as exc:
+        raise ShippedModelError(f"{cfg_path}: not a config this code can read ({exc}); "
+                                "re-export the model with `vibraclip export-model`") from exc
+    model = VibraCLIP(config)
+    try:
+        state = load_file(weights)
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise ShippedModelError(f"{weights}: unreadable ({exc})") from exc
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    shapes = [k for k in set(state) & set(expected) if state[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        raise ShippedModelError(
+            f"{weights}: does not fit this code's VibraCLIP (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}, other shapes {shapes[:3]}); re-export it with "
+            "`vibraclip export-model` from a checkpoint trained with this code")
+    try:
+        check_finite(state, weights)
+    except CheckpointError as exc:
+        raise ShippedModelError(str(exc)) from exc
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    stats = mass_stats_for(weights) if config.mass else None
+    return model.eval(), stats
+
+
+def manifest(folder: str | Path = MODELS_DIR) -> dict:
+    """The shipped model's manifest (hashes, commit, command, data key)."""
+    return json.loads((Path(folder) / MANIFEST_FILE).read_text())
+
+
+def check_integrity(folder: str | Path = MODELS_DIR) -> list[str]:
+    """Names of shipped files whose sha256 differs from the manifest's (empty when intact)."""
+    folder = Path(folder)
+    return [name for name, digest in manifest(folder)["sha256"].items()
+            if hashlib.sha256((folder / name).read_bytes()).hexdigest() != digest]
+
+
+def model_from(checkpoint: str | Path | None) -> tuple[VibraCLIP, MassStats | None, str]:
+    """(model, mass statistics, description): a Lightning checkpoint, a shipped-model folder or
+    weights file, or (None) the shipped default model."""
+    if checkpoint is None:
+        model, stats = load_shipped_model()
+        return model, stats, f"shipped model ({MODELS_DIR})"
+    path = Path(checkpoint)
+    if path.is_dir() or path.suffix == ".safetensors":
+        model, stats = load_shipped_model(path if path.is_dir() else path.parent)
+        return model, stats, str(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    model = load_model(path)
+    return model, (mass_stats_for(path) if model.config.mass else None), str(path)
+
+
+def write_model_card(folder: str | Path, info: dict[str, str], tables: dict[str, str]) -> Path:
+    """MODEL_CARD.md from provenance `info` (label -> value) and result `tables` (title ->
+    Markdown table), all computed by the export run; returns its path."""
+    folder = Path(folder)
+    lines = ["# VibraCLIP default model", "",
+             "The model `vibraclip identify` uses when no `--checkpoint` is given. Everything "
+             "below was written by `vibraclip export-model`; every number was measured by that "
+             "run on the float16 weights as shipped.", "", "## How it was made", ""]
+    lines += [f"- **{k}:** {v}" for k, v in info.items()]
+    for title, table in tables.items():
+        lines += ["", f"## {title}", "", table]
+    lines += ["", "## Scope", "",
+              "Trained on GFN2-xTB spectra of small QM9 molecules (H, C, N, O, F; up to nine heavy "
+              "atoms). Spectra of larger molecules, other elements, solids or solutions lie "
+              "outside what it has seen; give `--formula` or `--mass` to narrow the candidates "
+              "whenever you know them.", ""]
+    path = folder / CARD_FILE
+    _atomic(path, lambda p: p.write_text("\n".join(lines)))
+    return path
+
+
+def shipped_reranker(depth: int | None = None, folder: str | Path = MODELS_DIR
+                     ) -> Reranker | None:
+    """The shipped re-ranking (`rerank.json`, chosen by `vibraclip calibrate-rerank`) with
+    `depth` candidates (None: the shipped depth); None for depth 0. ShippedModelError when the
+    file is missing or unreadable."""
+    if depth == 0:
+        return None
+    path = Path(folder) / RERANK_FILE
+    if not path.is_file():
+        raise ShippedModelError(f"{path}: missing; run `vibraclip calibrate-rerank` or pass "
+                                "--rerank 0 for the model alone")
+    try:
+        reranker = Reranker.load(path)
+    except ValueError as exc:
+        raise ShippedModelError(str(exc)) from exc
+    if depth is not None:
+        reranker.depth = depth
+    return reranker

@@ -1,0 +1,1 @@
+"""The model: DimeNet++ graph encoder, spectra encoders and heads (VibraCLIP), the contrastive losses, reading checkpoints."""

@@ -1,0 +1,1 @@
+"""Training: the Lightning data module and module, run folders, `train`, step timing."""
