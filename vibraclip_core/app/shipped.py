@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.model.checkpoints import CheckpointError, check_finite, load_model
 from vibraclip_core.config.profiles import REPO_ROOT, Config
 from vibraclip_core.data.mass import MASS_STATS_FILE, MassStats, mass_stats_for
@@ -73,10 +73,9 @@ def export_model(checkpoint: str | Path, out_dir: str | Path = MODELS_DIR,
 
 
 def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.chmod(tmp, 0o644)  # a versioned file, readable by everyone like the rest of the repo
-    tmp.replace(path)
+    """Write a versioned file (readable by everyone, like the rest of the repository)."""
+    with atomic_path(path, mode=0o644) as tmp:
+        write(tmp)
 
 
 def load_shipped_model(folder: str | Path = MODELS_DIR) -> tuple[VibraCLIP, MassStats | None]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR, Config
 from vibraclip_core.data.molecules import canonical_identity, featurize_many
 from vibraclip_core.data.qm9_candidates import ROUTE_B3LYP_UNPARSED, load_positions, qm9_positions
@@ -283,9 +283,7 @@ def prepare(config: Config, refresh: bool = False) -> PreparedData:
         graphs=pack_graphs(graphs), splits={k: torch.from_numpy(v) for k, v in splits.items()},
         mass_mean=float(train_mass.mean()), mass_std=float(train_mass.std() + MASS_STD_FLOOR_DA),
         report=report, key=key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: chapters run in parallel
-    torch.save(data.to_state(), tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(data.to_state(), tmp)
     log.info("processed data written to %s", path)
     return data

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.formulas import ELEMENTS
 from vibraclip_core.data.simulate import STATUS_OK, SimulationError, SimulatorSettings, limit_threads, simulate_molecule
 from vibraclip_core.data.sources import SourceMolecule, load_qm9_source, qm9_order
@@ -86,10 +86,8 @@ def simulate_shard(molecules: list[SourceMolecule], settings: SimulatorSettings)
 
 def write_shard_atomic(path: Path, arrays: dict) -> None:
     """Write an npz next to its final name, then rename: a killed job never leaves half a shard."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
 
 
 def _run_shard(path: str, molecules: list[SourceMolecule], settings: SimulatorSettings) -> str:

@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch_geometric.data import Data
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.data.molecules import radius_edges, triplets
 
@@ -56,10 +56,8 @@ def geometry_cache(data: PreparedData, cutoff_ang: float, build_dir: str) -> dic
         t_off.append(t_off[-1] + t[5].numel())
     out = {"edge_index": torch.cat(edges, 1), "idx_kj": torch.cat(kj), "idx_ji": torch.cat(ji),
            "edge_offsets": torch.tensor(e_off), "triplet_offsets": torch.tensor(t_off)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: chapters run in parallel
-    torch.save(out, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(out, tmp)
     return out
 
 

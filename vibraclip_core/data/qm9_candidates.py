@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import multiprocessing
-import os
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -24,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.formulas import mass_of_numbers
 from vibraclip_core.data.jobs import Progress, stop_pool
 from vibraclip_core.data.molecules import (MoleculeError, canonical_identity, embed_conformer, mol_from_smiles,
@@ -224,10 +224,8 @@ def _compute_missing(shards: Sequence[int], cache_dir: Path, conformer_seed: int
 
 
 def _write_shard(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     log.info("QM9 conformer shard %s written (%s)", path.name,
              dict(Counter(arrays["route"].tolist())))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.retrieval.embedding import BATCH_SIZE, embed_structures, model_digest
 from vibraclip_core.retrieval.library import CandidateLibrary
@@ -75,10 +75,8 @@ def embed_distractors(model: VibraCLIP, data: PreparedData, distractors: Distrac
         rest = distractors.structures.take(np.arange(len(have), n))
         have = torch.cat([have, embed_structures(model, rest, stats, batch_size,
                                                  progress=progress)])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        save_file({"emb": have.contiguous()}, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            save_file({"emb": have.contiguous()}, tmp)
     library = CandidateLibrary.from_structures(distractors.structures, stats)
     library.graph_emb = have[:n]
     return library, max(0, n - n_cached)

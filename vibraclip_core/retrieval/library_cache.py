@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.retrieval.candidates import IdentifyError, QM9Candidates
 from vibraclip_core.retrieval.embedding import model_digest
 from vibraclip_core.retrieval.library import CandidateLibrary
@@ -88,22 +88,15 @@ def save_library(tensors_path: Path, library: CandidateLibrary, n_input: int) ->
     beside it: strings, skip counts, the tensors file's size), each written to a temporary file
     and renamed: a reader sees whole files or none, and the metadata vouches for the tensors."""
     meta_path = tensors_path.with_suffix(".json")
-    tensors_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tensors_path.with_name(f"{tensors_path.name}.{os.getpid()}.tmp")
-    tmp_meta = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(tensors_path) as tmp:
         save_file({"graph_emb": library.graph_emb.contiguous(),
                    "mass_da": torch.from_numpy(np.asarray(library.mass_da))}, tmp)
         size = tmp.stat().st_size
-        os.replace(tmp, tensors_path)
-        tmp_meta.write_text(json.dumps({
+    with atomic_path(meta_path) as tmp:
+        tmp.write_text(json.dumps({
             "version": LIBRARY_FORMAT_VERSION, "n_input": n_input, "tensors_bytes": size,
             "smiles": library.smiles, "identity": library.identity, "formula": library.formula,
             "skipped": dict(library.skipped)}))
-        os.replace(tmp_meta, meta_path)
-    finally:  # a write that failed half-way leaves nothing behind
-        tmp.unlink(missing_ok=True)
-        tmp_meta.unlink(missing_ok=True)
 
 
 def load_library(tensors_path: Path, model: VibraCLIP, mass_stats: MassStats | None,

@@ -13,13 +13,13 @@ calibrate-rerank`, never on measured spectra) and stored with the shipped model 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.retrieval.spectral_match import MatchSettings
 
 RERANK_FILE = "rerank.json"
@@ -40,13 +40,11 @@ class Reranker:
     def save(self, path: str | Path) -> Path:
         """Write as JSON, atomically."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"settings": self.settings.to_dict(), "weight": self.weight,
-                                   "depth": self.depth,
-                                   "confidence_coef": list(self.confidence_coef),
-                                   "provenance": self.provenance}, indent=2))
-        os.chmod(tmp, 0o644)
-        tmp.replace(path)
+        with atomic_path(path, mode=0o644) as tmp:
+            tmp.write_text(json.dumps({"settings": self.settings.to_dict(), "weight": self.weight,
+                                       "depth": self.depth,
+                                       "confidence_coef": list(self.confidence_coef),
+                                       "provenance": self.provenance}, indent=2))
         return path
 
     @classmethod
