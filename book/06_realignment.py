@@ -60,6 +60,7 @@ build_dir = "build"
 import pandas as pd
 from IPython.display import Markdown, display
 
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
@@ -108,7 +109,7 @@ ood_table = D.topk_frame(ood_eval)
 ood_table
 
 # %%
-fig = plots.plot_topk_curves({name: ev.curves["ir+raman library"] for name, ev in ood_eval.items()},
+fig = plots.plot_topk_curves({name: ev.curves[IR_RAMAN] for name, ev in ood_eval.items()},
                              f"larger molecules, test split ({len(ood.splits['test'])} candidates), "
                              "IR + Raman query")
 
@@ -235,7 +236,7 @@ fig = plots.plot_topk_curves(levers.curves(),
 
 # %% tags=["hide-input"]
 d, m = ML.LIB_DISTRACTORS, ML.LIB_MEASURED
-ood_rows = ood_table.xs("ir+raman library", level=1)  # the settings in their order
+ood_rows = ood_table.xs(IR_RAMAN, level=1)  # the settings in their order
 display(Markdown(
     f"Against the {sizes[d]}-candidate library without a filter, the best lever here is "
     f"**{best_lever}**: top-1 {best[d, 'none', 'top1']:.1f} %, top-10 "

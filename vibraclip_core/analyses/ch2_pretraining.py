@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.experiments.ablations import library_table
 from vibraclip_core.config.profiles import DEPARTURE_REASONS, Config, departures_from_paper
 from vibraclip_core.data.datasets import PreparedData
@@ -14,7 +15,7 @@ from vibraclip_core.retrieval.evaluate import Evaluation
 from vibraclip_core.experiments.library_size import LibraryRun, library_curve, library_run, max_library_size, size_label
 from vibraclip_core.model.vibraclip import VibraCLIP
 
-LIBRARY_MODE = "ir+raman library"
+LIBRARY_MODE = IR_RAMAN
 
 
 def parameter_sizes(configs: dict[str, Config]) -> pd.DataFrame:

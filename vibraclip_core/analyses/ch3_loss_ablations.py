@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, VariantRun, baseline_rows, library_table, paper_rows,
                         top1, variant_rows, with_published)
 from vibraclip_core.retrieval.baselines import RandomProjectionBaseline
@@ -17,7 +18,7 @@ from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.retrieval.evaluate import Evaluation, cca_baselines, cca_evaluation, random_projection_evaluation
 from vibraclip_core.experiments.library_size import evaluate_baselines_library
 
-BASELINE_CURVE_MODE = "ir+raman library"
+BASELINE_CURVE_MODE = IR_RAMAN
 
 
 @dataclass
@@ -42,7 +43,7 @@ def baselines(config: Config, data: PreparedData) -> list[BaselineResult]:
     random_test = random_projection_evaluation(data, "test", dim=config.latent_dim,
                                                seed=config.seed)
     random_lib = evaluate_baselines_library(
-        dict.fromkeys(("ir", "raman", "ir+raman library"), random_baseline), data, config,
+        dict.fromkeys(("ir", "raman", IR_RAMAN), random_baseline), data, config,
         "random ")
     cca = cca_evaluation(data, "test", seed=config.seed)
     cca_lib = evaluate_baselines_library(cca_baselines(data), data, config, "CCA ")

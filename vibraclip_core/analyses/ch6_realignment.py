@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.experiments import measured_libraries as ML
 from vibraclip_core.experiments import measured_rerank as MR
 from vibraclip_core.experiments import realign as RA
@@ -34,7 +35,7 @@ from vibraclip_core.data.ood import OOD_DIR
 from vibraclip_core.retrieval.rerank import Reranker, reliability
 from vibraclip_core.training.train import load_model
 
-OOD_MODES = ("ir+raman library", "ir")
+OOD_MODES = (IR_RAMAN, "ir")
 REALIGNED_PARTS = ("last_layer", "heads")
 ALL_LEVERS = "augmented + calibration + realignment"  # every lever of Chapter 6 at once
 
@@ -184,7 +185,7 @@ def beside_paper(ood: PreparedData, ood_table: pd.DataFrame, levers: MeasuredLev
     together = ALL_LEVERS  # every lever at once, fixed in advance
     ours = {"Fig. 3C: larger molecules": (
                 "pubchem", "simulated IR + Raman, last layer realigned", len(ood.splits["test"]),
-                ood_table.loc[("realigned: last layer", "ir+raman library")]),
+                ood_table.loc[("realigned: last layer", IR_RAMAN)]),
             **{f"Fig. 3D: measured spectra, {lib}": (
                 "experimental", f"measured IR only, {together}", levers.sizes[lib],
                 T.lever_row(levers.ranks, together, lib, "none", levers.seed))

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from vibraclip_core.config.query_modes import IR_RAMAN, IR_RAMAN_PAPER, QUERY_MODES
 from vibraclip_core.experiments.ablations import LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL
 from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 
 TEST = "test split"
 PUBLISHED_COLUMNS = [f"published top-1 % (QM9S, {PAPER_LIBRARY_SIZE:,})",
                      f"published top-25 % (QM9S, {PAPER_LIBRARY_SIZE:,})"]
-QUERY_TEXT = {"ir": "IR query", "ir+raman library": "IR + Raman, library score",
-              "ir+raman paper": "IR + Raman, paper score"}
 # chapters' library tables (index (model, query), two header rows (library, metric))
 LIBRARY_TABLES = ("02_pretraining_library", "03_loss_ablations", "04_mass_anchoring",
                   "05_missing_data")
@@ -84,15 +83,15 @@ def _pretraining(lib: pd.DataFrame | None, test: pd.DataFrame | None) -> list[_R
     """The main model's three query modes: from the library table when saved, else the test
     split's table."""
     rows = []
-    for mode in ("ir+raman library", "ir+raman paper", "ir"):
-        pub = _published("all_pairs+mass" if mode == "ir+raman paper" else None)
+    for mode in (IR_RAMAN, IR_RAMAN_PAPER, "ir"):
+        pub = _published("all_pairs+mass" if mode == IR_RAMAN_PAPER else None)
         if lib is not None and (key := (lib.index.get_level_values(0)[0], mode)) in lib.index:
             values = _values(lib, key)
         elif lib is None and test is not None and mode in test.index:
             values = {TEST: (float(test.loc[mode, "top1"]), float(test.loc[mode, "top25"]))}
         else:
             continue
-        rows.append(_Row("2", f"main model, {QUERY_TEXT[mode]}", values, pub))
+        rows.append(_Row("2", f"main model, {QUERY_MODES[mode].text}", values, pub))
     return rows
 
 
@@ -101,16 +100,16 @@ def _loss_ablations(t: pd.DataFrame) -> list[_Row]:
     tri-modal ones also with the library score; the baselines with the library score."""
     rows = []
     for v in LOSS_VARIANTS:
-        modes = ("ir+raman paper", "ir+raman library") if "ir+raman paper" in v.query_modes \
+        modes = (IR_RAMAN_PAPER, IR_RAMAN) if IR_RAMAN_PAPER in v.query_modes \
             else ("ir",)
-        rows += [_Row("3", f"{v.label}, {QUERY_TEXT[m]}", _values(t, (v.label, m)),
-                      _published(v.key if m != "ir+raman library" else None))
+        rows += [_Row("3", f"{v.label}, {QUERY_MODES[m].text}", _values(t, (v.label, m)),
+                      _published(v.key if m != IR_RAMAN else None))
                  for m in modes if (v.label, m) in t.index]
     labels = {v.label for v in LOSS_VARIANTS}
-    return rows + [_Row("3", f"{model}, {QUERY_TEXT['ir+raman library']}",
-                        _values(t, (model, "ir+raman library")))
+    return rows + [_Row("3", f"{model}, {QUERY_MODES[IR_RAMAN].text}",
+                        _values(t, (model, IR_RAMAN)))
                    for model in t.index.get_level_values(0).unique()
-                   if model not in labels and (model, "ir+raman library") in t.index]
+                   if model not in labels and (model, IR_RAMAN) in t.index]
 
 
 # Chapter 4's rows scored as the paper scored its Fig. 3B models (IR; eq. 6 for all pairs)
@@ -144,8 +143,8 @@ def _realignment(ood: pd.DataFrame | None, measured: pd.DataFrame | None) -> lis
     rows = []
     if ood is not None:
         rows += [_Row("6", f"larger molecules (their own test split), {name}",
-                      {TEST: (float(ood.loc[(name, "ir+raman library"), "top1"]),
-                              float(ood.loc[(name, "ir+raman library"), "top25"]))})
+                      {TEST: (float(ood.loc[(name, IR_RAMAN), "top1"]),
+                              float(ood.loc[(name, IR_RAMAN), "top25"]))})
                  for name in ood.index.get_level_values(0).unique()]
     if measured is not None:
         lib = measured.index.get_level_values(0)[0]

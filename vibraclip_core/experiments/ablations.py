@@ -15,12 +15,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from vibraclip_core.config.query_modes import (IR_RAMAN, IR_RAMAN_PAPER, model_query_modes,
+                                              primary_query_mode)
 from vibraclip_core.config.profiles import Config, get_config
 from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE, PAPER_PUBCHEM_SIZE
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.retrieval.evaluate import Evaluation, evaluate
 from vibraclip_core.experiments.library_size import evaluate_library, max_library_size, size_label
-from vibraclip_core.config.loss_modes import LOSS_MODES, uses_raman
+from vibraclip_core.config.loss_modes import LOSS_MODES
 from vibraclip_core.model.losses import REFERENCE_TEMPERATURE
 from vibraclip_core.training.train import TrainResult, final_metrics, load_model, train
 
@@ -71,9 +73,7 @@ class Variant:
     def query_modes(self) -> tuple[str, ...]:
         """Evaluation modes that apply: models without a trained Raman encoder answer IR
         queries only."""
-        if not uses_raman(self.overrides.get("loss", Config.loss)):
-            return ("ir",)
-        return ("ir+raman library", "ir+raman paper", "ir")
+        return model_query_modes(self.overrides.get("loss", Config.loss))
 
 
 # Chapter 3: one variant per loss mode, without mass
@@ -201,7 +201,7 @@ PUBLISHED_LABEL = f"published (QM9S, {PAPER_LIBRARY_SIZE:,} candidates)"
 def paper_rows(variants: Sequence[Variant]) -> dict[tuple[str, str], str]:
     """{(variant label, query mode the paper scored it with): PUBLISHED key}: IR for the IR-only
     models, eq. 6 ("ir+raman paper") for the tri-modal ones."""
-    return {(v.label, "ir+raman paper" if "ir+raman paper" in v.query_modes else "ir"): v.key
+    return {(v.label, IR_RAMAN_PAPER if IR_RAMAN_PAPER in v.query_modes else "ir"): v.key
             for v in variants}
 
 
@@ -252,15 +252,16 @@ def mass_anchoring_table(plain: dict[str, VariantRun], filtered: dict[str, Varia
     its own query mode, without mass, filtered, anchored, anchored + filtered; plus the anchored
     all-pairs model under eq. 6, where the paper's Fig. 3B figure sits. Also returns the runs by
     setting name (model key -> run)."""
-    mode = {"graph_ir": "ir", "all_pairs": "ir+raman library"}
     unanchor = lambda runs: {k.removesuffix("+mass"): r for k, r in runs.items()}  # noqa: E731
     settings = {"no mass": plain, f"mass filter ±{mass_tol_da} Da": filtered,
                 "mass anchoring": unanchor(anchored),
                 f"anchoring + filter ±{mass_tol_da} Da": unanchor(both)}
-    eq6 = ("all_pairs", "mass anchoring, paper score (eq. 6)", "ir+raman paper",
+    eq6 = ("all_pairs", "mass anchoring, paper score (eq. 6)", IR_RAMAN_PAPER,
            (anchored["all_pairs+mass"].evaluation, anchored["all_pairs+mass"].library))
-    table = library_table([(key, name, mode[key], (runs[key].evaluation, runs[key].library))
-                           for key in mode for name, runs in settings.items()] + [eq6], labels)
+    table = library_table([(key, name, primary_query_mode(key),
+                            (runs[key].evaluation, runs[key].library))
+                           for key in ("graph_ir", "all_pairs") for name, runs in settings.items()]
+                          + [eq6], labels)
     table = with_published(table, {("graph_ir", "mass anchoring"): "graph_ir+mass",
                                    eq6[:2]: "all_pairs+mass"})
     return table, settings
@@ -272,10 +273,10 @@ def missing_data_table(runs_ir: dict[float, VariantRun], runs_raman: dict[float,
     queries (IR removed), (b) all pairs + mass (Raman removed) with eq. 6, the library score and
     IR alone; published top-1 (PUBLISHED_MISSING) beside the rows the paper scored alike."""
     series = {"(a) IR + mass, IR query": (runs_ir, "ir", "graph_ir+mass"),
-              "(b) all pairs + mass, IR + Raman, paper score": (runs_raman, "ir+raman paper",
+              "(b) all pairs + mass, IR + Raman, paper score": (runs_raman, IR_RAMAN_PAPER,
                                                                  "all_pairs+mass"),
               "(b) all pairs + mass, IR + Raman, library score": (runs_raman,
-                                                                   "ir+raman library", ""),
+                                                                   IR_RAMAN, ""),
               "(b) all pairs + mass, IR-only query": (runs_raman, "ir", "")}
     table = library_table([(name, round(100 * f, 4), mode, (runs[f].evaluation, runs[f].library))
                            for name, (runs, mode, _) in series.items() for f in runs], labels)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.experiments.ablations import PUBLISHED
 from vibraclip_core.config.profiles import Config
 from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
@@ -30,7 +31,7 @@ from vibraclip_core.training.train import load_model, train
 # The paper's training-set size: its split is 80/10/10 with a test split of PAPER_LIBRARY_SIZE
 PAPER_TRAIN_SIZE = 8 * PAPER_LIBRARY_SIZE
 Z_95 = 1.959964
-MODE = "ir+raman library"
+MODE = IR_RAMAN
 
 
 def nested_subset(data: PreparedData, n: int, seed: int) -> PreparedData:

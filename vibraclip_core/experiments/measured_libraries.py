@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.retrieval import scores as R
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.retrieval.embedding import EmbeddingCache, embed_spectra
@@ -148,7 +149,7 @@ def paired_identification(model: VibraCLIP, paired: PreparedData, library: Candi
     q = embed_spectra(model, paired, torch.arange(len(paired)))
     lib = library.embed(model, build_dir, cache=cache)
     ranks = {"ir": R.rank_of_truth(q["ir"], lib.graph_emb, paired.identity, lib.identity),
-             "ir+raman library": R.rank_of_truth_scored(
+             IR_RAMAN: R.rank_of_truth_scored(
                  R.library_scorer(lib.graph_emb, q["ir"], q["raman"]), paired.identity,
                  lib.identity)}
     return evaluate_ranks(ranks).table

@@ -9,6 +9,7 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import numpy as np
 
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.data.formulas import ELEMENTS
 from vibraclip_core.data.spectra import GRID_MAX_CM1, GRID_MIN_CM1, broaden_sticks, fine_grid, model_grid
 
@@ -291,7 +292,7 @@ def plot_reliability(tables: dict, title: str = "") -> plt.Figure:
     return fig
 
 
-def plot_theory_bars(cross, mode: str = "ir+raman library", title: str = "") -> plt.Figure:
+def plot_theory_bars(cross, mode: str = IR_RAMAN, title: str = "") -> plt.Figure:
     """Grouped bars of `transfer.cross_theory_table`: top-1 % of each model (bars) for each kind
     of query (groups), with the 95 % bootstrap interval as error bars."""
     models = list(dict.fromkeys(cross.index.get_level_values(0)))

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.config.query_modes import IR_RAMAN, QUERY_MODES
 from vibraclip_core.data import augment as A
 from vibraclip_core.experiments import realign as RA
 from vibraclip_core.measured.calibration import out_of_fold_scales, scaled_inputs
@@ -33,7 +34,7 @@ from vibraclip_core.training.train import load_model
 SAME_THEORY = "same theory (GFN2)"
 CROSS_THEORY = "cross theory (B3LYP frequencies)"
 OTHER_THEORY = "other theory (GFN1-xTB spectra)"
-THEORY_MODES = ("ir", "raman", "ir+raman library")
+THEORY_MODES = ("ir", "raman", IR_RAMAN)
 # the measured levers' realignment settings: the paper's learning rate (Config.realign_lr)
 # and a larger one; realign_grid puts the config's own rate first
 REALIGN_GRID = (("last_layer", 1e-5), ("last_layer", 1e-3))
@@ -194,7 +195,7 @@ def cross_theory_table(models: dict[str, VibraCLIP], data: PreparedData, sticks:
     return out
 
 
-MODE_LABELS = {"ir": "IR", "raman": "Raman", "ir+raman library": "IR + Raman"}
+MODE_LABELS = {mode: QUERY_MODES[mode].label for mode in THEORY_MODES}
 
 
 def theory_display(cross: pd.DataFrame) -> pd.DataFrame:
@@ -213,7 +214,7 @@ def cross_theory_readings(cross: pd.DataFrame, pretrained: str = "pretrained",
                           augmented: str = "augmented pretraining") -> str:
     """The paragraph under Chapter 6's cross-theory table: IR + Raman top-1 of both models on
     each kind of query, and what the augmented model gives up on GFN2 queries."""
-    lib = ("ir+raman library", "top1")
+    lib = (IR_RAMAN, "top1")
     t = cross[lib]
     n = int(cross.loc[(pretrained, SAME_THEORY), ("ir", "n")])
     drop = t[(pretrained, SAME_THEORY)] - t[(augmented, SAME_THEORY)]

@@ -74,11 +74,9 @@ REFERENCE_WEIGHTS: dict[str, dict[str, float]] = {
     name: m.reference_weights for name, m in LOSS_MODES.items()}
 # Per term, (row modality, column modality, whether the reverse direction is added): the row
 # modality's logits take the targets, the reverse direction takes the targets' transpose
+# (the released code contrasts the graph pairs both ways and the IR->Raman pair one way)
 REFERENCE_DIRECTIONS: dict[str, tuple[str, str, bool]] = {
-    "graph_ir": ("ir", "graph", True),
-    "graph_raman": ("raman", "graph", True),
-    "ir_raman": ("ir", "raman", False),
-}
+    name: (y, x, True) if x == "graph" else (x, y, False) for name, (x, y) in PAIRS.items()}
 
 
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
@@ -88,8 +86,12 @@ def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
 
 def term_masks(has_ir: Tensor | None, has_raman: Tensor | None) -> dict[str, Tensor | None]:
     """Per pair term, the (n,) bool mask of molecules that have both modalities (None: all)."""
-    both = has_ir if has_raman is None else has_raman if has_ir is None else has_ir & has_raman
-    return {"graph_ir": has_ir, "graph_raman": has_raman, "ir_raman": both}
+    present = {"graph": None, "ir": has_ir, "raman": has_raman}
+
+    def both(x: Tensor | None, y: Tensor | None) -> Tensor | None:
+        return y if x is None else x if y is None else x & y
+
+    return {name: both(present[x], present[y]) for name, (x, y) in PAIRS.items()}
 
 
 def _present_rows(e: Tensor, present: Tensor | None) -> Tensor:

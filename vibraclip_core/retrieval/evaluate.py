@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.config.query_modes import IR_RAMAN, IR_RAMAN_PAPER
 from vibraclip_core.retrieval import scores as R
 from vibraclip_core.retrieval.baselines import CCABaseline, RandomProjectionBaseline, embed_baseline
 from vibraclip_core.data.datasets import PreparedData
@@ -59,8 +60,8 @@ def _learned_scorers(emb: dict[str, torch.Tensor]) -> dict[str, R.ScoreFn]:
     return {
         "ir": R.cosine_scorer(emb["ir"], emb["graph"]),
         "raman": R.cosine_scorer(emb["raman"], emb["graph"]),
-        "ir+raman library": R.library_scorer(emb["graph"], emb["ir"], emb["raman"]),
-        "ir+raman paper": R.paper_scorer(emb["graph"], emb["ir"], emb["raman"], emb["ir"]),
+        IR_RAMAN: R.library_scorer(emb["graph"], emb["ir"], emb["raman"]),
+        IR_RAMAN_PAPER: R.paper_scorer(emb["graph"], emb["ir"], emb["raman"], emb["ir"]),
     }
 
 
@@ -103,7 +104,7 @@ def cca_baselines(data: PreparedData, dim: int = 128, n_bits: int = 2048
     spectra = {"ir": data.ir, "raman": data.raman}
     out = {view: CCABaseline.fit_features(fp, {view: spec[tr]}, dim)
            for view, spec in spectra.items()}
-    out["ir+raman library"] = CCABaseline.fit_features(
+    out[IR_RAMAN] = CCABaseline.fit_features(
         fp, {v: spec[tr] for v, spec in spectra.items()}, dim)
     return out
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vibraclip_core.config.query_modes import IR_RAMAN
+
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ def mode_scorers(g_lib: ArrayLike, queries: dict[str, ArrayLike]) -> dict[str, S
         raise ValueError(f"queries has keys {sorted(queries)}; give 'ir' and/or 'raman' only")
     out = {view: cosine_scorer(q, g_lib) for view, q in queries.items()}
     if len(queries) == 2:
-        out["ir+raman library"] = library_scorer(g_lib, queries["ir"], queries["raman"])
+        out[IR_RAMAN] = library_scorer(g_lib, queries["ir"], queries["raman"])
     return out
 
 
