@@ -40,6 +40,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from vibraclip_core.analyses.book_facts import glue_facts
+from vibraclip_core.analyses import ch1_data as C1
 from vibraclip_core.experiments import chapter
 from vibraclip_core.data import datastats
 from vibraclip_core.experiments import plots
@@ -64,9 +65,7 @@ facts = glue_facts(config)  # the numbers the prose cites ({glue:text}`name`)
 
 # %%
 sticks_all = load_sticks(config.data_path)
-sticks = sticks_all.ok()
-if config.n_molecules is not None:
-    sticks = sticks.select(np.arange(min(config.n_molecules, len(sticks))))
+sticks = C1.chapter_sticks(sticks_all, config.n_molecules)
 status = datastats.status_table(sticks_all)
 status.style.format({"percent": "{:.2f} %"}).hide(axis="index")
 
@@ -86,9 +85,7 @@ display(Markdown(
 # mode in the window where the group's characteristic stretch is expected.
 
 # %%
-patterns = {"carbonyl": "[CX3]=[OX1]", "nitrile": "[CX2]#[NX1]", "alcohol": "[CX4][OX2H1]"}
-found = datastats.find_examples(sticks, patterns, plots.BAND_WINDOWS)
-examples = {k: (sticks.smiles[m], *sticks.sticks(m)) for k, m in found.items()}
+examples = C1.example_spectra(sticks)
 fig = plots.plot_example_spectra(examples, config.fwhm_cm1)
 
 # %% [markdown]
@@ -139,9 +136,9 @@ report = pd.Series(data.report, name="count").to_frame()
 report
 
 # %%
-rows = [int(data.splits["test"][k]) for k in range(3)]
+rows, smiles = C1.first_test_molecules(data)
 fig = plots.plot_model_inputs(model_grid(), data.ir[rows].numpy(), data.raman[rows].numpy(),
-                              [data.smiles[r] for r in rows])
+                              smiles)
 
 # %% [markdown]
 # ## Summary

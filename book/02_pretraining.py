@@ -25,12 +25,12 @@
 # %% tags=["parameters"]
 profile = "cpu"
 seed = None
-loss = "all_pairs"
-mass = True
+loss = None
+mass = None
 max_epochs = None
 compare_reference_loss = None
 library_curve_sizes = None
-mass_tol_da = 0.5
+mass_tol_da = None
 data_dir = None
 build_dir = "build"
 
@@ -44,7 +44,7 @@ from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
 from vibraclip_core.experiments import learning_curve as LC
 from vibraclip_core.analyses import ch2_pretraining as P
-from vibraclip_core.experiments.ablations import reference_loss_comparison, save_results
+from vibraclip_core.experiments.ablations import save_results
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
 from vibraclip_core.retrieval.evaluate import evaluate
@@ -145,20 +145,10 @@ P.departures_table(config)
 main = chapter.pretrained_model(profile, build_dir, seed=seed, loss=loss, mass=mass,
                                 max_epochs=max_epochs, data_dir=data_dir)
 result, best = main.result, final_metrics(main.result)
-fig = plots.plot_history(result.history,
-                         f"{config.loss}, mass anchoring {'on' if config.mass else 'off'}")
+fig = plots.plot_history(result.history, P.history_title(config))
 
 # %%
-n_val = len(data.splits["val"])
-chance = {k: k / n_val for k in (1, 5, 10)}
-display(Markdown(
-    f"Training ran {len(result.history)} epochs on {len(data.splits['train'])} molecules. At the "
-    f"best epoch ({int(best['epoch'])}), an IR spectrum finds its molecule first among the "
-    f"{n_val} validation molecules **{100 * best['val_top1_ir']:.1f} %** of the time, and an "
-    f"IR + Raman pair **{100 * best['val_top1_ir_raman']:.1f} %**; top-10: "
-    f"{100 * best['val_top10_ir']:.1f} % and {100 * best['val_top10_ir_raman']:.1f} %. Chance "
-    f"would be {100 * chance[1]:.2f} % for top-1 and {100 * chance[10]:.2f} % for top-10, so the "
-    f"IR + Raman top-1 is {best['val_top1_ir_raman'] / chance[1]:.0f} times chance."))
+display(Markdown(P.validation_text(result, best, data)))
 
 # %% [markdown]
 # ## Retrieval on the test split
@@ -207,19 +197,10 @@ save_results(lib.table, config.build_dir, "02_pretraining_library",
 lib.table
 
 # %%
-fig = plots.plot_library_size(lib.curve, PAPER_LIBRARY_SIZE,
-                              f"main model ({config.loss}, mass {'on' if config.mass else 'off'})")
+fig = plots.plot_library_size(lib.curve, PAPER_LIBRARY_SIZE, P.library_title(config))
 
 # %% tags=["hide-input"]
-top, filt = lib.top1(), lib.top1(mass_filter=True)
-n_test, n_max = lib.sizes[0], lib.sizes[-1]
-display(Markdown(
-    f"IR + Raman top-1 (library score) falls from **{top[n_test]:.1f} %** among the {n_test:,} "
-    f"test molecules to **{top[n_max]:.1f} %** among {n_max:,} candidates; with the "
-    f"±{config.mass_tol_da:g} Da filter, from {filt[n_test]:.1f} % to {filt[n_max]:.1f} %. The "
-    f"{len(lib.run.distractors):,} distractors took these geometry routes: "
-    + ", ".join(f"{k} {v:,}" for k, v in routes.items()) + " (every candidate has a geometry, "
-    "none is dropped)."))
+display(Markdown(P.library_text(lib, routes, config)))
 
 # %% tags=["hide-input"]
 display(Markdown(cost_text(lib.run, max_library_size(data), config.workers, config.profile)))
@@ -265,16 +246,7 @@ display(Markdown(LC.learning_curve_text(curve, fit, column, LC.published_top1(co
 # cosine-loss run is the one Chapter 4 reuses), so the choice rests on a measurement.
 
 # %%
-if config.compare_reference_loss:
-    comparison = reference_loss_comparison(config, data, chapter.TRAINER_KWARGS)
-    winner = comparison.loc["top1_ir_raman"].idxmax()
-    display(comparison)
-    display(Markdown(f"Validation top-k accuracy in %, best epoch of each run (at most "
-                     f"{config.for_ablation().max_epochs} epochs). Higher IR + Raman top-1 in "
-                     f"this run: **{winner}**."))
-else:
-    display(Markdown("Not trained in this run (`compare_reference_loss=False`). Execute this "
-                     "chapter with `compare_reference_loss=True` to train both variants."))
+display(*P.reference_loss_section(config, data, chapter.TRAINER_KWARGS))
 
 # %% [markdown]
 # ## Summary

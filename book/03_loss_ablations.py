@@ -46,7 +46,7 @@ from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
 from vibraclip_core.analyses import ch3_loss_ablations as M
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED_RANDOM_BASELINE_MAX_TOP_K,
-                                      library_labels, ranked_text, run_variant, save_results)
+                                      library_labels, ranked_text, save_results)
 from vibraclip_core.data.datasets import prepare
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
@@ -67,7 +67,7 @@ display(Markdown(ablation_budget_text(config, len(data.splits["train"]))))
 # retraining them.
 
 # %%
-runs = {v.label: run_variant(config, data, v, chapter.TRAINER_KWARGS) for v in LOSS_VARIANTS}
+runs = M.loss_variant_runs(config, data, chapter.TRAINER_KWARGS)
 chapter.epochs_trained(runs)
 
 # %% [markdown]

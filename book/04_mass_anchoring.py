@@ -31,8 +31,8 @@
 profile = "cpu"
 seed = None
 ablation_epochs = None
-mass_tol_da = 0.5
-wrong_mass_offsets_da = [-5.0, -1.0, 1.0, 5.0]
+mass_tol_da = None
+wrong_mass_offsets_da = None
 data_dir = None
 build_dir = "build"
 
@@ -90,28 +90,11 @@ fig = plots.plot_topk_curves(A.anchoring_curves(settings),
                              f"test split, {len(data.splits['test'])} candidates")
 
 # %% tags=["hide-input"]
-f, fb = A.filter_settings(config.mass_tol_da)
 t = A.top1_lookup(table, settings)  # {(model, setting, library 0 or 1): top-1 %}
-display(Markdown(
-    f"For the all-pairs model, top-1 goes from {t['all_pairs', 'no mass', 0]:.1f} % without mass "
-    f"to {t['all_pairs', f, 0]:.1f} % with the mass filter and "
-    f"{t['all_pairs', 'mass anchoring', 0]:.1f} % with anchoring; for the IR-only model from "
-    f"{t['graph_ir', 'no mass', 0]:.1f} % to {t['graph_ir', f, 0]:.1f} % (filter) and "
-    f"{t['graph_ir', 'mass anchoring', 0]:.1f} % (anchoring). "
-    + ("In this run the filter alone recovers more than anchoring does for the all-pairs model. "
-       if t['all_pairs', f, 0] > t['all_pairs', 'mass anchoring', 0] else
-       "In this run anchoring beats the plain filter for the all-pairs model. ")
-    + f"Combining both gives {t['all_pairs', fb, 0]:.1f} %."))
+display(Markdown(A.anchoring_text(t, config.mass_tol_da)))
 
 # %% tags=["hide-input"]
-gain = A.filter_gain(t, config.mass_tol_da)  # how many times the filter multiplies top-1
-display(Markdown(
-    f"Against {labels[1]}, the all-pairs model reaches {t['all_pairs', 'no mass', 1]:.1f} % "
-    "without mass, "
-    f"{t['all_pairs', f, 1]:.1f} % with the filter, {t['all_pairs', 'mass anchoring', 1]:.1f} % "
-    f"with anchoring and {t['all_pairs', fb, 1]:.1f} % with both. The filter multiplies top-1 by "
-    f"{gain[0]:.1f} at the test split and by {gain[1]:.1f} at the larger library"
-    + (": the more candidates, the more the mass is worth." if gain[1] > gain[0] else ".")))
+display(Markdown(A.larger_library_text(t, config.mass_tol_da, labels[1])))
 
 # %% [markdown]
 # ## A wrong mass
@@ -130,16 +113,7 @@ fig = plots.plot_metric_lines(top1_by_offset, "error in the supplied mass / Da",
                               "top-1 accuracy / %", "all pairs + mass, IR + Raman query")
 
 # %% tags=["hide-input"]
-worst = top1_by_offset.iloc[:, 0].idxmin()
-right, bad, none = (top1_by_offset.iloc[:, 0][0.0], top1_by_offset.iloc[:, 0][worst],
-                    t["all_pairs", "no mass", 0])
-display(Markdown(
-    f"With the correct mass the anchored model finds {right:.1f} % of the test molecules first; "
-    f"the worst offset tried ({worst:+.0f} Da) leaves {bad:.1f} %, against {none:.1f} % for "
-    "the model trained without mass"
-    + (": in this run a wrong mass costs more than supplying none."
-       if bad < none else ": in this run even the worst offset did not fall below the "
-       "unanchored model.")))
+display(Markdown(A.wrong_mass_text(top1_by_offset, t)))
 
 # %% [markdown]
 # ## Summary

@@ -106,32 +106,16 @@ shown = MS.top1_shown(table)
 chapter.dashes(shown)
 
 # %% tags=["hide-input"]
-zero = MS.published_zeros(shown)
-if zero:
-    display(Markdown(f"A published 0.0 (at {', '.join(zero)} removed) stands for the released "
-                     "notebook's ≈ 0, read from its figure."))
+display(Markdown(MS.published_zeros_text(shown)))
 
 # %%
 fig = MS.plot_missing(shown, labels[0])
 
 # %% tags=["hide-input"]
-top1, big = MS.by_fraction(shown, labels[0]), MS.by_fraction(shown, labels[1])
-lo, hi, change = MS.top1_change(top1)
-ir_a, ir_b = "(a) IR + mass, IR query", "(b) all pairs + mass, IR-only query"
-display(Markdown(
-    f"Removing {hi:g} % of the spectra from training changes top-1 on the test split by "
-    + "; ".join(f"{d:+.1f} points for {name}" for name, d in change.dropna().items()) + "."))
+display(Markdown(MS.change_text(shown, labels[0])))
 
 # %% tags=["hide-input"]
-display(Markdown(
-    f"Queried with IR only, the tri-modal model trained on complete data reaches "
-    f"{top1.loc[lo, ir_b]:.1f} % on the test split and {big.loc[lo, ir_b]:.1f} % among "
-    f"{labels[1]}, against {top1.loc[lo, ir_a]:.1f} % and "
-    f"{big.loc[lo, ir_a]:.1f} % for the model trained on graph and IR alone: "
-    + ("training with Raman helped IR-only queries at both library sizes in this run."
-       if top1.loc[lo, ir_b] > top1.loc[lo, ir_a] and big.loc[lo, ir_b] > big.loc[lo, ir_a]
-       else "training with Raman did not help IR-only queries at both library sizes in this "
-       "run.")))
+display(Markdown(MS.ir_only_text(shown, labels)))
 
 # %% [markdown]
 # ## Summary

@@ -60,7 +60,6 @@ build_dir = "build"
 import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
@@ -109,7 +108,7 @@ ood_table = D.topk_frame(ood_eval)
 ood_table
 
 # %%
-fig = plots.plot_topk_curves({name: ev.curves[IR_RAMAN] for name, ev in ood_eval.items()},
+fig = plots.plot_topk_curves(D.ood_curves(ood_eval),
                              f"larger molecules, test split ({len(ood.splits['test'])} candidates), "
                              "IR + Raman query")
 
@@ -171,10 +170,7 @@ measured, records, dropped = D.measured_queries(records, main.checkpoint, config
 pd.Series(skipped, name="files").rename_axis("not used").to_frame()
 
 # %% tags=["hide-input"]
-display(Markdown(
-    f"{len(records)} measured spectra of {len(set(measured.identity))} distinct molecules are "
-    f"used ({len(dropped)} dropped because no conformer could be built); "
-    f"{sum(skipped.values())} files are not used, for the reasons above."))
+display(Markdown(D.measured_text(records, measured, dropped, skipped)))
 
 # %% [markdown]
 # ### The domain gap
@@ -221,32 +217,15 @@ save_results(levers.summary(), build_dir, "06_realignment_measured", meta)  # fo
 lever_table
 
 # %% tags=["hide-input"]
-display(Markdown(
-    "Library sizes: " + "; ".join(f"{n}: {k} candidates" for n, k in sizes.items())
-    + " (the isomer library is the union over all query formulas; the filter leaves each "
-    "query its own isomers). Chosen per fold: "
-    + "; ".join(f"{k}: {' | '.join(v)}" for k, v in levers.chosen.items()) + "."))
+display(Markdown(D.library_sizes_text(sizes, levers.chosen)))
 
 # %%
-best_lever = lever_table[(ML.LIB_DISTRACTORS, "none", "top1")].idxmax()
-best, zero = lever_table.loc[best_lever], lever_table.iloc[0]  # zero: zero-shot pretrained
 fig = plots.plot_topk_curves(levers.curves(),
                              f"measured IR queries ({len(measured)}), {ML.LIB_DISTRACTORS} "
                              f"({sizes[ML.LIB_DISTRACTORS]} candidates), no filter")
 
 # %% tags=["hide-input"]
-d, m = ML.LIB_DISTRACTORS, ML.LIB_MEASURED
-ood_rows = ood_table.xs(IR_RAMAN, level=1)  # the settings in their order
-display(Markdown(
-    f"Against the {sizes[d]}-candidate library without a filter, the best lever here is "
-    f"**{best_lever}**: top-1 {best[d, 'none', 'top1']:.1f} %, top-10 "
-    f"{best[d, 'none', 'top10']:.1f} % (zero-shot pretrained: {zero[d, 'none', 'top1']:.1f} / "
-    f"{zero[d, 'none', 'top10']:.1f} %). With the mass filter it reaches "
-    f"{best[d, 'mass', 'top1']:.1f} %; among the measured molecules alone "
-    f"{best[m, 'none', 'top1']:.1f} % / {best[m, 'none', 'top10']:.1f} %. On the "
-    f"{len(ood.splits['test'])} larger test molecules (domain 1), IR + Raman top-1 / top-10 is "
-    + "; ".join(f"{name} {r['top1']:.1f} / {r['top10']:.1f} %" for name, r in ood_rows.iterrows())
-    + "."))
+display(Markdown(D.levers_text(lever_table, sizes, ood_table, len(ood.splits["test"]))))
 
 # %% [markdown]
 # ## The candidates' own physics: matching the measured spectrum to simulated ones
@@ -335,11 +314,8 @@ D.beside_paper(ood, ood_table, levers)  # all levers at once, fixed in advance
 # put each spectrum on the activity scale the model was trained on.
 
 # %%
-if paired_dir:
-    display(D.paired_table(main.model, paired_dir, main.checkpoint,
-                           levers.libraries[ML.LIB_DISTRACTORS], config))
-else:
-    display(Markdown("`paired_dir` is not set: no paired IR/Raman folder was evaluated."))
+display(D.paired_section(main.model, paired_dir, main.checkpoint,
+                         levers.libraries[ML.LIB_DISTRACTORS], config))
 
 # %% [markdown]
 # ## Summary

@@ -32,12 +32,11 @@ experimental_dir = None
 build_dir = "build"
 
 # %% tags=["remove-cell"]
-import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import gallery as G
-from vibraclip_core.analyses.ch7_gallery import split_gallery
+from vibraclip_core.analyses import ch7_gallery as C7
 
 config = chapter.setup(profile, seed=seed, build_dir=build_dir)
 main = chapter.pretrained_model(profile, build_dir)  # Chapter 2's model, of its parameters
@@ -50,14 +49,12 @@ main = chapter.pretrained_model(profile, build_dir)  # Chapter 2's model, of its
 # `n_misses` that were not.
 
 # %%
-test = split_gallery(main.model, main.data, build_dir, top_k, n_hits, n_misses, seed=config.seed)
+test = C7.split_gallery(main.model, main.data, build_dir, top_k, n_hits, n_misses, seed=config.seed)
 display(Markdown(f"{len(test.smiles)} candidates; top-1 over the whole split: "
                  f"{test.top1_percent:.1f} %."))
 
 # %%
-for q in test.picks:
-    fig = test.plot(q)
-    plt.show()
+C7.show_each(test.plot, test.picks)
 
 # %% [markdown]
 # ## What the wrong candidates share with the target
@@ -72,14 +69,7 @@ shared = G.similarity_to_target(test.ret, test.smiles, test.smiles, k=5)
 shared
 
 # %% tags=["hide-input"]
-col = shared.columns[0]
-display(Markdown(
-    f"Among the wrong top-5 candidates, {shared.loc['same molecular formula (isomer)', col]:.1f} % "
-    f"are isomers of the target and {shared.loc['same set of functional groups', col]:.1f} % "
-    "carry exactly its functional groups: when the model errs, it "
-    + ("mostly errs towards chemically similar molecules."
-       if shared.loc['at least one functional group in common', col] > 50 else
-       "often proposes molecules that share little with the target.")))
+display(Markdown(C7.wrong_candidates_text(shared)))
 
 # %% [markdown]
 # ## Measured IR spectra
@@ -91,9 +81,7 @@ display(Markdown(
 records, _ = chapter.measured_spectra(experimental_dir)
 measured = G.measured_ir_gallery(main.model, main.data, records, main.checkpoint, build_dir,
                                  min(top_k, 10), n_measured, config.seed, config.conformer_seed)
-for q in measured.chosen:
-    fig = measured.plot(q)
-    plt.show()
+C7.show_each(measured.plot, measured.chosen)
 
 # %% [markdown]
 # ## Summary

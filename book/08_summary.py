@@ -31,27 +31,16 @@ build_dir = "build"
 from IPython.display import Markdown, display
 
 from vibraclip_core.experiments import chapter
-from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
-from vibraclip_core.analyses.summary import book_run, chapter_timings, headline_table
+from vibraclip_core.analyses import summary as S
 
 # %%
-table, missing = headline_table(build_dir)
+table, missing = S.headline_table(build_dir)
 shown = table.set_index(["chapter", "result"]).round(1)
 display(chapter.dashes(shown))  # "—": not measured / not published
-if missing:
-    display(Markdown("Not run yet in this build folder: " + ", ".join(missing) + "."))
+display(Markdown(S.missing_text(missing)))
 
 # %% tags=["hide-input"]
-libraries = table.attrs["libraries"]
-display(Markdown(
-    "Larger library in this run: "
-    + ("; ".join(f"**{size}** candidates (column label: \"{label}\")"
-                 for size, label in libraries.items()) or "none saved")
-    + f". The published columns are the paper's QM9S figures at {PAPER_LIBRARY_SIZE:,} "
-    "candidates (its test split, DFT spectra, full training), not figures at our library. "
-    "Chapter 6's rows sit in the test-split columns; each names the library it was ranked "
-    "against. A dash marks a value not measured (the paper score needs every candidate's "
-    "spectra, so it exists only at the test split) or not published."))
+display(Markdown(S.libraries_text(table)))
 
 # %% [markdown]
 # ## What the book cost to render
@@ -61,12 +50,6 @@ display(Markdown(
 # earlier time).
 
 # %%
-timings = chapter_timings(build_dir, profile)
-display(timings.to_frame().assign(**{"minutes": (timings / 60).round(1)}))
-run = book_run(build_dir, profile)
-if len(timings):
-    display(Markdown(
-        f"Sum over {len(timings)} chapters: {timings.sum() / 60:.1f} min. "
-        + (f"The latest run executed up to {run[1]} chapters side by side (`bookrun --jobs "
-           f"{run[1]}`), so chapters overlap; from its start to this page it took "
-           f"**{run[0] / 60:.1f} min** of wall time." if run else "")))
+timings = S.chapter_timings(build_dir, profile)
+display(S.timings_frame(timings))
+display(Markdown(S.cost_text(timings, S.book_run(build_dir, profile))))

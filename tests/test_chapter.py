@@ -20,20 +20,6 @@ def test_setup_quiets_lightning_and_gives_the_chapter_config():
         chapter.setup("tiny", not_a_field=1)
 
 
-def test_chapter_defaults_read_the_parameters_cell_only(tmp_path):
-    (tmp_path / "ch.py").write_text(
-        '# %% [markdown]\n# x = 99\n\n# %% tags=["parameters"]\nprofile = "cpu"\nseed = None\n'
-        'xs = [1.0,\n      2.0]\n\n# %% tags=["remove-cell"]\nseed = 5\n')
-    assert chapter.chapter_defaults("ch", book=tmp_path) == {"profile": "cpu", "seed": None,
-                                                            "xs": [1.0, 2.0]}
-    (tmp_path / "none.py").write_text("# %%\nx = 1\n")
-    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
-        chapter.chapter_defaults("none", book=tmp_path)
-    # the book's own Chapter 2 names every parameter that chooses the main model
-    assert set(chapter.PRETRAINING_PARAMETERS) <= set(
-        chapter.chapter_defaults(chapter.PRETRAINING_CHAPTER))
-
-
 def test_the_record_is_per_profile_and_rewritten_only_when_it_changes(tmp_path):
     params = {"seed": None, "loss": "graph_centred", "mass": False, "max_epochs": 1,
               "data_dir": None}
@@ -46,9 +32,9 @@ def test_the_record_is_per_profile_and_rewritten_only_when_it_changes(tmp_path):
     assert chapter.pretraining_parameters("cpu", tmp_path)["loss"] == "all_pairs"
     with pytest.raises(ValueError, match="not among the parameters"):
         chapter.record_pretraining("tiny", tmp_path, {"batch_size": 3})
-    defaults = chapter.chapter_defaults(chapter.PRETRAINING_CHAPTER)
+    # Chapter 2 has not run under `paper` here: the profile decides, as Chapter 2 would let it
     assert chapter.pretraining_parameters("paper", tmp_path) == {
-        k: defaults[k] for k in chapter.PRETRAINING_PARAMETERS}
+        k: None for k in chapter.PRETRAINING_PARAMETERS}
 
 
 @pytest.fixture

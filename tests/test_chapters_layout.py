@@ -42,6 +42,41 @@ def test_code_cells_are_short_and_define_nothing(src):
         assert not defined, f"{src.name} defines {type(defined[0]).__name__} in\n{source}"
 
 
+# what a chapter's code cell may not hold: the branching and looping live in its analyses module
+CONTROL_FLOW = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.ListComp,
+                ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.IfExp, ast.Match)
+
+
+def control_flow(source: str) -> list[str]:
+    """The control-flow constructs of a code cell, by name and line."""
+    return [f"{type(n).__name__} (line {n.lineno})" for n in ast.walk(ast.parse(source))
+            if isinstance(n, CONTROL_FLOW)]
+
+
+def test_control_flow_finds_each_construct():
+    cells = {"if x:\n    y = 1": "If", "for q in p:\n    f(q)": "For", "a = [x for x in y]": "ListComp",
+             "a = {k: v for k, v in d}": "DictComp", "a = b if c else d": "IfExp",
+             "f(', '.join(x for x in y))": "GeneratorExp", "while x:\n    x -= 1": "While",
+             "with open(p) as f:\n    pass": "With"}
+    for source, name in cells.items():
+        assert control_flow(source) == [f"{name} (line 1)"]
+    assert control_flow("fig = plots.plot(x, f'{a:.1f} %', min(k, 10))") == []
+
+
+@pytest.mark.parametrize("src", CHAPTERS, ids=lambda p: p.stem)
+def test_code_cells_hold_calls_not_control_flow(src):
+    for tags, source in code_cells(src):
+        assert control_flow(source) == [], f"{src.name}: {control_flow(source)} in\n{source}"
+
+
+@pytest.mark.parametrize("src", CHAPTERS, ids=lambda p: p.stem)
+def test_config_parameters_are_none_so_the_profile_decides(src):
+    copies = {name: ast.literal_eval(value) for name, value in parameters(src).items()
+              if name in CONFIG_FIELDS - {"profile", "build_dir"}
+              and ast.literal_eval(value) is not None}
+    assert copies == {}, f"{src.name}: config fields set in the parameters cell: {copies}"
+
+
 @pytest.mark.parametrize("src", CHAPTERS, ids=lambda p: p.stem)
 def test_the_parameters_cell_holds_plain_literals(src):
     for name, value in parameters(src).items():

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from vibraclip_core.data import qm9_candidates as Q
-from vibraclip_core.retrieval import scores as R
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
 from vibraclip_core.retrieval.distractors import load_distractors
@@ -183,7 +182,7 @@ def test_library_run_embeds_distractors_like_the_test_split(tmp_path, monkeypatc
 def test_baselines_at_the_larger_library_match_the_generic_path(tmp_path, monkeypatch):
     from vibraclip_core.retrieval.baselines import RandomProjectionBaseline
     from vibraclip_core.retrieval.evaluate import cca_baselines
-    from vibraclip_core.experiments.library_size import _fingerprints, cost_of, evaluate_baselines_library
+    from vibraclip_core.experiments.library_size import _fingerprints, evaluate_baselines_library
 
     monkeypatch.setattr(Q, "SHARD_SIZE", 64)
     cfg = get_config("tiny", n_molecules=60, build_dir=str(tmp_path), library_size=90)

@@ -1,7 +1,6 @@
 import dataclasses
 
 import numpy as np
-import pytest
 import torch
 
 from vibraclip_core.experiments import measured_libraries as ML
@@ -10,7 +9,6 @@ from vibraclip_core.data.augment import cross_theory_data
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import load_sticks, prepare
 from vibraclip_core.measured.experimental import MeasuredIR
-from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.data.spectra import Spectrum
 
 

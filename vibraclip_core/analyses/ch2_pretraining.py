@@ -6,14 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from IPython.display import Markdown
 
 from vibraclip_core.config.query_modes import IR_RAMAN
-from vibraclip_core.experiments.ablations import library_table
+from vibraclip_core.experiments.ablations import library_table, reference_loss_comparison
 from vibraclip_core.config.profiles import DEPARTURE_REASONS, Config, departures_from_paper
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.retrieval.evaluate import Evaluation
 from vibraclip_core.experiments.library_size import LibraryRun, library_curve, library_run, max_library_size, size_label
 from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.training.runs import TrainResult
 
 LIBRARY_MODE = IR_RAMAN
 
@@ -94,3 +96,62 @@ def library_comparison(model: VibraCLIP, data: PreparedData, config: Config
     table = library_table([("main model", m, m, [plain[n] for n in sizes])
                            for m in plain[n_test].table.index], labels)
     return LibraryComparison(run, curve, by_size, sizes, table, config.mass_tol_da)
+
+
+def on_off(flag: bool) -> str:
+    """'on' or 'off'."""
+    return "on" if flag else "off"
+
+
+def history_title(config: Config) -> str:
+    """The training-history figure's title."""
+    return f"{config.loss}, mass anchoring {on_off(config.mass)}"
+
+
+def library_title(config: Config) -> str:
+    """The library-size figure's title."""
+    return f"main model ({config.loss}, mass {on_off(config.mass)})"
+
+
+def validation_text(result: TrainResult, best: dict[str, float], data: PreparedData) -> str:
+    """The sentences on the main run's epochs and its best validation top-k against chance."""
+    n_val = len(data.splits["val"])
+    chance = {k: k / n_val for k in (1, 5, 10)}
+    return (
+        f"Training ran {len(result.history)} epochs on {len(data.splits['train'])} molecules. At "
+        f"the best epoch ({int(best['epoch'])}), an IR spectrum finds its molecule first among the "
+        f"{n_val} validation molecules **{100 * best['val_top1_ir']:.1f} %** of the time, and an "
+        f"IR + Raman pair **{100 * best['val_top1_ir_raman']:.1f} %**; top-10: "
+        f"{100 * best['val_top10_ir']:.1f} % and {100 * best['val_top10_ir_raman']:.1f} %. Chance "
+        f"would be {100 * chance[1]:.2f} % for top-1 and {100 * chance[10]:.2f} % for top-10, so "
+        f"the IR + Raman top-1 is {best['val_top1_ir_raman'] / chance[1]:.0f} times chance.")
+
+
+def library_text(lib: LibraryComparison, routes: dict[str, int], config: Config) -> str:
+    """The sentences on top-1 from the test split to the largest library, and the distractors'
+    geometry routes."""
+    top, filt = lib.top1(), lib.top1(mass_filter=True)
+    n_test, n_max = lib.sizes[0], lib.sizes[-1]
+    return (
+        f"IR + Raman top-1 (library score) falls from **{top[n_test]:.1f} %** among the {n_test:,} "
+        f"test molecules to **{top[n_max]:.1f} %** among {n_max:,} candidates; with the "
+        f"±{config.mass_tol_da:g} Da filter, from {filt[n_test]:.1f} % to {filt[n_max]:.1f} %. "
+        f"The {len(lib.run.distractors):,} distractors took these geometry routes: "
+        + ", ".join(f"{k} {v:,}" for k, v in routes.items()) + " (every candidate has a "
+        "geometry, none is dropped).")
+
+
+def reference_loss_section(config: Config, data: PreparedData, trainer_kwargs: dict
+                           ) -> tuple[object, ...]:
+    """What the loss comparison shows: the validation table of our loss against the released
+    one, with its sentence; or, when `compare_reference_loss` is off, a note saying how to run
+    it."""
+    if not config.compare_reference_loss:
+        return (Markdown("Not trained in this run (`compare_reference_loss=False`). Execute this "
+                         "chapter with `compare_reference_loss=True` to train both variants."),)
+    comparison = reference_loss_comparison(config, data, trainer_kwargs)
+    winner = comparison.loc["top1_ir_raman"].idxmax()
+    return (comparison, Markdown(
+        f"Validation top-k accuracy in %, best epoch of each run (at most "
+        f"{config.for_ablation().max_epochs} epochs). Higher IR + Raman top-1 in this run: "
+        f"**{winner}**."))

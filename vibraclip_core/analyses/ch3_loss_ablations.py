@@ -11,7 +11,7 @@ import pandas as pd
 
 from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, VariantRun, baseline_rows, library_table, paper_rows,
-                        top1, variant_rows, with_published)
+                        run_variant, top1, variant_rows, with_published)
 from vibraclip_core.retrieval.baselines import RandomProjectionBaseline
 from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.datasets import PreparedData
@@ -80,3 +80,9 @@ def headline_top1(table: pd.DataFrame, runs: dict[str, VariantRun], library: int
     second library of `results_table`."""
     return {label: top1(table, label, run.variant.query_modes[0], library)
             for label, run in runs.items()}
+
+
+def loss_variant_runs(config: Config, data: PreparedData, trainer_kwargs: dict
+                      ) -> dict[str, VariantRun]:
+    """{variant label: run} of the three loss variants (LOSS_VARIANTS), trained or loaded."""
+    return {v.label: run_variant(config, data, v, trainer_kwargs) for v in LOSS_VARIANTS}

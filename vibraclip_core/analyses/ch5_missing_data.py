@@ -80,3 +80,41 @@ def plot_missing(shown: pd.DataFrame, library: str) -> plt.Figure:
         line.set_linestyle("--")
     fig.axes[0].legend(fontsize=7)  # again, to show the dashes
     return fig
+
+
+def published_zeros_text(shown: pd.DataFrame) -> str:
+    """The note on the published 0.0 values of the table (empty when it shows none)."""
+    zero = published_zeros(shown)
+    if not zero:
+        return ""
+    return (f"A published 0.0 (at {', '.join(zero)} removed) stands for the released notebook's "
+            "≈ 0, read from its figure.")
+
+
+# the rows the IR-only comparison reads
+IR_ONLY_MODEL, IR_QUERY_OF_TRIMODAL = "(a) IR + mass, IR query", "(b) all pairs + mass, IR-only query"
+
+
+def change_text(shown: pd.DataFrame, test_label: str) -> str:
+    """The sentence on how much removing the largest fraction changes each row's top-1."""
+    _, hi, change = top1_change(by_fraction(shown, test_label))
+    return (f"Removing {hi:g} % of the spectra from training changes top-1 on the test split by "
+            + "; ".join(f"{d:+.1f} points for {name}" for name, d in change.dropna().items())
+            + ".")
+
+
+def ir_only_text(shown: pd.DataFrame, labels: tuple[str, str]) -> str:
+    """The sentences on IR-only queries: the tri-modal model against the graph + IR model, on
+    complete data, at both library sizes, and whether Raman helped at both in this run."""
+    top1, big = by_fraction(shown, labels[0]), by_fraction(shown, labels[1])
+    lo, _, _ = top1_change(top1)
+    ir_a, ir_b = IR_ONLY_MODEL, IR_QUERY_OF_TRIMODAL
+    return (
+        f"Queried with IR only, the tri-modal model trained on complete data reaches "
+        f"{top1.loc[lo, ir_b]:.1f} % on the test split and {big.loc[lo, ir_b]:.1f} % among "
+        f"{labels[1]}, against {top1.loc[lo, ir_a]:.1f} % and "
+        f"{big.loc[lo, ir_a]:.1f} % for the model trained on graph and IR alone: "
+        + ("training with Raman helped IR-only queries at both library sizes in this run."
+           if top1.loc[lo, ir_b] > top1.loc[lo, ir_a] and big.loc[lo, ir_b] > big.loc[lo, ir_a]
+           else "training with Raman did not help IR-only queries at both library sizes in this "
+           "run."))

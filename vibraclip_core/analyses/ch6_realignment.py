@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown
 
 from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.experiments import measured_libraries as ML
@@ -236,3 +237,58 @@ def rerank_readings(levers: MeasuredLevers) -> str:
     return (f"Re-ranked (ours, {levers.ours}): " + "; ".join(parts) + ". "
             f"{int(levers.seen.sum())} of {len(levers.seen)} measured spectra are of molecules "
             "in the pretraining data's training split; the table below separates them.")
+
+
+def ood_curves(ood_eval: dict[str, Evaluation]) -> dict[str, np.ndarray]:
+    """{setting: IR + Raman top-k curve} of the larger molecules' test split."""
+    return {name: ev.curves[IR_RAMAN] for name, ev in ood_eval.items()}
+
+
+def measured_text(records: Sequence, measured: PreparedData, dropped: Sequence,
+                  skipped: dict[str, int]) -> str:
+    """The sentence on how many measured spectra and molecules are used, dropped and skipped."""
+    return (f"{len(records)} measured spectra of {len(set(measured.identity))} distinct molecules "
+            f"are used ({len(dropped)} dropped because no conformer could be built); "
+            f"{sum(skipped.values())} files are not used, for the reasons above.")
+
+
+def library_sizes_text(sizes: dict[str, int], chosen: dict[str, Sequence[str]]) -> str:
+    """The sentence on the measured libraries' sizes and the variants chosen per fold."""
+    return ("Library sizes: " + "; ".join(f"{n}: {k} candidates" for n, k in sizes.items())
+            + " (the isomer library is the union over all query formulas; the filter leaves each "
+            "query its own isomers). Chosen per fold: "
+            + "; ".join(f"{k}: {' | '.join(v)}" for k, v in chosen.items()) + ".")
+
+
+def best_lever(lever_table: pd.DataFrame) -> str:
+    """The lever with the highest top-1 against the distractor library without a filter."""
+    return lever_table[(ML.LIB_DISTRACTORS, "none", "top1")].idxmax()
+
+
+def levers_text(lever_table: pd.DataFrame, sizes: dict[str, int], ood_table: pd.DataFrame,
+                n_ood_test: int) -> str:
+    """The sentences on the best measured-IR lever against zero-shot, with the mass filter and
+    among the measured molecules, and on the larger molecules' IR + Raman top-1 / top-10."""
+    lever = best_lever(lever_table)
+    best, zero = lever_table.loc[lever], lever_table.iloc[0]  # zero: zero-shot pretrained
+    d, m = ML.LIB_DISTRACTORS, ML.LIB_MEASURED
+    ood_rows = ood_table.xs(IR_RAMAN, level=1)  # the settings in their order
+    return (
+        f"Against the {sizes[d]}-candidate library without a filter, the best lever here is "
+        f"**{lever}**: top-1 {best[d, 'none', 'top1']:.1f} %, top-10 "
+        f"{best[d, 'none', 'top10']:.1f} % (zero-shot pretrained: {zero[d, 'none', 'top1']:.1f} / "
+        f"{zero[d, 'none', 'top10']:.1f} %). With the mass filter it reaches "
+        f"{best[d, 'mass', 'top1']:.1f} %; among the measured molecules alone "
+        f"{best[m, 'none', 'top1']:.1f} % / {best[m, 'none', 'top10']:.1f} %. On the "
+        f"{n_ood_test} larger test molecules (domain 1), IR + Raman top-1 / top-10 is "
+        + "; ".join(f"{name} {r['top1']:.1f} / {r['top10']:.1f} %"
+                    for name, r in ood_rows.iterrows())
+        + ".")
+
+
+def paired_section(model: VibraCLIP, paired_dir: str | None, checkpoint: Path,
+                   library: CandidateLibrary, config: Config) -> object:
+    """The paired IR/Raman table of `paired_dir`, or a note that none was given."""
+    if not paired_dir:
+        return Markdown("`paired_dir` is not set: no paired IR/Raman folder was evaluated.")
+    return paired_table(model, paired_dir, checkpoint, library, config)

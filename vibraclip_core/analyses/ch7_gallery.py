@@ -3,9 +3,11 @@ the test split's structures (library score), and a seeded sample of hits and mis
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from vibraclip_core.experiments import gallery as G
 from vibraclip_core.retrieval import scores as R
@@ -50,3 +52,23 @@ def split_gallery(model: VibraCLIP, data: PreparedData, build_dir: str, top_k: i
     ret = G.retrievals(R.library_scorer(emb["graph"], emb["ir"], emb["raman"]), len(rows), ids,
                        ids, min(top_k, len(rows)))
     return SplitGallery(data, smiles, ret, G.pick_queries(ret.rank, n_hits, n_misses, seed=seed))
+
+
+def show_each(plot: Callable[[int], plt.Figure], queries: Sequence[int]) -> None:
+    """Draw and show one figure per query, in order (a page shows them one below the other)."""
+    for q in queries:
+        plot(q)
+        plt.show()
+
+
+def wrong_candidates_text(shared: pd.DataFrame) -> str:
+    """The sentence on what the wrong top-5 candidates share with the target, and whether the
+    model mostly errs towards chemically similar molecules in this run."""
+    col = shared.columns[0]
+    return (
+        f"Among the wrong top-5 candidates, {shared.loc['same molecular formula (isomer)', col]:.1f}"
+        f" % are isomers of the target and {shared.loc['same set of functional groups', col]:.1f} "
+        "% carry exactly its functional groups: when the model errs, it "
+        + ("mostly errs towards chemically similar molecules."
+           if shared.loc['at least one functional group in common', col] > 50 else
+           "often proposes molecules that share little with the target."))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +202,38 @@ def book_run(build_dir: str | Path, profile: str) -> tuple[float, int] | None:
     if not run or "started" not in run:
         return None
     return time.time() - float(run["started"]), int(run.get("jobs", 1))
+
+
+def missing_text(missing: Sequence[str]) -> str:
+    """The note naming the chapters not run yet in this build folder (empty when none)."""
+    return "Not run yet in this build folder: " + ", ".join(missing) + "." if missing else ""
+
+
+def libraries_text(table: pd.DataFrame) -> str:
+    """The sentences on the larger libraries of this run and what the published columns are."""
+    libraries = table.attrs["libraries"]
+    return (
+        "Larger library in this run: "
+        + ("; ".join(f"**{size}** candidates (column label: \"{label}\")"
+                     for size, label in libraries.items()) or "none saved")
+        + f". The published columns are the paper's QM9S figures at {PAPER_LIBRARY_SIZE:,} "
+        "candidates (its test split, DFT spectra, full training), not figures at our library. "
+        "Chapter 6's rows sit in the test-split columns; each names the library it was ranked "
+        "against. A dash marks a value not measured (the paper score needs every candidate's "
+        "spectra, so it exists only at the test split) or not published.")
+
+
+def timings_frame(timings: pd.Series) -> pd.DataFrame:
+    """Seconds per chapter with a minutes column."""
+    return timings.to_frame().assign(**{"minutes": (timings / 60).round(1)})
+
+
+def cost_text(timings: pd.Series, run: tuple[float, int] | None) -> str:
+    """The sentences on the summed chapter times and the latest run's wall time (empty when no
+    chapter has a timing)."""
+    if not len(timings):
+        return ""
+    return (f"Sum over {len(timings)} chapters: {timings.sum() / 60:.1f} min. "
+            + (f"The latest run executed up to {run[1]} chapters side by side (`bookrun --jobs "
+               f"{run[1]}`), so chapters overlap; from its start to this page it took "
+               f"**{run[0] / 60:.1f} min** of wall time." if run else ""))

@@ -9,10 +9,8 @@ the model of Chapters 6 and 7 too, never silently leaves them on another one.
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
-import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -22,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from vibraclip_core.config.profiles import REPO_ROOT, Config, get_config
+from vibraclip_core.config.profiles import Config, get_config
 from vibraclip_core.data.datasets import PreparedData, prepare
 from vibraclip_core.measured.experimental import MeasuredIR, fetch_jcamp_spectra, load_measured_ir
 from vibraclip_core.model.vibraclip import VibraCLIP
@@ -51,16 +49,6 @@ def setup(profile: str, ablation: bool = False, **overrides: Any) -> Config:
     return config.for_ablation() if ablation else config
 
 
-def chapter_defaults(stem: str, book: Path = REPO_ROOT / "book") -> dict[str, Any]:
-    """{name: value} of the `parameters` cell of book/<stem>.py (plain literals)."""
-    text = (book / f"{stem}.py").read_text()
-    cell = re.search(r"^# %%.*\bparameters\b.*\n((?:(?!# %%).*\n?)*)", text, flags=re.M)
-    if cell is None:
-        raise ValueError(f"book/{stem}.py: no cell tagged 'parameters'")
-    return {node.targets[0].id: ast.literal_eval(node.value)
-            for node in ast.parse(cell.group(1)).body if isinstance(node, ast.Assign)}
-
-
 def _record_path(build_dir: str | Path) -> Path:
     return Path(build_dir) / "results" / f"{PRETRAINING_CHAPTER}_model.json"
 
@@ -83,15 +71,14 @@ def record_pretraining(profile: str, build_dir: str | Path, parameters: dict[str
 
 def pretraining_parameters(profile: str, build_dir: str | Path) -> dict[str, Any]:
     """The model parameters Chapter 2 recorded for `profile` in this build folder; when it has
-    not run there, the defaults of its parameters cell (what it would run with)."""
+    not run there, None for each (its parameters cell leaves them to the profile)."""
     path = _record_path(build_dir)
     recorded = json.loads(path.read_text()).get(profile) if path.exists() else None
     if recorded is not None:
         return recorded
-    log.warning("%s: Chapter 2 has not run for profile %s; using its default parameters",
+    log.warning("%s: Chapter 2 has not run for profile %s; using the profile's values",
                 path, profile)
-    defaults = chapter_defaults(PRETRAINING_CHAPTER)
-    return {k: defaults[k] for k in PRETRAINING_PARAMETERS}
+    return dict.fromkeys(PRETRAINING_PARAMETERS)  # None: the profile's value, as Chapter 2 has
 
 
 @dataclass
