@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from vibraclip_core.data import augment as A
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import augment as A
 from vibraclip_core.data.datasets import load_sticks, prepare
-from vibraclip_core.retrieval.evaluate import evaluate
-from vibraclip_core.retrieval.embedding import EmbeddingCache
 from vibraclip_core.data.second_theory import GFN1_DIR
+from vibraclip_core.retrieval.embedding import EmbeddingCache
+from vibraclip_core.retrieval.evaluate import evaluate
 from vibraclip_core.training.train import load_model, train
 
 POSITIONS = ("scale", "xh_scale", "mode_jitter", "width")

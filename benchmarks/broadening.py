@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from vibraclip_core.data.spectra import (broaden_sticks, broaden_sticks_naive, fine_grid, minmax_scale,
-                                    model_grid, resample, sticks_to_model_input)
+from vibraclip_core.data.spectra import (broaden_sticks, broaden_sticks_naive, fine_grid,
+                                         minmax_scale, model_grid, resample, sticks_to_model_input)
 
 
 def synthetic_sticks(n_molecules: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,11 +21,11 @@ import time
 import torch
 
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.data.sources import QM9_SIZE
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.candidates import qm9_smiles
 from vibraclip_core.retrieval.library_cache import build_library
-from vibraclip_core.data.mass import MassStats
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.sources import QM9_SIZE
 
 
 def main() -> None:

@@ -35,17 +35,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `vibraclip identify` d
 import numpy as np
 import torch
 
-from vibraclip_core.data import qm9_candidates as Q
-from vibraclip_core.config.profiles import get_config
-from vibraclip_core.retrieval.candidates import QM9Candidates, qm9_smiles
 from vibraclip_core.app.identify import identify
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import qm9_candidates as Q
+from vibraclip_core.data.mass import MassStats, mass_stats_for, write_mass_stats
+from vibraclip_core.data.sources import QM9_SIZE
+from vibraclip_core.measured.readers import read_spectrum
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.candidates import QM9Candidates, qm9_smiles
 from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.retrieval.library_cache import (QM9_CONFORMER_DIR, build_library, load_library,
-                                          save_library)
-from vibraclip_core.data.mass import MassStats, mass_stats_for, write_mass_stats
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.measured.readers import read_spectrum
-from vibraclip_core.data.sources import QM9_SIZE
+                                                    save_library)
 from vibraclip_core.training.train import load_model
 
 N_SHARDS = -(-QM9_SIZE // Q.SHARD_SIZE)

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from rdkit.Chem import Descriptors
 
-from vibraclip_core.retrieval.candidate_spectra import SPECTRA_CACHE_DIR, embedded_sticks
-from vibraclip_core.measured.experimental import fetch_jcamp_spectra, load_mapping
 from vibraclip_core.data.molecules import canonical_identity, mol_from_smiles
 from vibraclip_core.data.sources import load_qm9_source, qm9_order
+from vibraclip_core.measured.experimental import fetch_jcamp_spectra, load_mapping
+from vibraclip_core.retrieval.candidate_spectra import SPECTRA_CACHE_DIR, embedded_sticks
 
 
 def run(args: list[str]) -> tuple[float, str]:

@@ -39,13 +39,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.analyses import ch1_data as C1
-from vibraclip_core.experiments import chapter
+from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.data import datastats
-from vibraclip_core.experiments import plots
 from vibraclip_core.data.datasets import load_sticks, prepare
 from vibraclip_core.data.spectra import model_grid
+from vibraclip_core.experiments import chapter
+from vibraclip_core.experiments import plots
 
 config = chapter.setup(profile, seed=seed, n_molecules=n_molecules, fwhm_cm1=fwhm_cm1,
                        data_dir=data_dir, build_dir=build_dir)

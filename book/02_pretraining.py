@@ -39,17 +39,17 @@ import os
 
 from IPython.display import Markdown, display
 
-from vibraclip_core.analyses.book_facts import glue_facts
-from vibraclip_core.experiments import chapter
-from vibraclip_core.experiments import plots
-from vibraclip_core.experiments import learning_curve as LC
 from vibraclip_core.analyses import ch2_pretraining as P
-from vibraclip_core.experiments.ablations import save_results
+from vibraclip_core.analyses.book_facts import glue_facts
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
-from vibraclip_core.retrieval.evaluate import evaluate
+from vibraclip_core.experiments import chapter
+from vibraclip_core.experiments import learning_curve as LC
+from vibraclip_core.experiments import plots
+from vibraclip_core.experiments.ablations import save_results
 from vibraclip_core.experiments.library_size import cost_text, max_library_size
-from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
+from vibraclip_core.retrieval.evaluate import evaluate
 from vibraclip_core.training.step_timing import step_time_table
 from vibraclip_core.training.train import final_metrics
 

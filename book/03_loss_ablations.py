@@ -41,13 +41,14 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
+from vibraclip_core.analyses import ch3_loss_ablations as M
 from vibraclip_core.analyses.book_facts import ablation_budget_text, glue_facts
+from vibraclip_core.data.datasets import prepare
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
-from vibraclip_core.analyses import ch3_loss_ablations as M
-from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED_RANDOM_BASELINE_MAX_TOP_K,
-                                      library_labels, ranked_text, save_results)
-from vibraclip_core.data.datasets import prepare
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS,
+                                                  PUBLISHED_RANDOM_BASELINE_MAX_TOP_K,
+                                                  library_labels, ranked_text, save_results)
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        data_dir=data_dir, build_dir=build_dir)

@@ -39,13 +39,13 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
-from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.analyses import ch4_mass_anchoring as A
+from vibraclip_core.analyses.book_facts import glue_facts
+from vibraclip_core.data.datasets import prepare
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
-from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels, mass_anchoring_table,
-                                      save_results)
-from vibraclip_core.data.datasets import prepare
+from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels,
+                                                  mass_anchoring_table, save_results)
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        mass_tol_da=mass_tol_da, wrong_mass_offsets_da=wrong_mass_offsets_da,

@@ -42,13 +42,13 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
-from vibraclip_core.analyses.book_facts import glue_facts
-from vibraclip_core.experiments import chapter
 from vibraclip_core.analyses import ch5_missing_data as MS
-from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels, missing_data_table,
-                                      save_results)
+from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
+from vibraclip_core.experiments import chapter
+from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels,
+                                                  missing_data_table, save_results)
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        data_dir=data_dir, build_dir=build_dir,

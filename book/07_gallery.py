@@ -34,9 +34,9 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
+from vibraclip_core.analyses import ch7_gallery as C7
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import gallery as G
-from vibraclip_core.analyses import ch7_gallery as C7
 
 config = chapter.setup(profile, seed=seed, build_dir=build_dir)
 main = chapter.pretrained_model(profile, build_dir)  # Chapter 2's model, of its parameters

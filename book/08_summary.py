@@ -30,8 +30,8 @@ build_dir = "build"
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
 
-from vibraclip_core.experiments import chapter
 from vibraclip_core.analyses import summary as S
+from vibraclip_core.experiments import chapter
 
 # %%
 table, missing = S.headline_table(build_dir)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.data import augment as A
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import augment as A
 from vibraclip_core.data.datasets import StickSet, load_sticks, prepare
 from vibraclip_core.data.spectra import model_grid, sticks_to_model_input
 from vibraclip_core.training.datamodule import VibraDataModule

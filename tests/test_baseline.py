@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vibraclip_core.measured.baseline import correct_baseline
 from vibraclip_core.data.spectra import Spectrum, SpectrumError, spectrum_to_model_input
+from vibraclip_core.measured.baseline import correct_baseline
 
 
 def _bands(x):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from vibraclip_core.data.molecules import morgan_fingerprints
 from vibraclip_core.retrieval import baselines as B
 from vibraclip_core.retrieval import scores as R
 from vibraclip_core.retrieval.metrics import topk_accuracy
-from vibraclip_core.data.molecules import morgan_fingerprints
 
 SMILES = ["C", "CC", "CCC", "CCCC", "CO", "CCO", "CCCO", "CN", "CCN", "CC=O", "CC(C)C", "C1CC1",
           "C1CCC1", "OCCO", "CC#N", "C=C", "C#C", "COC", "CC(=O)O", "NCC(=O)O", "c1ccccc1",

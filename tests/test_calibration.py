@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from vibraclip_core.data.spectra import Spectrum, broaden_sticks, fine_grid, sticks_to_model_input
 from vibraclip_core.measured import calibration as C
 from vibraclip_core.measured.experimental import MeasuredIR
-from vibraclip_core.data.spectra import Spectrum, broaden_sticks, fine_grid, sticks_to_model_input
 
 
 def test_region_scaling_and_its_fit_recover_known_factors():

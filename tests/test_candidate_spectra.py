@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibraclip_core.retrieval import candidate_spectra as CS
 from vibraclip_core.data.datasets import load_sticks
 from vibraclip_core.data.molecules import canonical_identity
+from vibraclip_core.retrieval import candidate_spectra as CS
 
 
 def test_embedded_computed_failed_and_cached(tiny_shards, tmp_path, monkeypatch):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vibraclip_core.experiments import chapter
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.experiments import chapter
 
 
 def test_setup_quiets_lightning_and_gives_the_chapter_config():

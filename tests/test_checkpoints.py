@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import save_file
 
 from vibraclip_core.app import cli
-from vibraclip_core.model.checkpoints import CheckpointError, load_model, model_state
-from vibraclip_core.config.profiles import get_config
-from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.app.shipped import CONFIG_FILE, WEIGHTS_FILE, ShippedModelError, model_from
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.model.checkpoints import CheckpointError, load_model, model_state
+from vibraclip_core.model.vibraclip import VibraCLIP
 
 
 def write_checkpoint(path, edit=None):

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from vibraclip_core.experiments import chapter
 from vibraclip_core.app import cli
-from vibraclip_core.config.profiles import FIELD_DOCS, Config, get_config
 from vibraclip_core.config.choices import AUGMENTATIONS, TRANSFER_AUGMENT
 from vibraclip_core.config.loss_modes import LOSS_MODES
+from vibraclip_core.config.profiles import FIELD_DOCS, Config, get_config
+from vibraclip_core.experiments import chapter
 
 
 def _train_actions() -> dict[str, argparse.Action]:

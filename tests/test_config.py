@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from vibraclip_core.config.profiles import (ANALYSIS_FIELDS, PAPER_COMPARED_FIELDS, PROFILES, Config,
-                                   departures_from_paper, get_config)
+from vibraclip_core.config.profiles import (ANALYSIS_FIELDS, PAPER_COMPARED_FIELDS, PROFILES,
+                                            Config, departures_from_paper, get_config)
 
 
 def test_profiles_and_overrides():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vibraclip_core.data import datastats
 from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR, REPO_ROOT
+from vibraclip_core.data import datastats
 from vibraclip_core.data.datasets import load_sticks
 
 

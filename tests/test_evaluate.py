@@ -7,10 +7,10 @@ from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
 import torch
 
+from vibraclip_core.data.molecules import morgan_fingerprints
 from vibraclip_core.retrieval.baselines import CCABaseline, RandomProjectionBaseline
 from vibraclip_core.retrieval.embedding import EmbeddingCache, embed_rows, embed_split
 from vibraclip_core.retrieval.evaluate import cca_evaluation, evaluate, random_projection_evaluation
-from vibraclip_core.data.molecules import morgan_fingerprints
 from vibraclip_core.retrieval.scores import library_scorer, rank_of_truth, rank_of_truth_scored
 from vibraclip_core.training.train import load_model, train
 

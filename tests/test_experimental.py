@@ -1,8 +1,9 @@
 import pytest
 
-from vibraclip_core.measured.experimental import (check_formulas, fetch_jcamp_spectra, header_formula,
-                                         load_mapping, load_measured_ir, smiles_formula)
 from vibraclip_core.data.spectra import model_grid, spectrum_to_model_input
+from vibraclip_core.measured.experimental import (check_formulas, fetch_jcamp_spectra,
+                                                  header_formula, load_mapping, load_measured_ir,
+                                                  smiles_formula)
 
 
 def test_mapping_rows_have_smiles_or_a_reason():

@@ -7,13 +7,13 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
-from vibraclip_core.data import formulas as F
-from vibraclip_core.config.profiles import get_config
 from vibraclip_core.app.identify import check_query
-from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import formulas as F
 from vibraclip_core.data.molecules import mol_from_smiles, molecular_formula
 from vibraclip_core.data.sources import load_qm9_source, qm9_order
 from vibraclip_core.data.spectra import Spectrum
+from vibraclip_core.model.vibraclip import VibraCLIP
 
 
 @pytest.mark.parametrize("text, counts", [

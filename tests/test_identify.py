@@ -12,22 +12,22 @@ import pandas as pd
 import pytest
 import torch
 
-from vibraclip_core.retrieval import candidates as C
 from vibraclip_core.app import cli
 from vibraclip_core.app import identify as I
-from vibraclip_core.retrieval import library as LB
-from vibraclip_core.retrieval import library_cache as LC
-from vibraclip_core.data import qm9_candidates as Q
 from vibraclip_core.app import report
-from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
 from vibraclip_core.config.profiles import get_config
-from vibraclip_core.retrieval.embedding import embed_structures, model_digest
+from vibraclip_core.data import qm9_candidates as Q
 from vibraclip_core.data.mass import MassStats, MassStatsError, mass_stats_for, write_mass_stats
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.retrieval.rerank import Reranker
 from vibraclip_core.data.molecules import molecular_formula, mol_from_smiles
 from vibraclip_core.data.sources import load_qm9_source, qm9_order
 from vibraclip_core.data.spectra import Spectrum, model_grid
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval import candidates as C
+from vibraclip_core.retrieval import library as LB
+from vibraclip_core.retrieval import library_cache as LC
+from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
+from vibraclip_core.retrieval.embedding import embed_structures, model_digest
+from vibraclip_core.retrieval.rerank import Reranker
 from vibraclip_core.retrieval.spectral_match import MatchSettings
 
 # 8 candidates: 6 usable, one unparseable, one with Cl (outside H/C/N/O/F)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.experiments import learning_curve as LC
-from vibraclip_core.config.profiles import get_config
 from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
+from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
+from vibraclip_core.experiments import learning_curve as LC
 
 
 def test_subsets_are_nested_seeded_and_keep_the_held_out_splits(tiny_shards, tmp_path):

@@ -11,17 +11,17 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
-from vibraclip_core.data import qm9_candidates as Q
-from vibraclip_core.retrieval.candidates import QM9Candidates, load_candidates
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import qm9_candidates as Q
 from vibraclip_core.data.datasets import prepare
-from vibraclip_core.retrieval.embedding import EmbeddingCache, embed_split, embed_structures
 from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.data.molecules import featurize_many, molecular_formula, mol_from_smiles
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.candidates import QM9Candidates, load_candidates
+from vibraclip_core.retrieval.embedding import EmbeddingCache, embed_split, embed_structures
 from vibraclip_core.retrieval.library import CandidateLibrary, pack_structures, unique_rows
 from vibraclip_core.retrieval.library_cache import build_library
-from vibraclip_core.data.mass import MassStats
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.molecules import featurize_many, molecular_formula, mol_from_smiles
 
 
 @pytest.fixture(scope="module")

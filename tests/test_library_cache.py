@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from vibraclip_core.app import cli
-from vibraclip_core.retrieval import library as LB
-from vibraclip_core.retrieval import library_cache as LC
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.mass import MassStats
 from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval import library as LB
+from vibraclip_core.retrieval import library_cache as LC
 
 USABLE = ["CCO", "COC", "CC(C)=O", "c1ccccc1", "CC#N", "C=C", "OCCCCO"]
 

@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.data import qm9_candidates as Q
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import qm9_candidates as Q
 from vibraclip_core.data.datasets import prepare
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.data.sources import QM9_SIZE, load_qm9_source, qm9_order
+from vibraclip_core.experiments.library_size import (library_evaluations, library_run,
+                                                     max_library_size)
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.distractors import load_distractors
 from vibraclip_core.retrieval.embedding import embed_split, embed_structures
-from vibraclip_core.data.mass import MassStats
-from vibraclip_core.experiments.library_size import library_evaluations, library_run, max_library_size
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.sources import QM9_SIZE, load_qm9_source, qm9_order
 
 # a strained QM9 cage on which ETKDG fails even with RDKit's retries (seen in QM9)
 ETKDG_FAILS = "N=C1OC2CC11CCC21"

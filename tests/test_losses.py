@@ -8,11 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vibraclip_core.model.losses import (
-    MODE_TERMS, REFERENCE_TARGET_SIMILARITIES, REFERENCE_WEIGHTS, VibraCLIPLoss, clip_loss,
-    get_logits, reference_clip_loss, reference_loss_terms, reference_target_logits,
-    reference_targets,
-)
+from vibraclip_core.model.losses import (MODE_TERMS, REFERENCE_TARGET_SIMILARITIES,
+                                         REFERENCE_WEIGHTS, VibraCLIPLoss, clip_loss, get_logits,
+                                         reference_clip_loss, reference_loss_terms,
+                                         reference_target_logits, reference_targets)
 
 
 def naive_clip_loss(a: torch.Tensor, b: torch.Tensor, scale: float) -> float:

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.measured.prepared import load_paired, measured_prepared
 from vibraclip_core.data.molecules import mol_from_smiles, molecular_mass_da
-from vibraclip_core.measured.readers import read_spectrum
 from vibraclip_core.data.spectra import raman_intensity_to_activity, spectrum_to_model_input
+from vibraclip_core.measured.prepared import load_paired, measured_prepared
+from vibraclip_core.measured.readers import read_spectrum
 
 
 def test_rows_that_do_not_featurise_are_dropped_and_rows_stay_paired():

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from vibraclip_core.experiments import measured_libraries as ML
-from vibraclip_core.data import qm9_candidates as Q
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import qm9_candidates as Q
 from vibraclip_core.data.datasets import prepare
+from vibraclip_core.data.spectra import Spectrum
+from vibraclip_core.experiments import measured_libraries as ML
 from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.data.spectra import Spectrum
 
 
 def _library(formulas, masses, ids=None):

@@ -3,7 +3,8 @@ import pandas as pd
 import torch
 
 from vibraclip_core.analyses import ch3_loss_ablations as M
-from vibraclip_core.experiments.ablations import LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL, VariantRun
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
+                                                  VariantRun)
 from vibraclip_core.retrieval.evaluate import Evaluation
 
 LABELS = ("test split: 10 candidates", "200 candidates")

@@ -11,12 +11,12 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn.models import DimeNetPlusPlus
 from torch_geometric.nn.models import dimenet as pyg_dimenet
 
-from vibraclip_core.data import molecules as M
 from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data import molecules as M
 from vibraclip_core.model.dimenet import GraphEncoder, SphericalBasis
 from vibraclip_core.model.losses import VibraCLIPLoss
 from vibraclip_core.model.vibraclip import (LogitScale, ProjectionHead, SpectraEncoder, VibraCLIP,
-                                  training_autocast)
+                                            training_autocast)
 
 SMILES = ["O", "CO", "CC=O", "c1ccccc1", "CC(N)C(=O)O", "FC(F)F"]
 

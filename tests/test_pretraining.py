@@ -3,8 +3,8 @@ import pytest
 
 from vibraclip_core.analyses import ch2_pretraining as P
 from vibraclip_core.config.profiles import get_config
-from vibraclip_core.retrieval.evaluate import Evaluation
 from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.evaluate import Evaluation
 
 
 def test_parameter_sizes_lay_out_each_config_by_part():

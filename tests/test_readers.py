@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibraclip_core.measured import readers as R
 from vibraclip_core.data import spectra as S
+from vibraclip_core.measured import readers as R
 
 
 def lorentz(x: np.ndarray, centre: float, fwhm: float) -> np.ndarray:

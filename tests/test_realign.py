@@ -4,12 +4,12 @@ import torch
 
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
-from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.data.molecules import canonical_identity
-from vibraclip_core.retrieval.library import CandidateLibrary, unique_rows
+from vibraclip_core.data.spectra import Spectrum
 from vibraclip_core.experiments.measured_libraries import filtered_ranks
 from vibraclip_core.experiments.realign import kfold_splits, measured_data, realign, with_splits
-from vibraclip_core.data.spectra import Spectrum
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.retrieval.library import CandidateLibrary, unique_rows
 from vibraclip_core.training.train import load_model, model_state, train
 
 QUIET = {"enable_progress_bar": False}

@@ -9,11 +9,11 @@ from rdkit.Chem import Descriptors
 from safetensors.torch import load_file
 
 from vibraclip_core.app import cli
+from vibraclip_core.app.shipped import (MODELS_DIR, WEIGHTS_FILE, ShippedModelError,
+                                        check_integrity, export_model, load_shipped_model, manifest)
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import load_sticks, prepare
 from vibraclip_core.data.molecules import canonical_identity, mol_from_smiles
-from vibraclip_core.app.shipped import (MODELS_DIR, WEIGHTS_FILE, ShippedModelError, check_integrity,
-                                    export_model, load_shipped_model, manifest)
 from vibraclip_core.data.spectra import broaden_sticks, fine_grid
 from vibraclip_core.training.train import load_model, train
 

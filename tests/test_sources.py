@@ -6,7 +6,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from vibraclip_core.data.sources import (QM9_SIZE, _parse_list, load_qm9_source, qm9_order,
-                                    source_from_smiles)
+                                         source_from_smiles)
 
 
 def test_qm9_literal_lists_parse():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibraclip_core.retrieval import spectral_match as SM
 from vibraclip_core.data.spectra import Spectrum, model_grid
+from vibraclip_core.retrieval import spectral_match as SM
 
 GRID = model_grid()
 

@@ -5,11 +5,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL, library_table,
-                                      paper_rows, save_results, with_published)
-from vibraclip_core.retrieval.evaluate import Evaluation
 from vibraclip_core.analyses.summary import (PUBLISHED_COLUMNS, chapter_timings, headline_table,
-                                    library_size_text, measured_columns)
+                                             library_size_text, measured_columns)
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
+                                                  library_table, paper_rows, save_results,
+                                                  with_published)
+from vibraclip_core.retrieval.evaluate import Evaluation
 
 ALL = ["ir", "raman", "ir+raman library", "ir+raman paper"]
 STRUCTURE_ONLY = ALL[:3]  # beyond the test split the paper score does not exist

@@ -12,12 +12,12 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from vibraclip_core.config.profiles import get_config
-from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
 from vibraclip_core.data.datasets import prepare
-from vibraclip_core.model.dimenet import expand_triplets
 from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache, geometry_cache_path
-from vibraclip_core.training.lightning_module import VibraCLIPModule, topk_accuracy, unique_items
 from vibraclip_core.data.molecules import radius_edges, triplets
+from vibraclip_core.model.dimenet import expand_triplets
+from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
+from vibraclip_core.training.lightning_module import VibraCLIPModule, topk_accuracy, unique_items
 from vibraclip_core.training.runs import read_history, run_dir, run_lock
 from vibraclip_core.training.train import load_model, train
 

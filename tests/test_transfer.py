@@ -3,13 +3,13 @@ import dataclasses
 import numpy as np
 import torch
 
+from vibraclip_core.config.profiles import get_config
+from vibraclip_core.data.augment import cross_theory_data
+from vibraclip_core.data.datasets import load_sticks, prepare
+from vibraclip_core.data.spectra import Spectrum
 from vibraclip_core.experiments import measured_libraries as ML
 from vibraclip_core.experiments import transfer as T
-from vibraclip_core.data.augment import cross_theory_data
-from vibraclip_core.config.profiles import get_config
-from vibraclip_core.data.datasets import load_sticks, prepare
 from vibraclip_core.measured.experimental import MeasuredIR
-from vibraclip_core.data.spectra import Spectrum
 
 
 def test_lever_table_lays_out_levers_by_library_filter_and_k():

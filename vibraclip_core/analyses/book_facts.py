@@ -7,18 +7,19 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from vibraclip_core.experiments.ablations import PUBLISHED_EPOCHS_FIG3A, PUBLISHED_EPOCHS_FIG3B, PUBLISHED_MAX_EPOCHS
-from vibraclip_core.data.augment_ranges import XH_THRESHOLD_CM1
-from vibraclip_core.retrieval.baselines import CCA_AXES
-from vibraclip_core.config.profiles import Config
 from vibraclip_core.config.choices import CPU_BOOK_CORES, CPU_BOOK_MINUTES, PAPER_LIBRARY_SIZE
 from vibraclip_core.config.loss_modes import LOSS_MODES
-from vibraclip_core.model.losses import REFERENCE_TEMPERATURE
+from vibraclip_core.config.profiles import Config
+from vibraclip_core.data.augment_ranges import XH_THRESHOLD_CM1
 from vibraclip_core.data.molecules import FINGERPRINT_BITS, FINGERPRINT_RADIUS
 from vibraclip_core.data.ood import MAX_HEAVY, MIN_HEAVY, QM9_MAX_HEAVY
 from vibraclip_core.data.simulate import FIELD_GRADIENTS
 from vibraclip_core.data.sources import QM9_SIZE
 from vibraclip_core.data.spectra import FINE_POINTS, GRID_MAX_CM1, GRID_MIN_CM1, MODEL_POINTS
+from vibraclip_core.experiments.ablations import (PUBLISHED_EPOCHS_FIG3A, PUBLISHED_EPOCHS_FIG3B,
+                                                  PUBLISHED_MAX_EPOCHS)
+from vibraclip_core.model.losses import REFERENCE_TEMPERATURE
+from vibraclip_core.retrieval.baselines import CCA_AXES
 
 
 def _fractions(values) -> str:

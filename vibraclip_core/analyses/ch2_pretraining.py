@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import pandas as pd
 from IPython.display import Markdown
 
-from vibraclip_core.config.query_modes import IR_RAMAN
-from vibraclip_core.experiments.ablations import library_table, reference_loss_comparison
 from vibraclip_core.config.profiles import DEPARTURE_REASONS, Config, departures_from_paper
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.evaluate import Evaluation
-from vibraclip_core.experiments.library_size import LibraryRun, library_curve, library_run, max_library_size, size_label
+from vibraclip_core.experiments.ablations import library_table, reference_loss_comparison
+from vibraclip_core.experiments.library_size import (LibraryRun, library_curve, library_run,
+                                                     max_library_size, size_label)
 from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.evaluate import Evaluation
 from vibraclip_core.training.runs import TrainResult
 
 LIBRARY_MODE = IR_RAMAN

@@ -9,14 +9,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vibraclip_core.config.query_modes import IR_RAMAN
-from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, VariantRun, baseline_rows, library_table, paper_rows,
-                        run_variant, top1, variant_rows, with_published)
-from vibraclip_core.retrieval.baselines import RandomProjectionBaseline
 from vibraclip_core.config.profiles import Config
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.evaluate import Evaluation, cca_baselines, cca_evaluation, random_projection_evaluation
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, VariantRun, baseline_rows,
+                                                  library_table, paper_rows, run_variant, top1,
+                                                  variant_rows, with_published)
 from vibraclip_core.experiments.library_size import evaluate_baselines_library
+from vibraclip_core.retrieval.baselines import RandomProjectionBaseline
+from vibraclip_core.retrieval.evaluate import (Evaluation, cca_baselines, cca_evaluation,
+                                               random_projection_evaluation)
 
 BASELINE_CURVE_MODE = IR_RAMAN
 

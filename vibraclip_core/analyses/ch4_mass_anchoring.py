@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vibraclip_core.config.query_modes import primary_query_mode
-from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, MASS_VARIANTS, VariantRun, library_table, reevaluate,
-                        run_variant, top1)
 from vibraclip_core.config.profiles import Config
+from vibraclip_core.config.query_modes import primary_query_mode
 from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, MASS_VARIANTS, VariantRun,
+                                                  library_table, reevaluate, run_variant, top1)
 
 # each model in its own query mode: IR-only models with IR, all-pairs ones with IR + Raman
 MODES = {key: primary_query_mode(key) for key in ("graph_ir", "all_pairs")}

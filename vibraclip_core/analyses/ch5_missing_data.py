@@ -9,11 +9,12 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from vibraclip_core.experiments.ablations import MASS_VARIANTS, PUBLISHED_LABEL, Variant, VariantRun, run_variant
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.experiments.ablations import (MASS_VARIANTS, PUBLISHED_LABEL, Variant,
+                                                  VariantRun, run_variant)
 from vibraclip_core.experiments.plots import plot_metric_lines
-from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 
 # (anchored variant, config field of the spectra it loses) of the paper's two cases
 CASES = {"a": ("graph_ir+mass", "missing_ir"), "b": ("all_pairs+mass", "missing_raman")}
@@ -92,7 +93,8 @@ def published_zeros_text(shown: pd.DataFrame) -> str:
 
 
 # the rows the IR-only comparison reads
-IR_ONLY_MODEL, IR_QUERY_OF_TRIMODAL = "(a) IR + mass, IR query", "(b) all pairs + mass, IR-only query"
+IR_ONLY_MODEL = "(a) IR + mass, IR query"
+IR_QUERY_OF_TRIMODAL = "(b) all pairs + mass, IR-only query"
 
 
 def change_text(shown: pd.DataFrame, test_label: str) -> str:

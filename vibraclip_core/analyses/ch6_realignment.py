@@ -17,22 +17,22 @@ import pandas as pd
 import torch
 from IPython.display import Markdown
 
+from vibraclip_core.config.profiles import Config
 from vibraclip_core.config.query_modes import IR_RAMAN
+from vibraclip_core.data.datasets import PreparedData, prepare
+from vibraclip_core.data.ood import OOD_DIR
 from vibraclip_core.experiments import measured_libraries as ML
 from vibraclip_core.experiments import measured_rerank as MR
 from vibraclip_core.experiments import realign as RA
 from vibraclip_core.experiments import transfer as T
 from vibraclip_core.experiments.ablations import beside_realignment
 from vibraclip_core.experiments.chapter import Pretrained
-from vibraclip_core.config.profiles import Config
-from vibraclip_core.data.datasets import PreparedData, prepare
-from vibraclip_core.retrieval.embedding import EmbeddingCache
-from vibraclip_core.retrieval.evaluate import Evaluation, evaluate, evaluate_ranks
 from vibraclip_core.measured.experimental import MeasuredIR
-from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.measured.prepared import load_paired
 from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.ood import OOD_DIR
+from vibraclip_core.retrieval.embedding import EmbeddingCache
+from vibraclip_core.retrieval.evaluate import Evaluation, evaluate, evaluate_ranks
+from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.retrieval.rerank import Reranker, reliability
 from vibraclip_core.training.train import load_model
 

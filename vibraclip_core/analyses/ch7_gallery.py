@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from vibraclip_core.experiments import gallery as G
-from vibraclip_core.retrieval import scores as R
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.embedding import embed_split
+from vibraclip_core.experiments import gallery as G
 from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval import scores as R
+from vibraclip_core.retrieval.embedding import embed_split
 
 
 @dataclass
@@ -66,9 +66,10 @@ def wrong_candidates_text(shared: pd.DataFrame) -> str:
     model mostly errs towards chemically similar molecules in this run."""
     col = shared.columns[0]
     return (
-        f"Among the wrong top-5 candidates, {shared.loc['same molecular formula (isomer)', col]:.1f}"
-        f" % are isomers of the target and {shared.loc['same set of functional groups', col]:.1f} "
-        "% carry exactly its functional groups: when the model errs, it "
+        "Among the wrong top-5 candidates, "
+        f"{shared.loc['same molecular formula (isomer)', col]:.1f} % are isomers of the target "
+        f"and {shared.loc['same set of functional groups', col]:.1f} % carry exactly its "
+        "functional groups: when the model errs, it "
         + ("mostly errs towards chemically similar molecules."
            if shared.loc['at least one functional group in common', col] > 50 else
            "often proposes molecules that share little with the target."))

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 from vibraclip_core.config.query_modes import IR_RAMAN, IR_RAMAN_PAPER, QUERY_MODES
 from vibraclip_core.experiments.ablations import LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL
-from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 
 TEST = "test split"
 PUBLISHED_COLUMNS = [f"published top-1 % (QM9S, {PAPER_LIBRARY_SIZE:,})",

@@ -1,1 +1,2 @@
-"""What a user runs: the command line, `identify` and its report, the shipped model and its card, the book runner."""
+"""What a user runs: the command line, `identify` and its report, the shipped model and its card,
+the book runner."""

@@ -19,8 +19,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from vibraclip_core.config.profiles import PROFILES, REPO_ROOT
 from vibraclip_core.config.choices import DEFAULT_PROFILE
+from vibraclip_core.config.profiles import PROFILES, REPO_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from vibraclip_core.config.choices import (AUGMENT_PRESETS, BASELINE_METHODS, DEFAULT_PROFILE,
+                                           Y_KINDS)
 from vibraclip_core.config.profiles import FIELD_DOCS, Config, field_spec, get_config
-from vibraclip_core.config.choices import AUGMENT_PRESETS, BASELINE_METHODS, DEFAULT_PROFILE, Y_KINDS
 
 # The config fields `vibraclip train` takes as flags (--max-epochs for max_epochs)
 TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment",

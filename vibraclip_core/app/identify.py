@@ -17,17 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.config.loss_modes import LOSS_MODES, uses_raman
+from vibraclip_core.data.formulas import ELEMENTS, formula_mass_da, hill_formula, unknown_elements
+from vibraclip_core.data.spectra import Spectrum, spectrum_to_model_input
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval import scores as R
 from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
 from vibraclip_core.retrieval.candidates import IdentifyError
 from vibraclip_core.retrieval.embedding import model_digest
-from vibraclip_core.data.formulas import ELEMENTS, formula_mass_da, hill_formula, unknown_elements
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.config.loss_modes import LOSS_MODES, uses_raman
-from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.rerank import Reranker
 from vibraclip_core.retrieval.spectral_match import candidate_matrix, coverage_mask, match_scores
-from vibraclip_core.data.spectra import Spectrum, spectrum_to_model_input
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import argparse
 
-from vibraclip_core.retrieval import candidates
 from vibraclip_core.app import identify
-from vibraclip_core.retrieval import library_cache
-from vibraclip_core.measured import readers
-from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay, format_table,
-                     write_results)
+from vibraclip_core.app.identify_flags import check_identify_flags
+from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay,
+                                       format_table, write_results)
 from vibraclip_core.app.shipped import model_from, shipped_reranker
 from vibraclip_core.data.spectra import raman_intensity_to_activity, spectrum_to_model_input
+from vibraclip_core.measured import readers
 from vibraclip_core.measured.baseline import correct_baseline
-from vibraclip_core.app.identify_flags import check_identify_flags
+from vibraclip_core.retrieval import candidates
+from vibraclip_core.retrieval import library_cache
 from vibraclip_core.retrieval.spectral_match import coverage_mask
 
 

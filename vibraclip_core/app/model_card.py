@@ -15,20 +15,20 @@ from pathlib import Path
 
 import torch
 
-from vibraclip_core.experiments import realign as RA
+from vibraclip_core.app.shipped import manifest
 from vibraclip_core.data.augment import stick_source
 from vibraclip_core.data.datasets import load_sticks, prepare
-from vibraclip_core.retrieval.embedding import EmbeddingCache
-from vibraclip_core.measured.experimental import fetch_jcamp_spectra, load_measured_ir
 from vibraclip_core.data.mass import MassStats
-from vibraclip_core.experiments.measured_libraries import measured_libraries, measured_ranks
-from vibraclip_core.experiments.measured_rerank import (MATCH_ALONE, chance_levels, library_matches, reranked_levers,
-                              seen_in_pretraining)
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.retrieval.rerank import Reranker
 from vibraclip_core.data.second_theory import GFN1_DIR
-from vibraclip_core.app.shipped import manifest
+from vibraclip_core.experiments import realign as RA
+from vibraclip_core.experiments.measured_libraries import measured_libraries, measured_ranks
+from vibraclip_core.experiments.measured_rerank import (MATCH_ALONE, chance_levels, library_matches,
+                                                        reranked_levers, seen_in_pretraining)
 from vibraclip_core.experiments.transfer import cross_theory_table, lever_table, theory_display
+from vibraclip_core.measured.experimental import fetch_jcamp_spectra, load_measured_ir
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.embedding import EmbeddingCache
+from vibraclip_core.retrieval.rerank import Reranker
 
 
 def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, build_dir: str,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from vibraclip_core.data.files import atomic_path
-from vibraclip_core.model.checkpoints import CheckpointError, check_finite, load_model
 from vibraclip_core.config.profiles import REPO_ROOT, Config
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.mass import MASS_STATS_FILE, MassStats, mass_stats_for
+from vibraclip_core.model.checkpoints import CheckpointError, check_finite, load_model
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.rerank import RERANK_FILE, Reranker
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vibraclip_core.config.choices import (AUGMENT_VERSION, DEFAULT_PROFILE, PAPER_LIBRARY_SIZE, TRANSFER_AUGMENT,
-                           TRANSFER_STRENGTH, AugmentName, FieldSpec, LossName, PairLossName, ProfileName, Trainable)
+from vibraclip_core.config.choices import (AUGMENT_VERSION, DEFAULT_PROFILE, PAPER_LIBRARY_SIZE,
+                                           TRANSFER_AUGMENT, TRANSFER_STRENGTH, AugmentName,
+                                           FieldSpec, LossName, PairLossName, ProfileName,
+                                           Trainable)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED_DATA_DIR = REPO_ROOT / "data" / "qm9_gfn2"

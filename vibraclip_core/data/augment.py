@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vibraclip_core.data.augment_ranges import XH_THRESHOLD_CM1, AugmentRanges, rank_paired_frequencies
 from vibraclip_core.config.choices import AUGMENTATIONS, TRANSFER_AUGMENT
+from vibraclip_core.data.augment_ranges import (XH_THRESHOLD_CM1, AugmentRanges,
+                                                rank_paired_frequencies)
 from vibraclip_core.data.datasets import PreparedData, StickSet, load_sticks
 from vibraclip_core.data.spectra import MODEL_POINTS, model_grid, sticks_to_model_input
 

@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from vibraclip_core.data.files import atomic_path
 from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR, Config
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.molecules import canonical_identity, featurize_many
 from vibraclip_core.data.qm9_candidates import ROUTE_B3LYP_UNPARSED, load_positions, qm9_positions
 from vibraclip_core.data.qm9s import is_qm9s_folder, qm9s_digest, qm9s_model_inputs

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.formulas import ELEMENTS
-from vibraclip_core.data.simulate import STATUS_OK, SimulationError, SimulatorSettings, limit_threads, simulate_molecule
+from vibraclip_core.data.simulate import (STATUS_OK, SimulationError, SimulatorSettings,
+                                          limit_threads, simulate_molecule)
 from vibraclip_core.data.sources import SourceMolecule, load_qm9_source, qm9_order
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch_geometric.data import Data
 
-from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.molecules import radius_edges, triplets
 
 # Optional precomputed geometry on a PyG Batch: the radius graph (2, E) and, per triplet

@@ -26,8 +26,8 @@ import numpy as np
 from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.formulas import mass_of_numbers
 from vibraclip_core.data.jobs import Progress, stop_pool
-from vibraclip_core.data.molecules import (MoleculeError, canonical_identity, embed_conformer, mol_from_smiles,
-                        molecular_mass_da)
+from vibraclip_core.data.molecules import (MoleculeError, canonical_identity, embed_conformer,
+                                           mol_from_smiles, molecular_mass_da)
 from vibraclip_core.data.sources import QM9_SIZE, load_qm9_source, qm9_order
 
 log = logging.getLogger(__name__)

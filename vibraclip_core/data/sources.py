@@ -21,7 +21,7 @@ from rdkit import Chem, RDLogger
 
 from vibraclip_core.data.formulas import ATOMIC_NUMBER
 from vibraclip_core.data.molecules import (MoleculeError, canonical_identity, embed_conformer,
-                                             mol_from_smiles, molecular_formula)
+                                           mol_from_smiles, molecular_formula)
 
 log = logging.getLogger(__name__)
 

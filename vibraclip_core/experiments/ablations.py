@@ -15,15 +15,15 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from vibraclip_core.config.query_modes import (IR_RAMAN, IR_RAMAN_PAPER, model_query_modes,
-                                              primary_query_mode)
-from vibraclip_core.config.profiles import Config, get_config
 from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE, PAPER_PUBCHEM_SIZE
-from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.evaluate import Evaluation, evaluate
-from vibraclip_core.experiments.library_size import evaluate_library, max_library_size, size_label
 from vibraclip_core.config.loss_modes import LOSS_MODES
+from vibraclip_core.config.profiles import Config, get_config
+from vibraclip_core.config.query_modes import (IR_RAMAN, IR_RAMAN_PAPER, model_query_modes,
+                                               primary_query_mode)
+from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.experiments.library_size import evaluate_library, max_library_size, size_label
 from vibraclip_core.model.losses import REFERENCE_TEMPERATURE
+from vibraclip_core.retrieval.evaluate import Evaluation, evaluate
 from vibraclip_core.training.train import TrainResult, final_metrics, load_model, train
 
 # The paper's QM9S test-set figures (Rocabert-Oriols et al. 2025, Fig. 3A/3B), top-1 / top-25 in %.

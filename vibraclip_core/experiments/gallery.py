@@ -18,15 +18,15 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import Draw
 
-from vibraclip_core.experiments import realign as RA
-from vibraclip_core.retrieval import scores as R
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.embedding import embed_spectra
-from vibraclip_core.measured.experimental import MeasuredIR
-from vibraclip_core.retrieval.library import CandidateLibrary, unique_rows
-from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.data.molecules import mol_from_smiles, molecular_formula
 from vibraclip_core.data.spectra import model_grid
+from vibraclip_core.experiments import realign as RA
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval import scores as R
+from vibraclip_core.retrieval.embedding import embed_spectra
+from vibraclip_core.retrieval.library import CandidateLibrary, unique_rows
 
 # functional groups used to describe what candidates share with the target (SMARTS)
 GROUPS = {

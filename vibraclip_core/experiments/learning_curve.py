@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vibraclip_core.config.query_modes import IR_RAMAN
-from vibraclip_core.experiments.ablations import PUBLISHED
-from vibraclip_core.config.profiles import Config
 from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
+from vibraclip_core.config.profiles import Config
+from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.evaluate import evaluate
+from vibraclip_core.experiments.ablations import PUBLISHED
 from vibraclip_core.experiments.library_size import evaluate_library
+from vibraclip_core.retrieval.evaluate import evaluate
 from vibraclip_core.training.train import load_model, train
 
 # The paper's training-set size: its split is 80/10/10 with a test split of PAPER_LIBRARY_SIZE

@@ -19,19 +19,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vibraclip_core.retrieval import scores as R
-from vibraclip_core.retrieval.baselines import Baseline
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
+from vibraclip_core.config.loss_modes import uses_raman
 from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.data.molecules import MoleculeError, morgan_fingerprints
+from vibraclip_core.data.qm9_candidates import distractor_positions
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval import scores as R
+from vibraclip_core.retrieval.baselines import Baseline
 from vibraclip_core.retrieval.distractors import Distractors, embed_distractors, load_distractors
 from vibraclip_core.retrieval.embedding import embed_spectra
 from vibraclip_core.retrieval.evaluate import Evaluation, evaluate_ranks
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.config.loss_modes import uses_raman
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.molecules import MoleculeError, morgan_fingerprints
-from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
-from vibraclip_core.data.qm9_candidates import distractor_positions
 
 
 def max_library_size(data: PreparedData) -> int:

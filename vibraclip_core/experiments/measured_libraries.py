@@ -18,17 +18,17 @@ import pandas as pd
 import torch
 
 from vibraclip_core.config.query_modes import IR_RAMAN
-from vibraclip_core.retrieval import scores as R
 from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.data.molecules import mol_from_smiles, molecular_formula
+from vibraclip_core.data.qm9_candidates import (Structures, candidate_geometry,
+                                                distractor_positions, load_positions)
+from vibraclip_core.data.sources import load_qm9_source, qm9_formulas
+from vibraclip_core.data.spectra import MODEL_POINTS
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval import scores as R
 from vibraclip_core.retrieval.embedding import EmbeddingCache, embed_spectra
 from vibraclip_core.retrieval.evaluate import evaluate_ranks
 from vibraclip_core.retrieval.library import CandidateLibrary, unique_rows
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.molecules import mol_from_smiles, molecular_formula
-from vibraclip_core.data.qm9_candidates import (Structures, candidate_geometry, distractor_positions,
-                             load_positions)
-from vibraclip_core.data.sources import load_qm9_source, qm9_formulas
-from vibraclip_core.data.spectra import MODEL_POINTS
 
 LIB_MEASURED = "measured molecules"
 LIB_DISTRACTORS = "measured + QM9 distractors"

@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.experiments.measured_libraries import LIBRARY_FILTERS, query_formulas
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval import scores as R
 from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
-from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.retrieval.embedding import embed_spectra
 from vibraclip_core.retrieval.evaluate import evaluate_ranks
-from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.experiments.measured_libraries import LIBRARY_FILTERS, query_formulas
-from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.rerank import Reranker, reranked_ranks
 from vibraclip_core.retrieval.spectral_match import candidate_matrix, coverage_mask, match_scores
 

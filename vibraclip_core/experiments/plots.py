@@ -11,7 +11,8 @@ import numpy as np
 
 from vibraclip_core.config.query_modes import IR_RAMAN
 from vibraclip_core.data.formulas import ELEMENTS
-from vibraclip_core.data.spectra import GRID_MAX_CM1, GRID_MIN_CM1, broaden_sticks, fine_grid, model_grid
+from vibraclip_core.data.spectra import (GRID_MAX_CM1, GRID_MIN_CM1, broaden_sticks, fine_grid,
+                                         model_grid)
 
 # Windows for annotating a characteristic band: (label, low cm-1, high cm-1)
 BAND_WINDOWS = {

@@ -19,11 +19,11 @@ import torch
 
 from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.embedding import EmbeddingCache
-from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.data.mass import mass_stats_for
-from vibraclip_core.measured.prepared import measured_prepared
 from vibraclip_core.data.spectra import spectrum_to_model_input
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.measured.prepared import measured_prepared
+from vibraclip_core.retrieval.embedding import EmbeddingCache
 from vibraclip_core.training.train import TrainResult, train
 
 # The paper's protocol: the config's realign_epochs / realign_lr defaults

@@ -26,19 +26,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vibraclip_core.retrieval import scores as R
-from vibraclip_core.data.augment import cross_theory_sticks, stick_rows
 from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR
+from vibraclip_core.data.augment import cross_theory_sticks, stick_rows
 from vibraclip_core.data.datasets import StickSet, load_sticks
-from vibraclip_core.retrieval.library_cache import build_library
 from vibraclip_core.data.mass import MassStats
-from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.data.molecules import canonical_identity
-from vibraclip_core.retrieval.rerank import (DEFAULT_DEPTH, Reranker, fit_logistic, logistic, reliability,
-                     reranked_ranks)
 from vibraclip_core.data.second_theory import GFN1_DIR, heldout_indices
-from vibraclip_core.retrieval.spectral_match import MatchSettings, candidate_matrix, match_scores
 from vibraclip_core.data.spectra import MODEL_POINTS, sticks_to_model_input
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval import scores as R
+from vibraclip_core.retrieval.library_cache import build_library
+from vibraclip_core.retrieval.rerank import (DEFAULT_DEPTH, Reranker, fit_logistic, logistic,
+                                             reliability, reranked_ranks)
+from vibraclip_core.retrieval.spectral_match import MatchSettings, candidate_matrix, match_scores
 
 log = logging.getLogger(__name__)
 

@@ -20,15 +20,15 @@ import torch
 
 from vibraclip_core.config.query_modes import IR_RAMAN, QUERY_MODES
 from vibraclip_core.data import augment as A
-from vibraclip_core.experiments import realign as RA
-from vibraclip_core.measured.calibration import out_of_fold_scales, scaled_inputs
 from vibraclip_core.data.datasets import PreparedData, StickSet
+from vibraclip_core.experiments import realign as RA
+from vibraclip_core.experiments.measured_libraries import LIB_DISTRACTORS, measured_ranks
+from vibraclip_core.measured.calibration import out_of_fold_scales, scaled_inputs
+from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.embedding import EmbeddingCache
 from vibraclip_core.retrieval.evaluate import evaluate, evaluate_ranks
-from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.experiments.measured_libraries import LIB_DISTRACTORS, measured_ranks
-from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.training.train import load_model
 
 SAME_THEORY = "same theory (GFN2)"

@@ -17,9 +17,10 @@ import torch
 
 from vibraclip_core.data.augment import XH_THRESHOLD_CM1
 from vibraclip_core.data.datasets import load_sticks
-from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.data.molecules import canonical_identity
-from vibraclip_core.data.spectra import MODEL_POINTS, model_grid, spectrum_to_model_input, sticks_to_model_input
+from vibraclip_core.data.spectra import (MODEL_POINTS, model_grid, spectrum_to_model_input,
+                                         sticks_to_model_input)
+from vibraclip_core.measured.experimental import MeasuredIR
 
 DEFAULT_FACTORS = np.round(np.arange(0.94, 1.0601, 0.0025), 4)
 

@@ -27,8 +27,8 @@ import pandas as pd
 from vibraclip_core.config.profiles import REPO_ROOT
 from vibraclip_core.data.formulas import parse_formula
 from vibraclip_core.data.molecules import canonical_identity, mol_from_smiles, molecular_formula
-from vibraclip_core.measured.readers import read_spectrum
 from vibraclip_core.data.spectra import Spectrum, SpectrumError
+from vibraclip_core.measured.readers import read_spectrum
 
 log = logging.getLogger(__name__)
 

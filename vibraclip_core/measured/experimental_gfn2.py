@@ -15,11 +15,11 @@ import pandas as pd
 
 from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR
 from vibraclip_core.data.datasets import load_sticks
-from vibraclip_core.measured.experimental import GFN2_DIR, ISOMERS_GFN2_DIR, load_mapping
 from vibraclip_core.data.generate import generate
 from vibraclip_core.data.molecules import mol_from_smiles, molecular_formula
 from vibraclip_core.data.ood import candidates_source
 from vibraclip_core.data.sources import load_qm9_source, qm9_formulas, qm9_index_of
+from vibraclip_core.measured.experimental import GFN2_DIR, ISOMERS_GFN2_DIR, load_mapping
 
 ISOMER_SHARD_SIZE = 100
 

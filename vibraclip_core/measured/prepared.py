@@ -18,8 +18,8 @@ import torch
 
 from vibraclip_core.data.datasets import MASS_STD_FLOOR_DA, PreparedData, pack_graphs
 from vibraclip_core.data.molecules import canonical_identity, featurize_many
-from vibraclip_core.measured.readers import read_spectrum
 from vibraclip_core.data.spectra import raman_intensity_to_activity, spectrum_to_model_input
+from vibraclip_core.measured.readers import read_spectrum
 
 
 def measured_prepared(smiles: Sequence[str], ir: np.ndarray, raman: np.ndarray, seed: int = 0,

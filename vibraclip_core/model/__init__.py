@@ -1,1 +1,2 @@
-"""The model: DimeNet++ graph encoder, spectra encoders and heads (VibraCLIP), the contrastive losses, reading checkpoints."""
+"""The model: DimeNet++ graph encoder, spectra encoders and heads (VibraCLIP), the contrastive
+losses, reading checkpoints."""

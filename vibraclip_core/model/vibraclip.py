@@ -15,11 +15,11 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from vibraclip_core.config.profiles import Config
 from vibraclip_core.config.choices import TRAINABLE
+from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.graphs import RADIUS_EDGE_KEY, TRIPLET_EDGE_KEYS
-from vibraclip_core.model.dimenet import GraphEncoder, expand_triplets
 from vibraclip_core.data.spectra import MODEL_POINTS
+from vibraclip_core.model.dimenet import GraphEncoder, expand_triplets
 
 
 @contextmanager

@@ -28,12 +28,12 @@ import numpy as np
 
 from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR
 from vibraclip_core.data.datasets import load_sticks
-from vibraclip_core.measured.experimental import GFN2_DIR, ISOMERS_GFN2_DIR
 from vibraclip_core.data.generate import _simulate_one, write_shard_atomic
 from vibraclip_core.data.jobs import Progress, stop_pool
 from vibraclip_core.data.molecules import canonical_identity
 from vibraclip_core.data.simulate import STATUS_OK, SimulatorSettings, limit_threads
 from vibraclip_core.data.sources import source_from_smiles
+from vibraclip_core.measured.experimental import GFN2_DIR, ISOMERS_GFN2_DIR
 
 log = logging.getLogger(__name__)
 

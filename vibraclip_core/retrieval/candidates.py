@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from vibraclip_core.data.molecules import is_smiles
-from vibraclip_core.data.sources import QM9_SIZE, qm9pack_csv_paths
 from vibraclip_core.data.qm9_candidates import FORMAT_VERSION as QM9_CONFORMER_FORMAT
+from vibraclip_core.data.sources import QM9_SIZE, qm9pack_csv_paths
 
 SMILES_SUFFIXES = (".smi", ".txt", ".csv")
 

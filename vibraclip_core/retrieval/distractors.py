@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.data.files import atomic_path
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.data.qm9_candidates import Structures, distractor_positions, load_positions
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.embedding import BATCH_SIZE, embed_structures, model_digest
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.data.mass import MassStats
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.qm9_candidates import Structures, distractor_positions, load_positions
 
 EMBED_CACHE_VERSION = 1
 

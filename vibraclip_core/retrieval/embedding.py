@@ -27,8 +27,8 @@ from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
 from vibraclip_core.data.jobs import bar_disable
 from vibraclip_core.data.mass import MassStats
-from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.data.qm9_candidates import Structures
+from vibraclip_core.model.vibraclip import VibraCLIP
 
 BATCH_SIZE = 256  # molecules per embedding batch unless a caller chooses otherwise
 

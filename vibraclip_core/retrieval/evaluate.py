@@ -14,14 +14,15 @@ import pandas as pd
 import torch
 
 from vibraclip_core.config.query_modes import IR_RAMAN, IR_RAMAN_PAPER
+from vibraclip_core.data.datasets import PreparedData
+from vibraclip_core.data.molecules import morgan_fingerprints
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval import scores as R
 from vibraclip_core.retrieval.baselines import CCABaseline, RandomProjectionBaseline, embed_baseline
-from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.retrieval.embedding import EmbeddingCache, embed_spectra
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.retrieval.metrics import bootstrap_ci, mean_reciprocal_rank, topk_accuracy, topk_curve
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.molecules import morgan_fingerprints
+from vibraclip_core.retrieval.metrics import (bootstrap_ci, mean_reciprocal_rank, topk_accuracy,
+                                              topk_curve)
 
 
 @dataclass

@@ -22,13 +22,15 @@ import numpy as np
 import torch
 
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.retrieval.embedding import BATCH_SIZE, EmbeddingCache, embed_graph_rows, embed_structures
 from vibraclip_core.data.formulas import hill_formulas
 from vibraclip_core.data.mass import MassStats
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.molecules import (MoleculeError, MoleculeGraph, candidate_identity, canonical_identity,
-                        featurize_many, mol_from_smiles, molecular_formula, stereo_smiles)
+from vibraclip_core.data.molecules import (MoleculeError, MoleculeGraph, candidate_identity,
+                                           canonical_identity, featurize_many, mol_from_smiles,
+                                           molecular_formula, stereo_smiles)
 from vibraclip_core.data.qm9_candidates import ROUTE_ETKDG, Structures
+from vibraclip_core.model.vibraclip import VibraCLIP
+from vibraclip_core.retrieval.embedding import (BATCH_SIZE, EmbeddingCache, embed_graph_rows,
+                                                embed_structures)
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vibraclip_core.data.files import atomic_path
+from vibraclip_core.data.mass import MassStats
+from vibraclip_core.data.qm9_candidates import load_positions
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.candidates import IdentifyError, QM9Candidates
 from vibraclip_core.retrieval.embedding import model_digest
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.data.mass import MassStats
-from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.data.qm9_candidates import load_positions
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import lightning as L
 import torch
 from torch_geometric.loader import DataLoader
 
+from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.augment import DEFAULT_RANGES, padded_sticks, stick_rows, stick_source
 from vibraclip_core.data.augment_ranges import AugmentRanges, ranges_from_training
-from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.datasets import PreparedData, is_qm9s_folder, prepare
 from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache, geometry_cache_path
 

@@ -13,12 +13,12 @@ from typing import Any
 import lightning as L
 import torch
 
-from vibraclip_core.retrieval import metrics
-from vibraclip_core.retrieval import scores as retrieval
 from vibraclip_core.data.augment import AUGMENTED_FRACTION, DEFAULT_RANGES, augment_sticks
 from vibraclip_core.model.checkpoints import config_from_hparams, model_state
 from vibraclip_core.model.losses import VibraCLIPLoss
 from vibraclip_core.model.vibraclip import VibraCLIP, training_autocast
+from vibraclip_core.retrieval import metrics
+from vibraclip_core.retrieval import scores as retrieval
 
 VAL_TOPK = (1, 5, 10)
 

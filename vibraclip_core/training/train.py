@@ -19,15 +19,15 @@ from typing import Any
 import lightning as L
 import torch
 
-from vibraclip_core.model.checkpoints import load_model, model_state
 from vibraclip_core.config.profiles import Config
-from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
 from vibraclip_core.data.datasets import PreparedData, prepare
-from vibraclip_core.retrieval.embedding import EmbeddingCache, graph_features
-from vibraclip_core.training.lightning_module import VibraCLIPModule
 from vibraclip_core.data.mass import write_mass_stats
-from vibraclip_core.training.runs import (TrainResult, distributed, final_metrics, history_logger, read_history,
-                   run_dir, run_lock)
+from vibraclip_core.model.checkpoints import load_model, model_state
+from vibraclip_core.retrieval.embedding import EmbeddingCache, graph_features
+from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
+from vibraclip_core.training.lightning_module import VibraCLIPModule
+from vibraclip_core.training.runs import (TrainResult, distributed, final_metrics, history_logger,
+                                          read_history, run_dir, run_lock)
 
 # the training API, importable from here as before the split into modules
 __all__ = ["FrozenGraphFeatures", "TrainResult", "final_metrics", "frozen_graph_features",
