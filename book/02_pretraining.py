@@ -47,8 +47,8 @@ from vibraclip_core.data.datasets import prepare
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import learning_curve as LC
 from vibraclip_core.experiments import plots
-from vibraclip_core.experiments.ablations import save_results
 from vibraclip_core.experiments.library_size import cost_text, max_library_size
+from vibraclip_core.experiments.results import save_results
 from vibraclip_core.retrieval.evaluate import evaluate
 from vibraclip_core.training.step_timing import step_time_table
 from vibraclip_core.training.train import final_metrics

@@ -48,7 +48,8 @@ from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS,
                                                   PUBLISHED_RANDOM_BASELINE_MAX_TOP_K,
-                                                  library_labels, ranked_text, save_results)
+                                                  library_labels, ranked_text)
+from vibraclip_core.experiments.results import save_results
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        data_dir=data_dir, build_dir=build_dir)

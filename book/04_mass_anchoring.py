@@ -45,7 +45,8 @@ from vibraclip_core.data.datasets import prepare
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
 from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels,
-                                                  mass_anchoring_table, save_results)
+                                                  mass_anchoring_table)
+from vibraclip_core.experiments.results import save_results
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        mass_tol_da=mass_tol_da, wrong_mass_offsets_da=wrong_mass_offsets_da,

@@ -48,7 +48,8 @@ from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels,
-                                                  missing_data_table, save_results)
+                                                  missing_data_table)
+from vibraclip_core.experiments.results import save_results
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
                        data_dir=data_dir, build_dir=build_dir,

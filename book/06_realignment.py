@@ -72,8 +72,8 @@ from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import measured_libraries as ML
 from vibraclip_core.experiments import plots
 from vibraclip_core.experiments import transfer as T
-from vibraclip_core.experiments.ablations import save_results
 from vibraclip_core.experiments.rerank_choice import validation_reliability
+from vibraclip_core.experiments.results import save_results
 from vibraclip_core.measured.calibration import simulated_inputs
 from vibraclip_core.measured.experimental import GFN2_DIR
 

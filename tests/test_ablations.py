@@ -6,8 +6,8 @@ import torch
 from vibraclip_core.config import profiles as C
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
                                                   VariantRun, baseline_rows, library_table,
-                                                  ranked_text, save_results, paper_rows, top1,
-                                                  variant_table, with_published)
+                                                  ranked_text, paper_rows, top1, variant_table,
+                                                  with_published)
 from vibraclip_core.retrieval.evaluate import Evaluation
 
 
@@ -74,12 +74,6 @@ def test_ranked_text_orders_and_marks_ties():
     text = ranked_text({"low": 1.0, "high": 9.04, "tie": 9.0})
     assert text.index("high") < text.index("tie") < text.index("low")
     assert "= **tie**" in text and "> **low**" in text
-
-
-def test_save_results_writes_csv_and_meta(tmp_path):
-    path = save_results(pd.DataFrame({"x": [1]}), tmp_path, "ch", {"profile": "tiny"})
-    assert pd.read_csv(path)["x"].tolist() == [1]
-    assert '"tiny"' in path.with_suffix(".json").read_text()
 
 
 def test_missing_fractions_are_the_profile_config_field(monkeypatch):

@@ -8,8 +8,8 @@ import torch
 from vibraclip_core.analyses.summary import (PUBLISHED_COLUMNS, chapter_timings, headline_table,
                                              library_size_text, measured_columns)
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
-                                                  library_table, paper_rows, save_results,
-                                                  with_published)
+                                                  library_table, paper_rows, with_published)
+from vibraclip_core.experiments.results import save_results
 from vibraclip_core.retrieval.evaluate import Evaluation
 
 ALL = ["ir", "raman", "ir+raman library", "ir+raman paper"]

@@ -20,6 +20,7 @@ import pandas as pd
 from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 from vibraclip_core.config.query_modes import IR_RAMAN, IR_RAMAN_PAPER, QUERY_MODES
 from vibraclip_core.experiments.ablations import LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL
+from vibraclip_core.experiments.results import read_results
 
 TEST = "test split"
 PUBLISHED_COLUMNS = [f"published top-1 % (QM9S, {PAPER_LIBRARY_SIZE:,})",
@@ -52,18 +53,6 @@ class _Row:
 def _published(key: str | None) -> tuple[float, float]:
     pub = PUBLISHED.get(key or "", {})
     return pub.get("top1", NAN), pub.get("top25", NAN)
-
-
-def _read(build_dir: Path, name: str, index_cols: int) -> pd.DataFrame | None:
-    """A one-header-row table (index: the first `index_cols` columns), or None when not saved."""
-    path = Path(build_dir) / "results" / f"{name}.csv"
-    return pd.read_csv(path, index_col=list(range(index_cols))) if path.exists() else None
-
-
-def _read_library(build_dir: Path, name: str) -> pd.DataFrame | None:
-    """A `library_table` as saved (index (model, query), columns (library, metric)), or None."""
-    path = Path(build_dir) / "results" / f"{name}.csv"
-    return pd.read_csv(path, index_col=[0, 1], header=[0, 1]) if path.exists() else None
 
 
 def _libraries(table: pd.DataFrame) -> list[str]:
@@ -162,10 +151,10 @@ def headline_table(build_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
     published top-1 / top-25 %. attrs["libraries"] maps each larger library's size to the full
     column label it was read from."""
     build_dir = Path(build_dir)
-    libs = {name: _read_library(build_dir, name) for name in LIBRARY_TABLES}
-    test02 = _read(build_dir, "02_pretraining", 1)
-    ood = _read(build_dir, "06_realignment_ood", 2)
-    measured = _read(build_dir, "06_realignment_measured", 2)
+    libs = {name: read_results(build_dir, name) for name in LIBRARY_TABLES}
+    test02 = read_results(build_dir, "02_pretraining")
+    ood = read_results(build_dir, "06_realignment_ood")
+    measured = read_results(build_dir, "06_realignment_measured")
     missing = [name for name, t in (("02_pretraining", test02), *libs.items(),
                                     ("06_realignment (larger molecules)", ood),
                                     ("06_realignment (measured IR)", measured)) if t is None]

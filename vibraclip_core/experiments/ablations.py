@@ -3,14 +3,12 @@
 A variant is a set of config overrides plus the query mode that represents it (an IR-only model is
 queried with IR, a tri-modal one with IR + Raman). `run_variant` trains or loads the run (cached by
 config and data hash, so a variant that two chapters need is trained once) and evaluates it on the
-test split; `save_results` writes a chapter's headline table for the book's summary page.
+test split (`results.save_results` writes a chapter's headline table).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
@@ -295,16 +293,6 @@ def beside_realignment(ours: dict[str, tuple[str, str, int, pd.Series]]) -> pd.D
           "published top-25 %": PUBLISHED_REALIGNMENT[key][1],
           "published: set and library": PUBLISHED_REALIGNMENT[key][2]}
          for key, query, n, row in ours.values()], index=list(ours))
-
-
-def save_results(table: pd.DataFrame, build_dir: str | Path, name: str,
-                 meta: dict[str, Any] | None = None) -> Path:
-    """Write a chapter's headline table as build/results/<name>.csv (+ .json metadata)."""
-    out = Path(build_dir) / "results" / f"{name}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out)
-    out.with_suffix(".json").write_text(json.dumps(meta or {}, indent=2, default=str))
-    return out
 
 
 def ranked_text(values: dict[str, float], unit: str = " %") -> str:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from vibraclip_core.config.profiles import Config, get_config
 from vibraclip_core.data.datasets import PreparedData, prepare
+from vibraclip_core.experiments.results import results_path
 from vibraclip_core.measured.experimental import MeasuredIR, fetch_jcamp_spectra, load_measured_ir
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.training.runs import MAIN_TAG
@@ -50,7 +51,7 @@ def setup(profile: str, ablation: bool = False, **overrides: Any) -> Config:
 
 
 def _record_path(build_dir: str | Path) -> Path:
-    return Path(build_dir) / "results" / f"{PRETRAINING_CHAPTER}_model.json"
+    return results_path(build_dir, f"{PRETRAINING_CHAPTER}_model", ".json")
 
 
 def record_pretraining(profile: str, build_dir: str | Path, parameters: dict[str, Any]) -> Path:

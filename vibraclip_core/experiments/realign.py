@@ -26,15 +26,15 @@ from vibraclip_core.measured.prepared import measured_prepared
 from vibraclip_core.retrieval.embedding import EmbeddingCache
 from vibraclip_core.training.train import TrainResult, train
 
-# The paper's protocol: the config's realign_epochs / realign_lr defaults
-PAPER_EPOCHS, PAPER_LR = Config.realign_epochs, Config.realign_lr
-
-
-def realign_config(pretrained: Config, checkpoint: str | Path, epochs: int = PAPER_EPOCHS,
-                   lr: float = PAPER_LR, trainable: str = "last_layer") -> Config:
+def realign_config(pretrained: Config, checkpoint: str | Path, epochs: int | None = None,
+                   lr: float | None = None, trainable: str = "last_layer") -> Config:
     """The pretrained config set up to continue from `checkpoint` with only `trainable` free,
-    at the realignment weight decay (`realign_weight_decay`: the released fine-tuning config's
-    0.01); no stick augmentation: a new domain's spectra need not come with sticks."""
+    for `epochs` at rate `lr` (None: its `realign_epochs` / `realign_lr`, by default the
+    paper's protocol), at the realignment weight decay (`realign_weight_decay`: the released
+    fine-tuning config's 0.01); no stick augmentation: a new domain's spectra need not come with
+    sticks."""
+    epochs = pretrained.realign_epochs if epochs is None else epochs
+    lr = pretrained.realign_lr if lr is None else lr
     return pretrained.replace(init_checkpoint=str(checkpoint), trainable=trainable,
                               max_epochs=epochs, patience=epochs, lr_graph=lr, lr_spectra=lr,
                               lr_heads=lr, missing_ir=0.0, missing_raman=0.0, augment=(),
@@ -50,7 +50,7 @@ def with_mass_stats(data: PreparedData, checkpoint: str | Path) -> PreparedData:
 
 
 def realign(pretrained: Config, checkpoint: str | Path, data: PreparedData, tag: str,
-            epochs: int = PAPER_EPOCHS, lr: float = PAPER_LR, trainable: str = "last_layer",
+            epochs: int | None = None, lr: float | None = None, trainable: str = "last_layer",
             trainer_kwargs: dict[str, Any] | None = None,
             has_raman: torch.Tensor | None = None,
             cache: EmbeddingCache | None = None) -> TrainResult:
