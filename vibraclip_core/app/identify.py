@@ -24,7 +24,7 @@ from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval import scores as R
 from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
 from vibraclip_core.retrieval.candidates import IdentifyError
-from vibraclip_core.retrieval.embedding import model_digest
+from vibraclip_core.retrieval.embedding import embed_queries, model_digest
 from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.retrieval.rerank import Reranker
 from vibraclip_core.retrieval.spectral_match import candidate_matrix, coverage_mask, match_scores
@@ -96,15 +96,11 @@ def identify(model: VibraCLIP, library: CandidateLibrary, ir: Spectrum | None,
     hill = hill_formula(formula) if formula is not None else None
     query_mass = mass_da if mass_da is not None else (formula_mass_da(hill) if hill else None)
     mass = library.mass_stats.standardize(query_mass) if model.config.mass else None
-    model.eval()
     inputs = {kind: spectrum_to_model_input(sp) for kind, sp in (("ir", ir), ("raman", raman))
               if sp is not None}
-    with torch.inference_mode():
-        def embed(kind: str, encoder) -> torch.Tensor | None:
-            if kind not in inputs:
-                return None
-            return encoder(torch.from_numpy(inputs[kind]).reshape(1, -1), mass).float()
-        ir_q, ra_q = embed("ir", model.encode_ir), embed("raman", model.encode_raman)
+    emb = embed_queries(model, {k: torch.from_numpy(x).reshape(1, -1) for k, x in inputs.items()},
+                        mass)
+    ir_q, ra_q = emb.get("ir"), emb.get("raman")
     if ir_q is not None and ra_q is not None:
         score_fn = R.library_scorer(library.graph_emb, ir_q, ra_q)
     else:

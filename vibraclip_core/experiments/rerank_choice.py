@@ -35,6 +35,7 @@ from vibraclip_core.data.second_theory import GFN1_DIR, heldout_indices
 from vibraclip_core.data.spectra import MODEL_POINTS, sticks_to_model_input
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval import scores as R
+from vibraclip_core.retrieval.embedding import embed_queries
 from vibraclip_core.retrieval.library_cache import build_library
 from vibraclip_core.retrieval.rerank import (DEFAULT_DEPTH, Reranker, fit_logistic, logistic,
                                              reliability, reranked_ranks)
@@ -114,12 +115,12 @@ def model_scores(model: VibraCLIP, vs: ValidationSet, mass_stats: MassStats | No
                  ) -> dict[str, np.ndarray]:
     """{query set: (n, n) cosine of each IR query (given its molecule's mass) with every
     candidate's graph embedding}."""
-    model.eval()
     mass = mass_stats.standardize(vs.mass_da) if model.config.mass else None
     out = {}
     for name, x in vs.queries.items():
-        q = model.encode_ir(torch.from_numpy(x), mass).float()
-        out[name] = (R.normalize(q) @ R.normalize(vs.graph_emb).T).numpy()
+        # one batch, as these scores were first computed: batching can move the last bits
+        q = embed_queries(model, {"ir": torch.from_numpy(x)}, mass, batch_size=max(1, len(x)))
+        out[name] = (R.normalize(q["ir"]) @ R.normalize(vs.graph_emb).T).numpy()
     return out
 
 

@@ -179,22 +179,33 @@ def embed_structures(model: VibraCLIP, s: Structures, mass_stats: MassStats | No
 
 
 @torch.no_grad()
+def embed_queries(model: VibraCLIP, spectra: dict[str, torch.Tensor],
+                  mass: torch.Tensor | None, batch_size: int = BATCH_SIZE
+                  ) -> dict[str, torch.Tensor]:
+    """{kind: (n, latent_dim) float32} query embeddings of model-input spectra ({"ir" and/or
+    "raman": (n, 1750)}), with their standardized masses (n,) for a mass-anchored model (None
+    otherwise), in eval mode and batches: the one path from spectra to query embeddings that
+    `identify`, the evaluations and the validation choices share."""
+    model.eval()
+    encoders = {"ir": model.encode_ir, "raman": model.encode_raman}
+    out = {}
+    for kind, x in spectra.items():
+        parts = [encoders[kind](x[i:i + batch_size],
+                                None if mass is None else mass[i:i + batch_size]).float()
+                 for i in range(0, len(x), batch_size)]
+        out[kind] = torch.cat(parts) if parts else torch.zeros(0, model.config.latent_dim)
+    return out
+
+
 def embed_spectra(model: VibraCLIP, data: PreparedData, rows: torch.Tensor,
                   batch_size: int = BATCH_SIZE, query_mass_offset_da: float = 0.0
                   ) -> dict[str, torch.Tensor]:
     """{"ir", "raman"}: (n_rows, latent_dim) spectrum embeddings of rows of `data` in eval mode
     (the queries; see `embed_split` for `query_mass_offset_da`)."""
-    model.eval()
     mass = data.standardized_mass()[rows] if model.use_mass else None
     q_mass = None if mass is None else mass + query_mass_offset_da / data.mass_std
-    out: dict[str, list[torch.Tensor]] = {"ir": [], "raman": []}
-    for start in range(0, len(rows), batch_size):
-        r = rows[start:start + batch_size]
-        qm = None if q_mass is None else q_mass[start:start + batch_size]
-        out["ir"].append(model.encode_ir(data.ir[r], qm))
-        out["raman"].append(model.encode_raman(data.raman[r], qm))
-    latent = model.config.latent_dim
-    return {k: torch.cat(v) if v else torch.zeros(0, latent) for k, v in out.items()}
+    return embed_queries(model, {"ir": data.ir[rows], "raman": data.raman[rows]}, q_mass,
+                         batch_size)
 
 
 def embed_rows(model: VibraCLIP, data: PreparedData, rows: torch.Tensor, build_dir: str,
