@@ -48,7 +48,7 @@ from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS,
                                                   PUBLISHED_RANDOM_BASELINE_MAX_TOP_K,
-                                                  library_labels, ranked_text)
+                                                  library_labels)
 from vibraclip_core.experiments.results import save_results
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
@@ -121,7 +121,7 @@ ir_only, all_pairs = LOSS_VARIANTS[0].label, LOSS_VARIANTS[2].label
 tri = runs[all_pairs].evaluation.table
 display(Markdown(
     f"Ranked by top-1 accuracy (each model in its own query mode), this run found: "
-    + ranked_text(headline) + ". "
+    + M.ranked_text(headline) + ". "
     f"Adding the Raman spectrum changes top-1 from {headline[ir_only]:.1f} % (IR only) to "
     f"{headline[all_pairs]:.1f} % (all pairs). "
     f"For the all-pairs model, the paper's score gives {tri.loc['ir+raman paper', 'top1']:.1f} % "
@@ -132,7 +132,7 @@ display(Markdown(
 # %% tags=["hide-input"]
 at_paper = M.headline_top1(table, runs, library=1)
 display(Markdown(
-    f"Against {labels[1]}, the same models reach " + ranked_text(at_paper) + " (library score "
+    f"Against {labels[1]}, the same models reach " + M.ranked_text(at_paper) + " (library score "
     f"for the IR + Raman models). The learned linear baseline (CCA) reaches "
     f"{float(cca.test.table['top1'].max()):.1f} % top-1 at the test split; the paper's "
     f"random-projection baseline at most {random_projection.best_top1():.2f} % at either size "

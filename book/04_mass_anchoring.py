@@ -44,8 +44,7 @@ from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.data.datasets import prepare
 from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import plots
-from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels,
-                                                  mass_anchoring_table)
+from vibraclip_core.experiments.ablations import epoch_budget_text, library_labels
 from vibraclip_core.experiments.results import save_results
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
@@ -78,7 +77,7 @@ display(Markdown(epoch_budget_text(config, runs.all())))
 # since eq. 6 needs every candidate's spectra). They are quoted, not reproduced.
 
 # %%
-table, settings = mass_anchoring_table(runs.plain, runs.filtered, runs.anchored, runs.both,
+table, settings = A.mass_anchoring_table(runs.plain, runs.filtered, runs.anchored, runs.both,
                                        config.mass_tol_da, labels)
 save_results(table, config.build_dir, "04_mass_anchoring",
              {"profile": config.profile, "max_epochs": config.max_epochs,

@@ -47,8 +47,7 @@ from vibraclip_core.analyses.book_facts import glue_facts
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
 from vibraclip_core.experiments import chapter
-from vibraclip_core.experiments.ablations import (epoch_budget_text, library_labels,
-                                                  missing_data_table)
+from vibraclip_core.experiments.ablations import epoch_budget_text, library_labels
 from vibraclip_core.experiments.results import save_results
 
 config = chapter.setup(profile, ablation=True, seed=seed, ablation_epochs=ablation_epochs,
@@ -99,7 +98,7 @@ display(Markdown(epoch_budget_text(config, [*runs_ir.values(), *runs_raman.value
 # reports no figure. The saved table also holds top-5/10/25 and the top-1 interval.
 
 # %%
-table = missing_data_table(runs_ir, runs_raman, labels)
+table = MS.missing_data_table(runs_ir, runs_raman, labels)
 save_results(table, config.build_dir, "05_missing_data",
              {"profile": config.profile, "max_epochs": config.max_epochs,
               "missing_fractions": fractions, "libraries": labels})

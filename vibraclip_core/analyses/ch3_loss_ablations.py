@@ -88,3 +88,13 @@ def loss_variant_runs(config: Config, data: PreparedData, trainer_kwargs: dict
                       ) -> dict[str, VariantRun]:
     """{variant label: run} of the three loss variants (LOSS_VARIANTS), trained or loaded."""
     return {v.label: run_variant(config, data, v, trainer_kwargs) for v in LOSS_VARIANTS}
+
+
+def ranked_text(values: dict[str, float], unit: str = " %") -> str:
+    """'**a** (62.1 %) > **b** (55.0 %) = **c** (55.0 %)': names by decreasing value, one decimal."""
+    order = sorted(values, key=values.get, reverse=True)
+    parts = [f"**{order[0]}** ({values[order[0]]:.1f}{unit})"]
+    for prev, name in zip(order, order[1:]):
+        sign = ">" if round(values[prev], 1) > round(values[name], 1) else "="
+        parts.append(f" {sign} **{name}** ({values[name]:.1f}{unit})")
+    return "".join(parts)

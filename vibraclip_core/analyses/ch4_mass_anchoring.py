@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from vibraclip_core.config.profiles import Config
+from vibraclip_core.config.query_modes import IR_RAMAN_PAPER
 from vibraclip_core.config.query_modes import primary_query_mode
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, MASS_VARIANTS, VariantRun,
                                                   library_table, reevaluate, run_variant, top1)
+from vibraclip_core.experiments.ablations import with_published
 
 # each model in its own query mode: IR-only models with IR, all-pairs ones with IR + Raman
 MODES = {key: primary_query_mode(key) for key in ("graph_ir", "all_pairs")}
@@ -135,3 +137,26 @@ def wrong_mass_text(top1_by_offset: pd.DataFrame, t: dict) -> str:
         + (": in this run a wrong mass costs more than supplying none."
            if bad < none else ": in this run even the worst offset did not fall below the "
            "unanchored model."))
+
+
+def mass_anchoring_table(plain: dict[str, VariantRun], filtered: dict[str, VariantRun],
+                         anchored: dict[str, VariantRun], both: dict[str, VariantRun],
+                         mass_tol_da: float, labels: tuple[str, str]
+                         ) -> tuple[pd.DataFrame, dict[str, dict[str, VariantRun]]]:
+    """Chapter 4's table: IR-only and all-pairs models (keys "graph_ir", "all_pairs"), each in
+    its own query mode, without mass, filtered, anchored, anchored + filtered; plus the anchored
+    all-pairs model under eq. 6, where the paper's Fig. 3B figure sits. Also returns the runs by
+    setting name (model key -> run)."""
+    unanchor = lambda runs: {k.removesuffix("+mass"): r for k, r in runs.items()}  # noqa: E731
+    settings = {"no mass": plain, f"mass filter ±{mass_tol_da} Da": filtered,
+                "mass anchoring": unanchor(anchored),
+                f"anchoring + filter ±{mass_tol_da} Da": unanchor(both)}
+    eq6 = ("all_pairs", "mass anchoring, paper score (eq. 6)", IR_RAMAN_PAPER,
+           (anchored["all_pairs+mass"].evaluation, anchored["all_pairs+mass"].library))
+    table = library_table([(key, name, primary_query_mode(key),
+                            (runs[key].evaluation, runs[key].library))
+                           for key in ("graph_ir", "all_pairs") for name, runs in settings.items()]
+                          + [eq6], labels)
+    table = with_published(table, {("graph_ir", "mass anchoring"): "graph_ir+mass",
+                                   eq6[:2]: "all_pairs+mass"})
+    return table, settings

@@ -1,4 +1,5 @@
-"""Named training variants of the analysis chapters (3-5), trained once and shared.
+"""Named training variants of the analysis chapters (3-5), trained once and shared, and the
+layout of their tables beside the published figures.
 
 A variant is a set of config overrides plus the query mode that represents it (an IR-only model is
 queried with IR, a tri-modal one with IR + Raman). `run_variant` trains or loads the run (cached by
@@ -13,16 +14,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE, PAPER_PUBCHEM_SIZE
+from vibraclip_core.config.choices import PAPER_LIBRARY_SIZE
 from vibraclip_core.config.loss_modes import LOSS_MODES
 from vibraclip_core.config.profiles import Config, get_config
-from vibraclip_core.config.query_modes import (IR_RAMAN, IR_RAMAN_PAPER, model_query_modes,
-                                               primary_query_mode)
+from vibraclip_core.config.query_modes import IR_RAMAN_PAPER, model_query_modes
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.experiments.library_size import evaluate_library, max_library_size, size_label
-from vibraclip_core.model.losses import REFERENCE_TEMPERATURE
 from vibraclip_core.retrieval.evaluate import Evaluation, evaluate
-from vibraclip_core.training.train import TrainResult, final_metrics, load_model, train
+from vibraclip_core.training.train import TrainResult, load_model, train
 
 # The paper's QM9S test-set figures (Rocabert-Oriols et al. 2025, Fig. 3A/3B), top-1 / top-25 in %.
 # Shown only in columns labelled "published"; never mixed with measured values.
@@ -40,23 +39,6 @@ PUBLISHED_RANDOM_BASELINE_MAX_TOP_K = 0.30
 PUBLISHED_MAX_EPOCHS = 200
 PUBLISHED_EPOCHS_FIG3A = (95, 153)  # range over the three loss variants
 PUBLISHED_EPOCHS_FIG3B = (107, 112)  # the two mass-anchored runs
-
-# The released missing-data notebook's top-1 % (QM9S) against the fraction of training spectra
-# removed: IR removed from the IR + mass model, Raman removed from the all-pairs + mass model.
-PUBLISHED_MISSING: dict[str, dict[float, float]] = {
-    "graph_ir+mass": {0.0: 24.2, 0.05: 22.7, 0.10: 22.7, 0.15: 20.6, 0.20: 17.2, 0.50: 0.0},
-    "all_pairs+mass": {0.0: 81.7, 0.05: 82.0, 0.10: 80.7, 0.15: 76.8, 0.20: 78.2, 0.50: 63.5},
-}
-
-# The paper's realignment results (Fig. 3C/3D), all pairs + mass, IR + Raman queries:
-# (top-1 %, top-25 %, what the library held)
-PUBLISHED_REALIGNMENT: dict[str, tuple[float, float, str]] = {
-    "pubchem": (67.6, 98.2, "PubChem molecules (5,500 in the set), realigned, simulated spectra; "
-                "library: the held-out 20 % (test_ratio 0.2 in the released "
-                f"configs/config_ft.yaml), {PAPER_PUBCHEM_SIZE:,} candidates"),
-    "experimental": (34.4, 100.0, "320 experimental IR + Raman spectra, realigned; library: the "
-                     "held-out 20 % (test_ratio 0.2), about 64 candidates"),
-}
 
 
 @dataclass(frozen=True)
@@ -219,88 +201,4 @@ def with_published(table: pd.DataFrame, rows: dict[tuple[str, str], str]) -> pd.
                 out.loc[row, (PUBLISHED_LABEL, metric)] = PUBLISHED[key][k]
     return out
 
-
-REFERENCE_LOSS_LABELS = {"clip": "cosine CLIP, learnable temperature (this book's)",
-                         "reference": f"released loss (dot product / {REFERENCE_TEMPERATURE:g}, "
-                                      "shared soft targets)"}
-
-
-def reference_loss_comparison(config: Config, data: PreparedData,
-                              trainer_kwargs: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Validation top-1/5/10 % (IR, IR + Raman; best epoch) of all pairs + mass trained with
-    this book's loss and with the released one, at the ablation budget (Chapter 2)."""
-    short = config.for_ablation()
-    runs = {REFERENCE_LOSS_LABELS[loss]: train_variant(
-                short, data, Variant(key, REFERENCE_LOSS_LABELS[loss],
-                                     {**MASS_VARIANTS[1].overrides, "pair_loss": loss}),
-                trainer_kwargs)
-            for key, loss in (("all_pairs+mass", "clip"),
-                              ("all_pairs+mass+reference-loss", "reference"))}
-    keys = [f"val_top{k}_{q}" for q in ("ir", "ir_raman") for k in (1, 5, 10)]
-    return pd.DataFrame({label: [100 * final_metrics(r)[k] for k in keys]
-                         for label, r in runs.items()},
-                        index=[k.replace("val_", "") for k in keys]).round(1)
-
-
-def mass_anchoring_table(plain: dict[str, VariantRun], filtered: dict[str, VariantRun],
-                         anchored: dict[str, VariantRun], both: dict[str, VariantRun],
-                         mass_tol_da: float, labels: tuple[str, str]
-                         ) -> tuple[pd.DataFrame, dict[str, dict[str, VariantRun]]]:
-    """Chapter 4's table: IR-only and all-pairs models (keys "graph_ir", "all_pairs"), each in
-    its own query mode, without mass, filtered, anchored, anchored + filtered; plus the anchored
-    all-pairs model under eq. 6, where the paper's Fig. 3B figure sits. Also returns the runs by
-    setting name (model key -> run)."""
-    unanchor = lambda runs: {k.removesuffix("+mass"): r for k, r in runs.items()}  # noqa: E731
-    settings = {"no mass": plain, f"mass filter ±{mass_tol_da} Da": filtered,
-                "mass anchoring": unanchor(anchored),
-                f"anchoring + filter ±{mass_tol_da} Da": unanchor(both)}
-    eq6 = ("all_pairs", "mass anchoring, paper score (eq. 6)", IR_RAMAN_PAPER,
-           (anchored["all_pairs+mass"].evaluation, anchored["all_pairs+mass"].library))
-    table = library_table([(key, name, primary_query_mode(key),
-                            (runs[key].evaluation, runs[key].library))
-                           for key in ("graph_ir", "all_pairs") for name, runs in settings.items()]
-                          + [eq6], labels)
-    table = with_published(table, {("graph_ir", "mass anchoring"): "graph_ir+mass",
-                                   eq6[:2]: "all_pairs+mass"})
-    return table, settings
-
-
-def missing_data_table(runs_ir: dict[float, VariantRun], runs_raman: dict[float, VariantRun],
-                       labels: tuple[str, str]) -> pd.DataFrame:
-    """Chapter 5's table indexed by (series, % of spectra removed): (a) IR + mass with IR
-    queries (IR removed), (b) all pairs + mass (Raman removed) with eq. 6, the library score and
-    IR alone; published top-1 (PUBLISHED_MISSING) beside the rows the paper scored alike."""
-    series = {"(a) IR + mass, IR query": (runs_ir, "ir", "graph_ir+mass"),
-              "(b) all pairs + mass, IR + Raman, paper score": (runs_raman, IR_RAMAN_PAPER,
-                                                                 "all_pairs+mass"),
-              "(b) all pairs + mass, IR + Raman, library score": (runs_raman,
-                                                                   IR_RAMAN, ""),
-              "(b) all pairs + mass, IR-only query": (runs_raman, "ir", "")}
-    table = library_table([(name, round(100 * f, 4), mode, (runs[f].evaluation, runs[f].library))
-                           for name, (runs, mode, _) in series.items() for f in runs], labels)
-    table[(PUBLISHED_LABEL, "top1 %")] = [PUBLISHED_MISSING.get(key, {}).get(f, float("nan"))
-                                          for runs, _, key in series.values() for f in runs]
-    return table.rename_axis(["series", "spectra removed from training / %"])
-
-
-def beside_realignment(ours: dict[str, tuple[str, str, int, pd.Series]]) -> pd.DataFrame:
-    """Chapter 6's comparison: per row name, (PUBLISHED_REALIGNMENT key, our query, our number
-    of candidates, our evaluation row with top1 / top25) beside the published figures."""
-    return pd.DataFrame(
-        [{"our query": query, "our candidates": n, "measured top-1 %": row["top1"],
-          "measured top-25 %": row["top25"],
-          "published top-1 %": PUBLISHED_REALIGNMENT[key][0],
-          "published top-25 %": PUBLISHED_REALIGNMENT[key][1],
-          "published: set and library": PUBLISHED_REALIGNMENT[key][2]}
-         for key, query, n, row in ours.values()], index=list(ours))
-
-
-def ranked_text(values: dict[str, float], unit: str = " %") -> str:
-    """'**a** (62.1 %) > **b** (55.0 %) = **c** (55.0 %)': names by decreasing value, one decimal."""
-    order = sorted(values, key=values.get, reverse=True)
-    parts = [f"**{order[0]}** ({values[order[0]]:.1f}{unit})"]
-    for prev, name in zip(order, order[1:]):
-        sign = ">" if round(values[prev], 1) > round(values[name], 1) else "="
-        parts.append(f" {sign} **{name}** ({values[name]:.1f}{unit})")
-    return "".join(parts)
 

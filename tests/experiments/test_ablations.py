@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
+from vibraclip_core.analyses.ch3_loss_ablations import ranked_text
 from vibraclip_core.config import profiles as C
 from vibraclip_core.experiments.ablations import (LOSS_VARIANTS, PUBLISHED, PUBLISHED_LABEL,
                                                   VariantRun, baseline_rows, library_table,
-                                                  ranked_text, paper_rows, top1, variant_table,
-                                                  with_published)
+                                                  paper_rows, top1, variant_table, with_published)
 from vibraclip_core.retrieval.evaluate import Evaluation
 
 

@@ -80,7 +80,7 @@ def test_prepare_builds_cache_and_reuses_it(tiny_shards, tmp_path):
 
 
 def test_prepare_reads_a_qm9s_folder(tmp_path):
-    from tests.test_qm9s import MOLECULES, build_folder
+    from tests.data.test_qm9s import MOLECULES, build_folder
 
     folder = build_folder(tmp_path / "qm9s")
     cfg = get_config("tiny", data_dir=str(folder), build_dir=str(tmp_path / "build"), workers=1,

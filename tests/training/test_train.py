@@ -124,7 +124,7 @@ def _validate_in_processes(tmp_path: Path, overrides: dict, checkpoint: Path, de
     script: Lightning's "ddp" launches further ranks by running the same command again)."""
     script, out = tmp_path / "validate.py", tmp_path / f"metrics-{devices}.json"
     script.write_text(DDP_VALIDATE)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("LOCAL_RANK", None)
     subprocess.run([sys.executable, str(script), overrides["build_dir"], str(checkpoint), str(out),
                     str(devices), json.dumps({k: v for k, v in overrides.items()
