@@ -118,7 +118,8 @@ def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, 
     def broken(checkpoint):
         raise RuntimeError("something\nbroke")
     monkeypatch.setattr("vibraclip_core.app.identify_command.model_from", broken)
-    (tmp_path / "q.csv").write_text("x,y\n1000,0.5\n")
+    rows = "".join(f"{x},{0.1 + 0.5 * (x % 300 == 0)}\n" for x in range(500, 4001, 4))
+    (tmp_path / "q.csv").write_text("x,y\n" + rows)  # a readable spectrum: the model loads next
     argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache")]
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
@@ -127,12 +128,25 @@ def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, 
     assert err == "vibraclip identify: error: RuntimeError: something broke"
 
 
+def test_an_unreadable_spectrum_fails_before_the_model_loads(tmp_path, monkeypatch, capsys):
+    def no_model(checkpoint):
+        raise AssertionError("the model was loaded before the spectrum was read")
+    monkeypatch.setattr("vibraclip_core.app.identify_command.model_from", no_model)
+    (tmp_path / "q.csv").write_text("x,y\n1000,0.5\n")  # one point
+    argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache")]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vibraclip identify: error: ") and "q.csv" in err
+
+
 def test_identify_checks_flags_and_input_files_without_loading_torch(tmp_path):
     """A bad flag or a missing file fails before the model stack is imported (issue 28: it
     took 9-13 s when torch loaded first)."""
     import subprocess
     import sys
-    code = ("import sys\nfrom vibraclip_core import cli\ntry:\n    cli.main(sys.argv[1:])\n"
+    code = ("import sys\nfrom vibraclip_core.app import cli\ntry:\n    cli.main(sys.argv[1:])\n"
             "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules, "
             "'lightning' in sys.modules)\n")
     for argv, named in ((["--ir", str(tmp_path / "missing.csv")], "missing.csv: file not found"),

@@ -180,14 +180,16 @@ def _calibrate_rerank(args: argparse.Namespace) -> None:
 
 def _identify(args: argparse.Namespace) -> None:
     import os
-    from vibraclip_core.app.identify_flags import RESULT_SUFFIXES, check_identify_flags, check_input_files
+    from vibraclip_core.app.identify_flags import (RESULT_SUFFIXES, check_identify_flags,
+                                                   check_input_files, read_queries)
     # before torch loads OpenMP: spinning waits made embedding 25x and model building 70x slower
     # when other jobs shared the 2 cores (as training does); passive waits cost little when idle
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     check_identify_flags(args, RESULT_SUFFIXES)  # torch-free: a bad flag fails at once
     check_input_files(args)
+    queries = read_queries(args)  # torch-free too: an unreadable file fails at once
     from vibraclip_core.app.identify_command import run_identify
-    run_identify(args)
+    run_identify(args, queries)
 
 
 def build_parser() -> argparse.ArgumentParser:

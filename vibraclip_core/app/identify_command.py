@@ -9,31 +9,25 @@ from __future__ import annotations
 import argparse
 
 from vibraclip_core.app import identify
-from vibraclip_core.app.identify_flags import check_identify_flags
+from vibraclip_core.app.identify_flags import check_identify_flags, read_queries
 from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay,
                                        format_table, write_results)
 from vibraclip_core.app.shipped import model_from, shipped_reranker
-from vibraclip_core.data.spectra import raman_intensity_to_activity, spectrum_to_model_input
-from vibraclip_core.measured import readers
-from vibraclip_core.measured.baseline import correct_baseline
+from vibraclip_core.data.spectra import Spectrum, spectrum_to_model_input
 from vibraclip_core.retrieval import candidates
 from vibraclip_core.retrieval import library_cache
 from vibraclip_core.retrieval.spectral_match import coverage_mask
 
 
-def run_identify(args: argparse.Namespace) -> None:
-    """Run `vibraclip identify` with parsed `args`; `cli.main` ends a failure in one line."""
-    # before the model and the library: a bad flag costs nothing
+def run_identify(args: argparse.Namespace, queries: tuple[Spectrum | None, Spectrum | None]
+                 | None = None) -> None:
+    """Run `vibraclip identify` with parsed `args` and the (IR, Raman) `queries` already read by
+    `identify_flags.read_queries` (None: read them here); `cli.main` ends a failure in one
+    line."""
+    # before the model and the library: a bad flag or an unreadable file costs nothing
     check_identify_flags(args, RESULT_SUFFIXES)
+    ir, raman = read_queries(args) if queries is None else queries
     model, stats, model_name = model_from(args.checkpoint)
-    ir = readers.read_spectrum(args.ir, args.ir_y) if args.ir else None
-    raman = (readers.read_spectrum(args.raman, args.raman_y, raman=True) if args.raman
-             else None)
-    baseline = getattr(args, "baseline", "none")
-    ir = correct_baseline(ir, baseline) if ir is not None else None
-    raman = correct_baseline(raman, baseline) if raman is not None else None
-    if raman is not None and not args.raman_activity:  # measured: intensity -> activity
-        raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
     identify.check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
     # 'qm9': the first query computes the QM9 conformers missing from the shared cache and
     # embeds all of QM9 (progress bars); later ones read the cached library
@@ -44,9 +38,6 @@ def run_identify(args: argparse.Namespace) -> None:
     df = identify.identify(model, library, ir, raman, mass_da=args.mass,
                            mass_tol_da=args.mass_tol, formula=args.formula, top=args.top,
                            reranker=reranker, cache_dir=args.cache_dir, workers=args.workers)
-    for spectrum in (ir, raman):  # unit conversions, filled ranges, duplicates
-        for note in spectrum.notes if spectrum is not None else ():
-            print(f"note: {spectrum.source}: {note}")
     skipped = ", ".join(f"{k}={v}" for k, v in sorted(library.skipped.items())) or "none"
     print(f"model: {model_name}")
     print(f"library: {len(library)} candidates from {args.candidates} "

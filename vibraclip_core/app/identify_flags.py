@@ -1,6 +1,8 @@
-"""The flag checks of `vibraclip identify`, torch-free: `cli` runs them before it imports the
-model stack, so a bad flag, a missing file or an unwritable output costs a fraction of a second
-and names its flag and the values allowed, instead of waiting for torch to load."""
+"""The torch-free front of `vibraclip identify`: its flag checks and reading the query spectra.
+
+`cli` runs them before it imports the model stack, so a bad flag, a missing or unreadable file or
+an unwritable output costs a fraction of a second and names its flag (or file) and the values
+allowed, instead of waiting for torch to load; the notes on the files print at once."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ import math
 import os
 from pathlib import Path
 
-from vibraclip_core.data.spectra import SpectrumError, check_laser_nm
+from vibraclip_core.data.spectra import (Spectrum, SpectrumError, check_laser_nm,
+                                         raman_intensity_to_activity)
+from vibraclip_core.measured import readers
+from vibraclip_core.measured.baseline import correct_baseline
 
 RESULT_SUFFIXES = (".csv", ".json")  # what report.write_results writes
 
@@ -94,3 +99,21 @@ def check_input_files(args: argparse.Namespace) -> None:
             raise FlagError(f"{flag} {value}: file not found")
         if path.is_dir():
             raise FlagError(f"{flag} {value}: is a folder; give a file")
+
+
+def read_queries(args: argparse.Namespace) -> tuple[Spectrum | None, Spectrum | None]:
+    """(IR, Raman) query spectra of `args`: read, baseline-corrected (`--baseline`), measured
+    Raman put on the activity scale; prints each file's notes (unit conversions, filled ranges,
+    duplicates) as it goes."""
+    ir = readers.read_spectrum(args.ir, args.ir_y) if args.ir else None
+    raman = (readers.read_spectrum(args.raman, args.raman_y, raman=True) if args.raman
+             else None)
+    baseline = getattr(args, "baseline", "none")
+    ir = correct_baseline(ir, baseline) if ir is not None else None
+    raman = correct_baseline(raman, baseline) if raman is not None else None
+    if raman is not None and not args.raman_activity:  # measured: intensity -> activity
+        raman = raman_intensity_to_activity(raman, args.laser_nm, args.temperature_k)
+    for spectrum in (ir, raman):
+        for note in spectrum.notes if spectrum is not None else ():
+            print(f"note: {spectrum.source}: {note}")
+    return ir, raman
