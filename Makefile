@@ -26,8 +26,10 @@ book: $(STAMP) experimental
 	.venv/bin/jupyter-book build . --quiet
 	@echo "Book: _build/html/index.html"
 
-# Unit tests + every chapter under the tiny profile, executed by nbval.
+# The layers' import contracts (pyproject.toml), unit tests, and every chapter under the tiny
+# profile, executed by nbval.
 test: $(STAMP) experimental
+	.venv/bin/lint-imports
 	rm -rf build/test-notebooks
 	$(PY) -m vibraclip_core.app.bookrun --profile tiny --prepare-only \
 	    --out build/test-notebooks --build-dir build/tiny
