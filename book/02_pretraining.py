@@ -48,6 +48,7 @@ from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import learning_curve as LC
 from vibraclip_core.experiments import plots
 from vibraclip_core.experiments.library_size import cost_text, max_library_size
+from vibraclip_core.experiments.realign import realignment_counts
 from vibraclip_core.experiments.results import save_results
 from vibraclip_core.retrieval.evaluate import evaluate
 from vibraclip_core.training.step_timing import step_time_table
@@ -78,7 +79,7 @@ display(Markdown(
 P.parameter_sizes({f"profile `{config.profile}`": config, "profile `paper`": paper_config})
 
 # %%
-frozen = P.realignment_counts({"paper size": paper_config}).loc["paper size"] / 1e6
+frozen = realignment_counts({"paper size": paper_config}).loc["paper size"] / 1e6
 display(Markdown(
     f"At the paper's size the model has **{frozen['parameters']:.2f} M** parameters; freezing "
     f"all but the last layer of each projection head for realignment (Chapter 6) leaves "

@@ -62,7 +62,6 @@ from IPython.display import Markdown, display
 
 from vibraclip_core.analyses import ch6_realignment as D
 from vibraclip_core.analyses.book_facts import glue_facts
-from vibraclip_core.analyses.ch2_pretraining import realignment_counts
 from vibraclip_core.app.shipped import load_shipped_model, shipped_reranker
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.augment import stick_source
@@ -72,6 +71,7 @@ from vibraclip_core.experiments import chapter
 from vibraclip_core.experiments import measured_libraries as ML
 from vibraclip_core.experiments import plots
 from vibraclip_core.experiments import transfer as T
+from vibraclip_core.experiments.realign import realignment_counts
 from vibraclip_core.experiments.rerank_choice import validation_reliability
 from vibraclip_core.experiments.results import save_results
 from vibraclip_core.measured.calibration import simulated_inputs

@@ -107,3 +107,16 @@ def test_no_prose_line_starts_with_a_percent_sign(src):
 def test_every_chapter_that_uses_the_main_model_asks_chapter_2_for_it():
     users = [src.stem for src in CHAPTERS if "pretrained_model(" in src.read_text()]
     assert users == ["02_pretraining", "06_realignment", "07_gallery"]
+
+
+@pytest.mark.parametrize("src", CHAPTERS, ids=lambda p: p.stem)
+def test_a_chapter_imports_only_its_own_analyses_module(src):
+    """`analyses/chN_*` belongs to chapter N alone (book_facts serves every chapter's prose)."""
+    tree = ast.parse(src.read_text())
+    used = {f"{node.module}.{a.name}" if node.module == "vibraclip_core.analyses" else node.module
+            for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("vibraclip_core.analyses") for a in node.names}
+    own = {f"vibraclip_core.analyses.ch{int(src.stem[:2])}_" if src.stem[:2].isdigit() else ""}
+    others = {m for m in used if m != "vibraclip_core.analyses.book_facts"
+              and not m.startswith(tuple(own)) and not m.endswith(".summary")}
+    assert others == set(), f"{src.name} imports another chapter's analyses: {others}"

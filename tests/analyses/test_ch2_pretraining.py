@@ -17,15 +17,6 @@ def test_parameter_sizes_lay_out_each_config_by_part():
     assert sizes.loc["graph_head", "small"] < sizes.loc["graph_head", "tiny"]  # a smaller space
 
 
-def test_realignment_leaves_only_the_heads_last_layers_trainable():
-    counts = P.realignment_counts({"tiny": get_config("tiny")}).loc["tiny"]
-    model = VibraCLIP(get_config("tiny"))
-    last = sum(p.numel() for h in (model.graph_head, model.ir_head, model.raman_head)
-               for p in h.fc.parameters())
-    assert counts["trainable"] == last
-    assert counts["frozen"] == counts["parameters"] - last > 0
-
-
 def test_step_cost_reads_the_path_the_config_trains_with():
     steps = pd.DataFrame({"exact path, s/step": [2.0, 8.0], "fast path, s/step": [1.0, 3.0]},
                          index=["this profile", "paper size"])

@@ -7,8 +7,10 @@ from vibraclip_core.data.datasets import prepare
 from vibraclip_core.data.molecules import canonical_identity
 from vibraclip_core.data.spectra import Spectrum
 from vibraclip_core.experiments.measured_libraries import filtered_ranks
-from vibraclip_core.experiments.realign import kfold_splits, measured_data, realign, with_splits
+from vibraclip_core.experiments.realign import (kfold_splits, measured_data, realign,
+                                                realignment_counts, with_splits)
 from vibraclip_core.measured.experimental import MeasuredIR
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.library import CandidateLibrary, unique_rows
 from vibraclip_core.training.train import load_model, model_state, train
 
@@ -168,3 +170,12 @@ def test_load_paired_reads_a_user_folder(tmp_path, pretrained):
     (tmp_path / "acetone_raman.csv").unlink()
     with pytest.raises(FileNotFoundError, match="acetone_raman"):
         load_paired(tmp_path)
+
+
+def test_realignment_leaves_only_the_heads_last_layers_trainable():
+    counts = realignment_counts({"tiny": get_config("tiny")}).loc["tiny"]
+    model = VibraCLIP(get_config("tiny"))
+    last = sum(p.numel() for h in (model.graph_head, model.ir_head, model.raman_head)
+               for p in h.fc.parameters())
+    assert counts["trainable"] == last
+    assert counts["frozen"] == counts["parameters"] - last > 0

@@ -32,18 +32,6 @@ def parameter_sizes(configs: dict[str, Config]) -> pd.DataFrame:
                       for name, cfg in configs.items()}, axis=1)
 
 
-def realignment_counts(configs: dict[str, Config]) -> pd.DataFrame:
-    """Parameters, trainable and frozen (rows: named configs) once everything but the last
-    layer of each projection head is frozen, as realignment trains it."""
-    counts = {}
-    for name, cfg in configs.items():
-        model = VibraCLIP(cfg)
-        model.freeze_for_realignment()
-        total, trainable = model.parameter_table()[-1][1:]
-        counts[name] = {"parameters": total, "trainable": trainable, "frozen": total - trainable}
-    return pd.DataFrame(counts).T
-
-
 def step_cost(steps: pd.DataFrame, config: Config, n_train: int) -> dict[str, float | str]:
     """What `step_timing.step_time_table` rows "this profile" and "paper size" mean for an epoch on
     the path `config` trains with: seconds per step, the paper size's factor, minutes per epoch

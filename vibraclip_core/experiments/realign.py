@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from vibraclip_core.config.profiles import Config
@@ -23,6 +24,7 @@ from vibraclip_core.data.mass import mass_stats_for
 from vibraclip_core.data.spectra import spectrum_to_model_input
 from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.measured.prepared import measured_prepared
+from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.embedding import EmbeddingCache
 from vibraclip_core.training.train import TrainResult, train
 
@@ -97,3 +99,15 @@ def kfold_splits(identities: Sequence[str], k: int, seed: int = 0) -> list[dict[
 def with_splits(data: PreparedData, splits: dict[str, torch.Tensor], key: str) -> PreparedData:
     """`data` with other splits (and a key naming them, so each fold gets its own run)."""
     return dataclasses.replace(data, splits=splits, key=f"{data.key}-{key}")
+
+
+def realignment_counts(configs: dict[str, Config]) -> pd.DataFrame:
+    """Parameters, trainable and frozen (rows: named configs) once everything but the last
+    layer of each projection head is frozen, as realignment trains it."""
+    counts = {}
+    for name, cfg in configs.items():
+        model = VibraCLIP(cfg)
+        model.freeze_for_realignment()
+        total, trainable = model.parameter_table()[-1][1:]
+        counts[name] = {"parameters": total, "trainable": trainable, "frozen": total - trainable}
+    return pd.DataFrame(counts).T
