@@ -120,7 +120,7 @@ headline = M.headline_top1(table, runs)
 ir_only, all_pairs = LOSS_VARIANTS[0].label, LOSS_VARIANTS[2].label
 tri = runs[all_pairs].evaluation.table
 display(Markdown(
-    f"Ranked by top-1 accuracy (each model in its own query mode), this run found: "
+    "Ranked by top-1 accuracy (each model in its own query mode), this run found: "
     + M.ranked_text(headline) + ". "
     f"Adding the Raman spectrum changes top-1 from {headline[ir_only]:.1f} % (IR only) to "
     f"{headline[all_pairs]:.1f} % (all pairs). "
