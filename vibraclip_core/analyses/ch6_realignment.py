@@ -198,7 +198,7 @@ def paired_table(model: VibraCLIP, paired_dir: str, checkpoint: str | Path,
                  library: CandidateLibrary, config: Config) -> pd.DataFrame:
     """Top-k of a folder of the user's paired measured IR + Raman spectra against `library`,
     Raman intensities divided back to activities (`config.laser_nm`, `temperature_k`;
-    `measured.load_paired`, `measured_libraries.paired_identification`)."""
+    `prepared.load_paired`, `measured_libraries.paired_identification`)."""
     paired = RA.with_mass_stats(load_paired(paired_dir, laser_nm=config.laser_nm,
                                             temperature_k=config.temperature_k), checkpoint)
     return ML.paired_identification(model, paired, library, config.build_dir).round(1)

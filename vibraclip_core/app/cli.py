@@ -1,7 +1,7 @@
 """Command line: `vibraclip simulate | datasheet | train | export-model | identify`.
 
 The flags that set config fields are built from the fields (`add_config_flags`): type and
-choices from the annotation, help from `config.FIELD_DOCS`.
+choices from the annotation, help from `profiles.FIELD_DOCS`.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class Retrieval:
 
 def retrievals(score_fn: R.ScoreFn, n_queries: int, query_ids: Sequence[str],
                library_ids: Sequence[str], k: int = 25) -> Retrieval:
-    """Top-k of every query (scores from `score_fn`, e.g. `retrieval.library_scorer`)."""
+    """Top-k of every query (scores from `score_fn`, e.g. `scores.library_scorer`)."""
     score, index = R.topk_scored(score_fn, n_queries, k)
     lib = np.asarray(library_ids, dtype=object)
     correct = torch.from_numpy(lib[index.numpy()] == np.asarray(query_ids, dtype=object)[:, None])

@@ -7,7 +7,7 @@ package index into a cache folder (`make experimental`). The files name their mo
 no SMILES: `data/experimental_ir/molecules.csv` is our own table (file, CAS, name, SMILES, or the
 reason a file is not used), and `check_formulas` verifies every SMILES against the JCAMP header's
 molecular formula. Our GFN2-xTB spectra of the mapped molecules are made by `experimental_gfn2`;
-a user's own paired IR + Raman folder is read by `measured.load_paired`.
+a user's own paired IR + Raman folder is read by `prepared.load_paired`.
 """
 
 from __future__ import annotations

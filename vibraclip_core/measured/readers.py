@@ -311,7 +311,7 @@ def check_jcamp_block(path: Path, block: dict) -> None:
 
 Y_KIND_UNITS = {"absorbance": "ABSORBANCE", "transmittance": "TRANSMITTANCE",
                 "percent-transmittance": "%T"}  # y_kind -> the y units it declares
-assert tuple(Y_KIND_UNITS) == Y_KINDS, "config_types.YKind and Y_KIND_UNITS name the same kinds"
+assert tuple(Y_KIND_UNITS) == Y_KINDS, "choices.YKind and Y_KIND_UNITS name the same kinds"
 JCAMP_SUFFIXES = (".jdx", ".dx", ".jcamp")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 

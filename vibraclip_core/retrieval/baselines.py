@@ -3,7 +3,7 @@
 Both have the model's interface: `embed_structures(smiles)` gives the library side (any SMILES,
 so distractor structures without spectra work too), `embed_ir` / `embed_raman` the query side,
 all (n, dim) float32 in one space per baseline. They are scored exactly like the model, through
-`retrieval.mode_scorers`: cosine for one spectrum, `retrieval.library_scorer` for IR + Raman.
+`scores.mode_scorers`: cosine for one spectrum, `scores.library_scorer` for IR + Raman.
 """
 
 from __future__ import annotations
@@ -217,6 +217,6 @@ class CCABaseline:
 def embed_baseline(baseline: Baseline, smiles: Sequence[str], ir: ArrayLike, raman: ArrayLike
                    ) -> tuple[Tensor, dict[str, Tensor]]:
     """(structure library (n, dim), queries {"ir": (q, dim), "raman": (q, dim)}) for
-    `retrieval.mode_scorers`."""
+    `scores.mode_scorers`."""
     return baseline.embed_structures(smiles), {"ir": baseline.embed_ir(ir),
                                                "raman": baseline.embed_raman(raman)}

@@ -116,7 +116,7 @@ def cca_evaluation(data: PreparedData, split: str = "test", dim: int = 128, n_bi
 
     Morgan fingerprints (radius 2, `n_bits`) vs spectra (`baselines.CCABaseline`): "CCA ir" and
     "CCA raman" each from a plain one-view CCA, "CCA ir+raman library" from one fit of both views
-    into a shared structure space, scored with `retrieval.library_scorer` (`cca_baselines`).
+    into a shared structure space, scored with `scores.library_scorer` (`cca_baselines`).
     """
     te = data.splits[split]
     scorers = {}

@@ -1,6 +1,6 @@
 """Retrieval metrics of ranks of the truth: top-k curves and accuracies, MRR, bootstrap intervals.
 
-Ranks come from `retrieval.rank_of_truth` / `rank_of_truth_scored` (0-based; -1 marks a query
+Ranks come from `scores.rank_of_truth` / `rank_of_truth_scored` (0-based; -1 marks a query
 whose molecule is not in the library, excluded from every metric).
 """
 
