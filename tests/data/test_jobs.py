@@ -27,6 +27,8 @@ def test_ctrl_c_stops_a_featurizing_pool_within_seconds():
     result; the call must end within 5 s with no worker left."""
     script = textwrap.dedent("""
         import multiprocessing, os, signal, time
+        # as in a terminal, even when this test runs as a background job (which ignores SIGINT)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from vibraclip_core.data import jobs
         from vibraclip_core.data import molecules
         state, update = {}, jobs.Progress.update
