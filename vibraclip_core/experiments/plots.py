@@ -22,6 +22,16 @@ BAND_WINDOWS = {
 }
 
 
+
+def _finish(fig: plt.Figure, ax: plt.Axes, title: str) -> plt.Figure:
+    """The common end of a one-panel figure: grid, legend, optional title, tight layout."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
 def plot_example_spectra(examples: dict[str, tuple[str, np.ndarray, np.ndarray, np.ndarray]],
                          fwhm_cm1: float) -> plt.Figure:
     """One row per example: IR (left) and Raman (right), sticks plus broadened curve.
@@ -152,12 +162,7 @@ def plot_topk_curves(curves: dict[str, np.ndarray], title: str = "") -> plt.Figu
     ax.set_xlabel("K")
     ax.set_ylabel("top-K accuracy / %")
     ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def plot_metric_lines(frame, xlabel: str, ylabel: str, title: str = "") -> plt.Figure:
@@ -168,12 +173,7 @@ def plot_metric_lines(frame, xlabel: str, ylabel: str, title: str = "") -> plt.F
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def plot_library_size(frame, paper_size: int | None = None, title: str = "") -> plt.Figure:
@@ -285,12 +285,7 @@ def plot_reliability(tables: dict, title: str = "") -> plt.Figure:
     ax.set_ylabel("observed fraction right")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def plot_theory_bars(cross, mode: str = IR_RAMAN, title: str = "") -> plt.Figure:
