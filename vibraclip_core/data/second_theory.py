@@ -70,16 +70,18 @@ def heldout_order(data_dir: str | Path, seed: int,
 def generate_heldout(data_dir: str | Path, out_dir: str | Path = GFN1_DIR, seed: int = 0,
                      n_shards: int = 0, workers: int = 2, method: str = GFN1) -> list[Path]:
     """Simulate shards [0, n_shards) of `heldout_order` with `method` (0: all of them)."""
-    order = heldout_order(data_dir, seed)
-    n_total = -(-len(order) // HELDOUT_SHARD_SIZE)
-    return generate(Path(out_dir), order, load_qm9_source, n_shards or n_total, 0, workers,
-                    HELDOUT_SHARD_SIZE, SimulatorSettings(method=method))
+    return _generate(heldout_order(data_dir, seed), out_dir, n_shards, workers, method)
 
 
 def generate_training(data_dir: str | Path, out_dir: str | Path = GFN1_TRAIN_DIR, seed: int = 0,
                       n_shards: int = 0, workers: int = 2, method: str = GFN1) -> list[Path]:
     """Simulate shards [0, n_shards) of `training_order` with `method` (0: all of them)."""
-    order = training_order(data_dir, seed)
+    return _generate(training_order(data_dir, seed), out_dir, n_shards, workers, method)
+
+
+def _generate(order: np.ndarray, out_dir: str | Path, n_shards: int, workers: int,
+              method: str) -> list[Path]:
+    """Shards [0, n_shards) of QM9 indices `order` (0: all), HELDOUT_SHARD_SIZE per shard."""
     n_total = -(-len(order) // HELDOUT_SHARD_SIZE)
     return generate(Path(out_dir), order, load_qm9_source, n_shards or n_total, 0, workers,
                     HELDOUT_SHARD_SIZE, SimulatorSettings(method=method))
