@@ -141,6 +141,16 @@ fig = plots.plot_model_inputs(model_grid(), data.ir[rows].numpy(), data.raman[ro
                               smiles)
 
 # %% [markdown]
+# ## Distractor structures
+#
+# Chapters 2–5 also rank the test queries in a library as large as the paper's, filled with QM9
+# molecules that are not in the embedded set. Each needs a 3-D structure (an RDKit ETKDG conformer
+# from its SMILES, seeded by `conformer_seed`, or QM9's own geometry where ETKDG fails).
+
+# %% tags=["hide-input"]
+display(Markdown(C1.distractor_structures(config, data)))
+
+# %% [markdown]
 # ## Summary
 
 # %%

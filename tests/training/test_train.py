@@ -19,7 +19,7 @@ from vibraclip_core.model.dimenet import expand_triplets
 from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
 from vibraclip_core.training.lightning_module import VibraCLIPModule, topk_accuracy, unique_items
 from vibraclip_core.training.runs import read_history, run_dir, run_lock
-from vibraclip_core.training.train import load_model, train
+from vibraclip_core.training.train import load_model, model_state, train
 
 
 @pytest.fixture(scope="module")
@@ -309,3 +309,29 @@ def test_fast_train_runs_training_steps_in_bf16_and_evaluation_in_float32(small,
     module._common_step(batch, "val")
     assert seen == [torch.float32] * 3  # validation, checkpoint choice and tests: float32
     assert all(module._val[0][k].dtype == torch.float32 for k in ("graph", "ir", "raman"))
+
+
+def test_a_longer_run_keeps_its_first_epochs_as_the_shorter_run(tmp_path):
+    """A run of max_epochs=3 with ablation_epochs=2 leaves the 2-epoch run of the same config:
+    asked for, it is loaded instead of trained, and equals a 2-epoch training bit for bit."""
+    cfg = get_config("tiny", n_molecules=60, batch_size=16, max_epochs=3, ablation_epochs=2,
+                     build_dir=str(tmp_path / "a"))
+    data = prepare(cfg)
+    long = train(cfg, data, tag="main", trainer_kwargs=QUIET)
+    assert len(long.history) == 3
+    short_cfg = cfg.for_ablation()
+    kept = train(short_cfg, data, tag="ablation", trainer_kwargs=QUIET)
+    assert kept.run_dir.name.startswith("prefix-") and kept.run_dir != long.run_dir
+    assert not (run_dir(short_cfg, data.key, "ablation") / "last.ckpt").exists()  # not trained
+    assert [h["epoch"] for h in kept.history] == [0, 1]
+    assert kept.history == long.history[:2]
+    assert load_model(kept.best_checkpoint).config.max_epochs == 2
+    # the same config trained for 2 epochs on its own, in another build folder
+    alone_cfg = short_cfg.replace(build_dir=str(tmp_path / "b"))
+    alone = train(alone_cfg, prepare(alone_cfg), tag="ablation", trainer_kwargs=QUIET)
+    assert not alone.run_dir.name.startswith("prefix-")
+    assert [h["val_loss"] for h in alone.history] == [h["val_loss"] for h in kept.history]
+    a, b = model_state(kept.best_checkpoint), model_state(alone.best_checkpoint)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((kept.run_dir / "mass_stats.json").read_text())["mass_mean_da"] == \
+        pytest.approx(data.mass_mean)

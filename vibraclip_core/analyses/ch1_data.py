@@ -3,11 +3,16 @@ test molecules whose model inputs it draws."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from vibraclip_core.config.profiles import Config
 from vibraclip_core.data import datastats
 from vibraclip_core.data.datasets import PreparedData, StickSet
+from vibraclip_core.experiments.library_size import max_library_size
 from vibraclip_core.experiments.plots import BAND_WINDOWS
+from vibraclip_core.retrieval.distractors import load_distractors
 
 # SMARTS of the three groups whose bands the chapter shows
 FUNCTIONAL_GROUPS = {"carbonyl": "[CX3]=[OX1]", "nitrile": "[CX2]#[NX1]",
@@ -33,3 +38,22 @@ def first_test_molecules(data: PreparedData, n: int = 3) -> tuple[list[int], lis
     """(rows, SMILES) of the first `n` test molecules."""
     rows = [int(data.splits["test"][k]) for k in range(n)]
     return rows, [data.smiles[r] for r in rows]
+
+
+def distractor_structures(config: Config, data: PreparedData) -> str:
+    """Compute (or find in the build cache) the conformers of the QM9 distractors that the
+    largest library of Chapters 2-5 needs, with all `config.workers`; returns what was done.
+    Chapters 2-5 then read them from the cache while they train side by side."""
+    n_test = len(data.splits["test"])
+    largest = min(max((*config.library_curve_sizes, config.library_size)),
+                  max_library_size(data))
+    t0 = time.perf_counter()
+    distractors = load_distractors(data, largest - n_test, config.build_dir,
+                                   config.conformer_seed, workers=config.workers, progress=False)
+    routes = ", ".join(f"{n:,} {route}" for route, n in distractors.route_counts().items())
+    return (f"The largest library of Chapters 2–5 holds {largest:,} candidates: the "
+            f"{n_test:,} test structures and {len(distractors):,} QM9 molecules outside the "
+            f"embedded set as **distractors** (geometries: {routes}). Their structures were "
+            f"prepared here once ({time.perf_counter() - t0:.0f} s with {config.workers} "
+            "worker processes, or read from the build cache), so the chapters that train side "
+            "by side only read them.")

@@ -29,6 +29,7 @@ from vibraclip_core.experiments import transfer as T
 from vibraclip_core.experiments.chapter import Pretrained
 from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.measured.prepared import load_paired
+from vibraclip_core.model.exported import exported_run
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.embedding import EmbeddingCache
 from vibraclip_core.retrieval.evaluate import Evaluation, evaluate, evaluate_ranks
@@ -315,3 +316,16 @@ def beside_realignment(ours: dict[str, tuple[str, str, int, pd.Series]]) -> pd.D
           "published top-25 %": PUBLISHED_REALIGNMENT[key][1],
           "published: set and library": PUBLISHED_REALIGNMENT[key][2]}
          for key, query, n, row in ours.values()], index=list(ours))
+
+
+def augmented_source(augmented: Pretrained) -> Markdown:
+    """Where the augmented model's weights come from: the shipped export of this very run, or a
+    training run of this chapter."""
+    if augmented.exported:
+        return Markdown(
+            f"The augmented model is the shipped one (`{augmented.checkpoint.name}` in "
+            f"`{augmented.checkpoint.parent.name}/`, float16), exported from run "
+            f"`{exported_run(augmented.checkpoint.parent)}`: the run this profile asks for, "
+            "so it was not trained again here. Its numbers below are the weights as shipped.")
+    return Markdown(f"The augmented model was trained here: run `{augmented.result.run_dir.name}`"
+                    f", {len(augmented.result.history)} epochs.")

@@ -132,9 +132,14 @@ PREREQUISITES: dict[str, tuple[str, ...]] = {
     "06": ("02",), "07": ("06",),
 }
 
-# Among chapters ready at once, these start first: 06 trains a model and 07 and 08 wait for it,
-# while 05 only ends the book; started first, 06 ends before 05 does
-START_FIRST: tuple[str, ...] = ("06",)
+# Among chapters ready at once, these start first, in this order: the longest first (05's two
+# trainings, then 04's), so that the short 06 -> 07 -> 08 tail fills the last gap of a lane
+START_FIRST: tuple[str, ...] = ("05", "04", "06")
+
+
+def start_rank(stem: str) -> int:
+    """Sort key among ready chapters: START_FIRST's order, then every other chapter."""
+    return next((k for k, p in enumerate(START_FIRST) if stem.startswith(p)), len(START_FIRST))
 
 
 def prerequisites(chapters: list[Path]) -> dict[str, set[str]]:
@@ -192,7 +197,7 @@ def run_book(profile: str, out_dir: Path, build_dir: Path, force: bool = False,
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while pending or running:
             ready = [s for s, w in pending.items() if not w & (set(pending) | set(running.values()))]
-            for stem in sorted(ready, key=lambda s: not s.startswith(START_FIRST)):
+            for stem in sorted(ready, key=start_rank):
                 if len(running) < max(1, jobs):
                     running[pool.submit(execute, stem)] = stem
                     del pending[stem]

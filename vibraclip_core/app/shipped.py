@@ -13,24 +13,18 @@ import json
 import subprocess
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from vibraclip_core.config.profiles import REPO_ROOT, Config
+from vibraclip_core.config.profiles import REPO_ROOT
 from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.mass import MASS_STATS_FILE, MassStats, mass_stats_for
-from vibraclip_core.model.checkpoints import CheckpointError, check_finite, load_model
+from vibraclip_core.model.checkpoints import load_model
+from vibraclip_core.model.exported import (CONFIG_FILE, MANIFEST_FILE, MODELS_DIR, WEIGHTS_FILE,
+                                           ShippedModelError, load_shipped_model, manifest)
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.rerank import RERANK_FILE, Reranker
 
-MODELS_DIR = REPO_ROOT / "models"
-WEIGHTS_FILE = "vibraclip.safetensors"
-CONFIG_FILE = "config.json"
-MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"
-
-
-class ShippedModelError(ValueError):
-    """The shipped model folder is missing, incomplete or does not fit this code."""
 
 
 def git_commit(repo: Path = REPO_ROOT) -> str:
@@ -76,47 +70,6 @@ def _atomic(path: Path, write) -> None:
     """Write a versioned file (readable by everyone, like the rest of the repository)."""
     with atomic_path(path, mode=0o644) as tmp:
         write(tmp)
-
-
-def load_shipped_model(folder: str | Path = MODELS_DIR) -> tuple[VibraCLIP, MassStats | None]:
-    """(model in eval mode with float32 weights, its training mass statistics or None)."""
-    folder = Path(folder)
-    weights, cfg_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
-    for p in (weights, cfg_path):
-        if not p.is_file():
-            raise ShippedModelError(f"{p}: missing; the shipped model is incomplete (restore "
-                                    "models/ from git, or pass --checkpoint)")
-    try:
-        raw = json.loads(cfg_path.read_text())
-        config = Config.from_dict(raw)
-    except (ValueError, TypeError) as exc:
-        raise ShippedModelError(f"{cfg_path}: not a config this code can read ({exc}); "
-                                "re-export the model with `vibraclip export-model`") from exc
-    model = VibraCLIP(config)
-    try:
-        state = load_file(weights)
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise ShippedModelError(f"{weights}: unreadable ({exc})") from exc
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    shapes = [k for k in set(state) & set(expected) if state[k].shape != expected[k].shape]
-    if missing or unexpected or shapes:
-        raise ShippedModelError(
-            f"{weights}: does not fit this code's VibraCLIP (missing {missing[:3]}, unexpected "
-            f"{unexpected[:3]}, other shapes {shapes[:3]}); re-export it with "
-            "`vibraclip export-model` from a checkpoint trained with this code")
-    try:
-        check_finite(state, weights)
-    except CheckpointError as exc:
-        raise ShippedModelError(str(exc)) from exc
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-    stats = mass_stats_for(weights) if config.mass else None
-    return model.eval(), stats
-
-
-def manifest(folder: str | Path = MODELS_DIR) -> dict:
-    """The shipped model's manifest (hashes, commit, command, data key)."""
-    return json.loads((Path(folder) / MANIFEST_FILE).read_text())
 
 
 def check_integrity(folder: str | Path = MODELS_DIR) -> list[str]:

@@ -24,8 +24,9 @@ from vibraclip_core.config.profiles import Config, get_config
 from vibraclip_core.data.datasets import PreparedData, prepare
 from vibraclip_core.experiments.results import results_path
 from vibraclip_core.measured.experimental import MeasuredIR, fetch_jcamp_spectra, load_measured_ir
+from vibraclip_core.model.exported import WEIGHTS_FILE, exported_run, load_shipped_model
 from vibraclip_core.model.vibraclip import VibraCLIP
-from vibraclip_core.training.runs import MAIN_TAG
+from vibraclip_core.training.runs import MAIN_TAG, run_dir
 from vibraclip_core.training.train import TrainResult, load_model, train
 
 log = logging.getLogger(__name__)
@@ -95,10 +96,24 @@ class Pretrained:
     def checkpoint(self) -> Path:
         return self.result.best_checkpoint
 
-    def retrained(self, **overrides: Any) -> "Pretrained":
+    def retrained(self, exported: str | Path | None = None, **overrides: Any) -> "Pretrained":
         """The same model trained from scratch on the same data with some fields changed
-        (e.g. `augment`): same budget, its own cached run."""
-        return _trained(self.config.replace(**overrides), self.data)
+        (e.g. `augment`): same budget, its own cached run. With `exported` (a folder such as
+        `models/`), the model exported there is used instead when its manifest names the very
+        run this would train (`exported_run`): `make model` trained it with this config."""
+        config = self.config.replace(**overrides)
+        if exported is not None and exported_run(exported) == run_dir(config, self.data.key,
+                                                                      MAIN_TAG).name:
+            model, _ = load_shipped_model(exported)
+            weights = Path(exported) / WEIGHTS_FILE
+            return Pretrained(config, self.data, TrainResult(Path(exported), weights, [], config),
+                              model)
+        return _trained(config, self.data)
+
+    @property
+    def exported(self) -> bool:
+        """Whether the weights are an exported model's (`retrained(exported=...)`), not a run's."""
+        return self.checkpoint.suffix == ".safetensors"
 
 
 def _trained(config: Config, data: PreparedData) -> Pretrained:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from vibraclip_core.config.profiles import Config
 from vibraclip_core.model.vibraclip import VibraCLIP
@@ -63,8 +64,16 @@ def check_finite(weights: dict[str, torch.Tensor], source: str | Path) -> None:
 
 
 def model_state(checkpoint: str | Path) -> dict[str, torch.Tensor]:
-    """The VibraCLIP weights of a Lightning checkpoint (weights_only load); CheckpointError when
-    the file is unreadable or its weights are not finite."""
+    """The VibraCLIP weights of a Lightning checkpoint (weights_only load), or, float32, of an
+    exported model's safetensors file (`model.exported`); CheckpointError when the file is
+    unreadable or its weights are not finite."""
+    if Path(checkpoint).suffix == ".safetensors":
+        try:
+            state = load_file(checkpoint)
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise CheckpointError(f"{checkpoint}: unreadable ({exc})") from exc
+        check_finite(state, checkpoint)
+        return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     return _weights(_read(checkpoint), checkpoint)
 
 

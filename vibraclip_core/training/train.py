@@ -9,10 +9,12 @@ Lightning's DDP strategy (`strategy="ddp"`, `devices=...`, `num_nodes=...`). The
 
 from __future__ import annotations
 
+import csv
 import ctypes
 import json
 import logging
-from contextlib import nullcontext
+import shutil
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import torch
 
 from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.datasets import PreparedData, prepare
+from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.mass import write_mass_stats
 from vibraclip_core.model.checkpoints import load_model, model_state
 from vibraclip_core.retrieval.embedding import EmbeddingCache, graph_features
@@ -119,10 +122,118 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
     # two processes asking for the same run (parallel chapters, papermill jobs on a cluster)
     # train it once: the second waits here, then loads the finished run. Not for the ranks of
     # one DDP job: they enter here together and must not wait for each other.
-    lock = nullcontext() if distributed(trainer_kwargs) else run_lock(out)
-    with lock:
+    if distributed(trainer_kwargs):
         callbacks = [FrozenGraphFeatures(config.build_dir, cache), *(extra_callbacks or [])]
         return _train_locked(config, dm, out, retrain, trainer_kwargs, callbacks)
+    with run_lock(out):
+        if not retrain and not (out / "done.json").exists():
+            shorter = prefix_result(config, data.key)
+            if shorter is not None:
+                return shorter
+        # a run whose budget is longer than the ablation chapters' keeps its first
+        # `ablation_epochs` epochs as that shorter run (see PrefixSnapshot)
+        budgets = prefix_budgets(config)
+        snapshots = [PrefixSnapshot(config, k, prefix_dir(config.replace(max_epochs=k), data.key))
+                     for k in budgets]
+        with ExitStack() as held:  # a process asking for a shorter run meanwhile waits for it
+            for snap in snapshots:
+                snap.folder.mkdir(parents=True, exist_ok=True)
+                held.enter_context(run_lock(snap.folder))
+            callbacks = [FrozenGraphFeatures(config.build_dir, cache), *snapshots,
+                         *(extra_callbacks or [])]
+            result = _train_locked(config, dm, out, retrain, trainer_kwargs, callbacks)
+            for snap in snapshots:
+                snap.finish(result, data)
+        return result
+
+
+# Shorter runs kept from a longer one: a run of `config` that trains for k < max_epochs epochs
+# is the first k epochs of the longer run, bit for bit (the data order, augmentation and
+# dropout are seeded per step, and neither the plateau scheduler nor early stopping looks at
+# max_epochs), so the longer run keeps its best checkpoint of those epochs as that run.
+PREFIX_TAG = "prefix"
+
+
+def prefix_budgets(config: Config) -> list[int]:
+    """Epoch budgets shorter than `config.max_epochs` that a pretraining run of `config` also
+    keeps: the ablation chapters' (`ablation_epochs`), so that Chapter 4's all-pairs + mass run
+    at that budget is the first epochs of Chapter 2's main run instead of a second training.
+    None for a run that continues from a checkpoint (realignment)."""
+    k = config.ablation_epochs
+    pretraining = config.init_checkpoint is None and config.trainable == "all"
+    return [k] if pretraining and k is not None and 0 < k < config.max_epochs else []
+
+
+def prefix_dir(short: Config, data_key: str) -> Path:
+    """build/runs/prefix-<config hash>-<data hash>: the shorter run `short`, whatever its tag."""
+    return run_dir(short, data_key, PREFIX_TAG)
+
+
+def prefix_result(config: Config, data_key: str) -> TrainResult | None:
+    """The run of `config` as kept by a longer run of the same config (None if none was); while
+    such a run is still training, waits for it."""
+    folder = prefix_dir(config, data_key)
+    if not folder.is_dir():
+        return None
+    with run_lock(folder):
+        done = folder / "done.json"
+        if not done.exists():
+            return None
+        info = json.loads(done.read_text())
+    log.warning("%s: the first %d epochs of %s", config.digest(), config.max_epochs,
+                info["source"])
+    return TrainResult(folder, folder / info["best"], read_history(folder), config)
+
+
+class PrefixSnapshot(L.Callback):
+    """Keeps a run's first `epochs` epochs as the run of the same config with max_epochs =
+    `epochs`: the best checkpoint of those epochs, copied with the shorter config in its
+    hyperparameters as the next epoch starts (or as training ends, if it stopped early), then,
+    in `finish`, those epochs' history, the mass statistics and done.json."""
+
+    def __init__(self, config: Config, epochs: int, folder: Path) -> None:
+        self.config, self.epochs, self.folder = config, epochs, folder
+        self.short = config.replace(max_epochs=epochs)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # epoch `epochs` starts: ModelCheckpoint's best is the best of the epochs before it
+        if trainer.current_epoch == self.epochs:
+            self._copy_best(trainer)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # stopped early by epoch `epochs`: the shorter run would have stopped at the same epoch
+        if trainer.current_epoch <= self.epochs:
+            self._copy_best(trainer)
+
+    def _copy_best(self, trainer: L.Trainer) -> None:
+        if trainer.global_rank != 0:
+            return
+        best = Path(trainer.checkpoint_callback.best_model_path)
+        state = torch.load(best, map_location="cpu", weights_only=True)
+        state["hyper_parameters"]["config"] = self.short.to_dict()
+        with atomic_path(self.folder / "best.ckpt") as tmp:
+            torch.save(state, tmp)
+
+    def finish(self, result: TrainResult, data: PreparedData) -> None:
+        """Complete the shorter run once the longer one is done (nothing if it was resumed past
+        `epochs` without the checkpoint, e.g. a run trained before snapshots existed)."""
+        if not (self.folder / "best.ckpt").exists() or (self.folder / "done.json").exists():
+            return
+        rows = [h for h in result.history if h["epoch"] < self.epochs]
+        names = sorted({k for h in rows for k in h} - {"epoch"})
+        history = self.folder / "logs" / "version_0" / "metrics.csv"
+        history.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(history) as tmp, tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["epoch", *names])
+            writer.writeheader()
+            writer.writerows(rows)
+        self.short.write_json(self.folder / "config.json")
+        write_mass_stats(self.folder, data)
+        for extra in ("augment_ranges.json",):
+            if (result.run_dir / extra).exists():
+                shutil.copyfile(result.run_dir / extra, self.folder / extra)
+        (self.folder / "done.json").write_text(json.dumps(
+            {"best": "best.ckpt", "epochs": len(rows), "source": result.run_dir.name}))
 
 
 def _train_locked(config: Config, dm: VibraDataModule, out: Path, retrain: bool,
