@@ -35,7 +35,7 @@ test: $(STAMP) experimental
 	    --out build/test-notebooks --build-dir build/tiny
 	$(PY) -m pytest tests build/test-notebooks --nbval-lax -p no:cacheprovider
 
-# The shipped default model (models/): the augmented cpu run that Chapter 6 trains (loaded
+# The shipped default model (models/): the augmented cpu run that Chapter 6 evaluates (loaded
 # from build/ when the book has run, trained otherwise), exported as float16 safetensors with
 # a model card of numbers measured on the exported weights. Commit models/ afterwards.
 model: $(STAMP) experimental

@@ -74,3 +74,36 @@ def test_percents_dashes_and_epochs():
     assert shown["a"].tolist() == [1.5, "—"]
     runs = {"x": SimpleNamespace(result=SimpleNamespace(history=[{}] * 3))}
     assert chapter.epochs_trained(runs).loc["x", "epochs trained"] == 3
+
+
+def test_retrained_uses_an_export_only_when_its_manifest_names_that_very_run(tmp_path):
+    """Chapter 6's augmented model: the shipped export when it is the run asked for (float16
+    weights as shipped, a realignment can start from them), else a training of its own."""
+    import torch
+
+    from vibraclip_core.app.shipped import export_model, load_shipped_model
+    from vibraclip_core.data.datasets import prepare
+    from vibraclip_core.model.checkpoints import model_state
+    from vibraclip_core.training.runs import MAIN_TAG, run_dir
+    from vibraclip_core.training.train import load_model, train
+
+    cfg = get_config("tiny", n_molecules=40, max_epochs=1, ablation_epochs=None,
+                     build_dir=str(tmp_path / "build"))
+    data = prepare(cfg)
+    first = train(cfg, data, tag=MAIN_TAG, trainer_kwargs={"enable_progress_bar": False})
+    main = chapter.Pretrained(cfg, data, first, load_model(first.best_checkpoint))
+    wanted = cfg.replace(augment=("width",))
+    folder = tmp_path / "models"
+    export_model(first.best_checkpoint, folder,
+                 provenance={"run": run_dir(wanted, data.key, MAIN_TAG).name})
+    shipped = main.retrained(exported=folder, augment=("width",))
+    assert shipped.exported and shipped.checkpoint == folder / "vibraclip.safetensors"
+    assert not run_dir(wanted, data.key, MAIN_TAG).exists()  # nothing trained
+    as_shipped, _ = load_shipped_model(folder)
+    state = model_state(shipped.checkpoint)  # what a realignment starts from: float32
+    assert all(torch.equal(state[k], v) for k, v in as_shipped.state_dict().items())
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    # another run asked for: trained, the export left alone
+    other = main.retrained(exported=folder, augment=("width",), augment_strength=0.5)
+    assert not other.exported and other.result.run_dir.is_dir()
+    assert len(other.result.history) == 1

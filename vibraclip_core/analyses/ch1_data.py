@@ -50,10 +50,13 @@ def distractor_structures(config: Config, data: PreparedData) -> str:
     t0 = time.perf_counter()
     distractors = load_distractors(data, largest - n_test, config.build_dir,
                                    config.conformer_seed, workers=config.workers, progress=False)
-    routes = ", ".join(f"{n:,} {route}" for route, n in distractors.route_counts().items())
+    names = {"etkdg": "ETKDG conformers", "b3lyp": "QM9 B3LYP geometries (ETKDG failed)"}
+    routes = ", ".join(f"{n:,} {names.get(route, route)}"
+                       for route, n in distractors.route_counts().items())
+    workers = f"{config.workers} worker process{'es' if config.workers > 1 else ''}"
     return (f"The largest library of Chapters 2–5 holds {largest:,} candidates: the "
             f"{n_test:,} test structures and {len(distractors):,} QM9 molecules outside the "
-            f"embedded set as **distractors** (geometries: {routes}). Their structures were "
-            f"prepared here once ({time.perf_counter() - t0:.0f} s with {config.workers} "
-            "worker processes, or read from the build cache), so the chapters that train side "
-            "by side only read them.")
+            f"embedded set as **distractors** ({routes}). This run took "
+            f"{time.perf_counter() - t0:.0f} s for them ({workers}; structures computed once "
+            "are read from the build cache), so the chapters that train side by side only read "
+            "them.")
