@@ -134,6 +134,9 @@ def test_the_longest_ready_chapter_takes_a_free_lane_first(tmp_path, monkeypatch
     ready = ["06_realignment", "07_gallery", "04_mass_anchoring", "05_missing_data"]
     assert sorted(ready, key=B.start_rank) == ["05_missing_data", "04_mass_anchoring",
                                                "06_realignment", "07_gallery"]
+    # after Chapter 1: 02 and 03 take the two lanes, 05 waits
+    assert sorted(["05_missing_data", "03_loss_ablations", "02_pretraining"],
+                  key=B.start_rank)[:2] == ["02_pretraining", "03_loss_ablations"]
 
 
 def test_a_chapter_runs_again_when_a_chapter_it_reads_from_does(tmp_path, monkeypatch):

@@ -208,3 +208,61 @@ def test_band_kernel_defaults_to_a_unit_lorentzian_and_branches_sit_at_their_off
     step = float(model_grid()[1] - model_grid()[0])
     peak = int(pqr[:A.FFT_POINTS // 2].argmax())
     assert abs(peak * step - 20.0) <= step
+
+
+def _second_theory_copy(shards, out, leave_out: int, scale: float = 0.9):
+    """One shard holding the molecules of `shards` but source index `leave_out`, every
+    frequency times `scale`: a stand-in for another level of theory."""
+    sticks = load_sticks(shards)
+    s = sticks.select(np.flatnonzero(sticks.index != leave_out))
+    out.mkdir()
+    np.savez(out / "shard_00000.npz", index=s.index, smiles=np.array(s.smiles),
+             n_atoms=s.n_atoms, status=s.status, seconds=s.seconds, offsets=s.offsets,
+             freqs_cm1=s.freqs_cm1 * scale, ir_km_mol=s.ir_km_mol, raman_a4_amu=s.raman_a4_amu,
+             ref_offsets=s.ref_offsets, ref_freqs_cm1=s.ref_freqs_cm1, method=np.array("GFN1-xTB"))
+    return out
+
+
+def test_second_theory_spectra_replace_training_inputs_only_where_they_exist(tiny_shards,
+                                                                             tmp_path):
+    cfg = get_config("tiny", data_dir=str(tiny_shards), build_dir=str(tmp_path / "b"),
+                     max_epochs=1, second_theory_fraction=1.0)
+    data = prepare(cfg)
+    left_out = int(data.index[data.splits["train"][0]])  # a training molecule without one
+    other = _second_theory_copy(tiny_shards, tmp_path / "other", left_out)
+    cfg = cfg.replace(second_theory=str(other))
+    dm = VibraDataModule(cfg, data)
+    dm.setup("fit")
+    has = dm.sticks["has_second"].flatten().bool()
+    in_other = torch.tensor([int(i) != left_out for i in data.index])
+    train_rows = torch.zeros(len(data), dtype=torch.bool)
+    train_rows[data.splits["train"]] = True
+    assert torch.equal(has, in_other & train_rows)  # never a validation or test molecule
+    m = int(torch.nonzero(has)[0])
+    n_modes = int((dm.sticks["freqs_cm1"][m] > 0).sum())
+    assert torch.allclose(dm.sticks["second_freqs_cm1"][m][:n_modes],
+                          0.9 * dm.sticks["freqs_cm1"][m][:n_modes], rtol=1e-5)
+    batch = next(iter(dm.train_dataloader()))
+    clean = batch.ir.clone()
+    VibraCLIPModule(cfg.to_dict())._augment(batch)
+    ir, _ = A.augment_sticks(batch.sticks_second_freqs_cm1, batch.sticks_second_ir,
+                             batch.sticks_second_raman, (), cfg.fwhm_cm1, torch.Generator())
+    swapped = batch.sticks_has_second.flatten() > 0
+    assert swapped.any() and torch.allclose(batch.ir[swapped], ir[swapped], atol=1e-5)
+    # the molecule left out has no second-theory spectrum: it keeps its GFN2 input (as cached,
+    # or broadened again from its sticks: the same within the FFT's 0.02)
+    kept = ~swapped
+    assert kept.sum() == 1 and (batch.ir[kept] - clean[kept]).abs().max() < 0.02
+    assert (batch.ir[swapped] - clean[swapped]).abs().amax(1).min() > 0.05  # 10 % shifted
+    # a run is pinned to a number of the set's molecules; bad settings fail with their name
+    assert cfg.digest() != cfg.replace(
+        second_theory_molecules=5).digest()
+    with pytest.raises(ValueError, match="second_theory_molecules=99"):
+        VibraDataModule(cfg.replace(second_theory_molecules=99), data).setup("fit")
+    with pytest.raises(ValueError, match="needs a second_theory folder"):
+        VibraDataModule(cfg.replace(second_theory=None), data)
+    with pytest.raises(ValueError, match="must lie in"):
+        VibraDataModule(cfg.replace(second_theory_fraction=1.5), data)
+    # without the setting, runs keep their old folders (digest) and their old draws
+    assert get_config("tiny").digest() == get_config(
+        "tiny", second_theory=None, second_theory_fraction=0.0).digest()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,12 +92,20 @@ def test_epoch_budget_text_states_budget_and_epochs_trained():
     from vibraclip_core.experiments.ablations import epoch_budget_text
 
     config = C.get_config("cpu", ablation_epochs=7).for_ablation()
-    runs = [SimpleNamespace(result=SimpleNamespace(history=[{}] * n)) for n in (7, 5, 7)]
+
+    def run(n: int, folder: str = "ablation-x-1-2", label: str = "IR") -> SimpleNamespace:
+        return SimpleNamespace(variant=SimpleNamespace(label=label),
+                               result=SimpleNamespace(history=[{}] * n, run_dir=Path(folder)))
+
+    runs = [run(n) for n in (7, 5, 7)]
     text = epoch_budget_text(config, runs)
     assert "at most **7**" in text and "trained 5–7 epochs" in text
     assert f"trains up to {C.get_config('cpu').max_epochs}" in text
-    assert "trained 4 epochs" in epoch_budget_text(config, runs[:0] + [
-        SimpleNamespace(result=SimpleNamespace(history=[{}] * 4))])
+    assert "main model:" not in text  # every run trained here
+    assert "trained 4 epochs" in epoch_budget_text(config, [run(4)])
+    # a run kept by a longer one (training.train.PrefixSnapshot) is named as such
+    kept = epoch_budget_text(config, [run(7), run(7, "prefix-abc-def", "all pairs + mass")])
+    assert "The all pairs + mass run is the first 7 epochs of Chapter 2's main model" in kept
 
 
 def test_loss_variants_are_the_registered_loss_modes(monkeypatch):

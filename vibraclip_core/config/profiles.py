@@ -88,6 +88,15 @@ class Config:
     augment_strength: float = _f(1.0, "multiplies the intensity, band-shape, baseline and noise "
                                  "strengths of `augment` (positions: ranges measured on the "
                                  "training split)")
+    second_theory: str | None = _f(None, "stick shards of a second level of theory for some "
+                                   "training molecules (e.g. data/qm9_gfn1_train; None: GFN2 "
+                                   "spectra only)")
+    second_theory_fraction: float = _f(0.0, "probability that a training molecule with a "
+                                       "second-theory spectrum is shown that one, perturbed by "
+                                       "`augment` like any, instead of its GFN2 spectrum")
+    second_theory_molecules: int | None = _f(None, "molecules of `second_theory` used, the first "
+                                             "in shard order (None: all; a number keeps a run "
+                                             "the same while the set grows)")
     max_epochs: int = _f(200, "training epochs at most")
     patience: int = _f(15, "early stopping after this many epochs without a lower val_loss")
     lr_graph: float = _f(1e-4, "learning rate of the graph encoder")
@@ -218,7 +227,9 @@ ANALYSIS_FIELDS = ("ablation_epochs", "missing_fractions", "compare_reference_lo
 # Fields added after runs were trained, left out of the run digest at the value that means "not
 # used", so runs trained before the field existed keep their folders
 NEUTRAL_WHEN_ABSENT: dict[str, Any] = {"augment": (), "augment_strength": 1.0,
-                                        "decay_logit_scale": True}
+                                        "decay_logit_scale": True, "second_theory": None,
+                                        "second_theory_fraction": 0.0,
+                                        "second_theory_molecules": None}
 
 # Fields that no longer exist, with why: Config.from_dict drops them from older config.json files
 REMOVED_FIELDS = {"extra": "a free dict that nothing read"}

@@ -285,3 +285,29 @@ def other_theory_data(data: PreparedData, other: StickSet, fwhm_cm1: float, key:
 def stick_source(data_dir: str | Path) -> StickSet:
     """The stick spectra (status ok) of a shard folder, for augmentation and cross-theory data."""
     return load_sticks(Path(data_dir)).ok()
+
+
+def second_theory_sticks(data: PreparedData, other: StickSet, rows: torch.Tensor, width: int
+                         ) -> dict[str, torch.Tensor]:
+    """{"second_freqs_cm1", "second_ir", "second_raman"}: (len(data), width) zero-padded sticks of
+    another level of theory for data's `rows` (the training split) that `other` holds (status ok),
+    and "has_second": (len(data), 1) 1.0 where they exist. Other rows, validation and test rows
+    included, get none: a second theory may only ever show the model its training molecules."""
+    ok = other.ok()
+    row_of = {int(i): r for r, i in enumerate(ok.index)}
+    out = {k: torch.zeros(len(data), width) for k in ("second_freqs_cm1", "second_ir",
+                                                       "second_raman")}
+    out["has_second"] = torch.zeros(len(data), 1)
+    for k in rows.tolist():
+        r = row_of.get(int(data.index[k]))
+        if r is None:
+            continue
+        f, ir, ra = ok.sticks(r)
+        if len(f) > width:
+            raise ValueError(f"source index {int(data.index[k])}: {len(f)} modes in the second "
+                             f"theory's sticks, more than the {width} of any first-theory row")
+        out["second_freqs_cm1"][k, :len(f)] = torch.from_numpy(np.clip(f, 0, None))
+        out["second_ir"][k, :len(f)] = torch.from_numpy(ir)
+        out["second_raman"][k, :len(f)] = torch.from_numpy(ra)
+        out["has_second"][k] = 1.0
+    return out

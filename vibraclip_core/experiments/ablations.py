@@ -21,7 +21,7 @@ from vibraclip_core.config.query_modes import IR_RAMAN_PAPER, model_query_modes
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.experiments.library_size import evaluate_library, max_library_size, size_label
 from vibraclip_core.retrieval.evaluate import Evaluation, evaluate
-from vibraclip_core.training.train import TrainResult, load_model, train
+from vibraclip_core.training.train import PREFIX_TAG, TrainResult, load_model, train
 
 # The paper's QM9S test-set figures (Rocabert-Oriols et al. 2025, Fig. 3A/3B), top-1 / top-25 in %.
 # Shown only in columns labelled "published"; never mixed with measured values.
@@ -90,9 +90,15 @@ def epoch_budget_text(config: Config, runs: Sequence[VariantRun]) -> str:
     trained = sorted({len(r.result.history) for r in runs})
     span = f"{trained[0]}" if len(trained) == 1 else f"{trained[0]}–{trained[-1]}"
     main = get_config(config.profile).max_epochs
+    kept = [r.variant.label for r in runs if r.result.run_dir.name.startswith(PREFIX_TAG + "-")]
+    shared = (f" The {' and '.join(kept)} run is the first {config.max_epochs} epochs of "
+              f"Chapter 2's main model: the same config, seed and data give the same epochs bit "
+              "for bit, so that run kept them (`PrefixSnapshot`) instead of a second training."
+              if kept else "")
     return (f"Epoch budget of these runs: at most **{config.max_epochs}** (`ablation_epochs`; "
             f"early stopping patience {config.patience}); they trained {span} epochs. Chapter "
-            f"2's main model, with the same `{config.profile}` profile, trains up to {main}.")
+            f"2's main model, with the same `{config.profile}` profile, trains up to {main}."
+            + shared)
 
 
 def train_variant(config: Config, data: PreparedData, variant: Variant,

@@ -6,14 +6,19 @@ Files are written in `prepare_data` (the geometry cache, once per machine) and r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
+import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
 from vibraclip_core.config.profiles import Config
-from vibraclip_core.data.augment import DEFAULT_RANGES, padded_sticks, stick_rows, stick_source
+from vibraclip_core.data.augment import (DEFAULT_RANGES, padded_sticks, second_theory_sticks,
+                                         stick_rows, stick_source)
 from vibraclip_core.data.augment_ranges import AugmentRanges, ranges_from_training
-from vibraclip_core.data.datasets import PreparedData, is_qm9s_folder, prepare
+from vibraclip_core.data.datasets import (PreparedData, StickSet, is_qm9s_folder, load_sticks,
+                                          prepare)
 from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache, geometry_cache_path
 
 
@@ -34,6 +39,19 @@ def missing_masks(config: Config, data: PreparedData) -> tuple[torch.Tensor, tor
     return masks[0], masks[1]
 
 
+def second_theory_set(config: Config) -> StickSet:
+    """The first `config.second_theory_molecules` molecules (all when None) of the
+    `config.second_theory` stick shards, in shard order."""
+    sticks = load_sticks(Path(config.second_theory))
+    n = config.second_theory_molecules
+    if n is None:
+        return sticks
+    if n > len(sticks):
+        raise ValueError(f"second_theory_molecules={n}, but {config.second_theory} holds "
+                         f"{len(sticks)} molecules")
+    return sticks.select(np.arange(n))
+
+
 class VibraDataModule(L.LightningDataModule):
     """Train/val/test loaders over the processed data of a config (`prepare(config)` unless
     `data` is given); `has_ir` / `has_raman` (n,) bool mark withheld spectra."""
@@ -41,6 +59,12 @@ class VibraDataModule(L.LightningDataModule):
     def __init__(self, config: Config, data: PreparedData | None = None,
                  has_ir: torch.Tensor | None = None, has_raman: torch.Tensor | None = None) -> None:
         super().__init__()
+        if not 0.0 <= config.second_theory_fraction <= 1.0:
+            raise ValueError(f"second_theory_fraction {config.second_theory_fraction} must lie "
+                             "in [0, 1]")
+        if config.second_theory_fraction > 0 and not config.second_theory:
+            raise ValueError(f"second_theory_fraction {config.second_theory_fraction} needs a "
+                             "second_theory folder of stick shards")
         if config.augment and is_qm9s_folder(config.data_path):
             raise ValueError(f"{config.data_path}: augment={config.augment} perturbs stick "
                              "spectra, and a QM9S folder holds broadened spectra only; train "
@@ -64,11 +88,15 @@ class VibraDataModule(L.LightningDataModule):
         if self.data is None:
             self.data = prepare(c)
         self.geometry = geometry_cache(self.data, c.cutoff_ang, c.build_dir)
-        if c.augment:
+        if c.augment or c.second_theory_fraction > 0:
             source = stick_source(c.data_path)
             self.sticks = padded_sticks(self.data, source)
             train_rows = stick_rows(source, self.data.index[self.data.splits["train"]])
             self.augment_ranges = ranges_from_training(source.select(train_rows))
+        if c.second_theory_fraction > 0:
+            self.sticks.update(second_theory_sticks(
+                self.data, second_theory_set(c), self.data.splits["train"],
+                self.sticks["freqs_cm1"].shape[1]))
 
     def dataset(self, split: str) -> MoleculeDataset:
         # masks cover every row: missing-data runs mark training rows only, measured data

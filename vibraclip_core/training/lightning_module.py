@@ -69,7 +69,7 @@ class VibraCLIPModule(L.LightningModule):
     def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
         # the fast path trains in bf16 autocast; validation and test embed in float32
         fast = self.config.fast_train and stage == "train"
-        if stage == "train" and self.config.augment:
+        if stage == "train" and (self.config.augment or self.config.second_theory_fraction > 0):
             self._augment(batch)
         with training_autocast(self.device.type, fast):
             emb = self.model(batch)
@@ -87,15 +87,29 @@ class VibraCLIPModule(L.LightningModule):
         return terms["total"]
 
     def _augment(self, batch: Any) -> None:
-        """Replace a seeded AUGMENTED_FRACTION of the batch's spectra by perturbed ones."""
+        """Replace a seeded AUGMENTED_FRACTION of the batch's spectra by perturbed ones; with
+        `second_theory_fraction`, first swap that share of the molecules that have a
+        second-theory spectrum to it (always replaced, perturbed by `augment` like the rest)."""
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step)
         freqs = batch.sticks_freqs_cm1.cpu()
+        ir, raman = batch.sticks_ir.cpu(), batch.sticks_raman.cpu()
+        second = None
+        if self.config.second_theory_fraction > 0:  # its own generator: other runs unchanged
+            theory_gen = torch.Generator().manual_seed(
+                self.config.seed * 1_000_003 + self.global_step + 2**40)
+            draw = torch.rand(len(freqs), generator=theory_gen)
+            second = ((batch.sticks_has_second.cpu().flatten() > 0)
+                      & (draw < self.config.second_theory_fraction)).unsqueeze(1)
+            freqs = torch.where(second, batch.sticks_second_freqs_cm1.cpu(), freqs)
+            ir = torch.where(second, batch.sticks_second_ir.cpu(), ir)
+            raman = torch.where(second, batch.sticks_second_raman.cpu(), raman)
         dm = self.trainer.datamodule if self._trainer is not None else None
         ranges = getattr(dm, "augment_ranges", DEFAULT_RANGES)  # the training split's
-        ir, raman = augment_sticks(freqs, batch.sticks_ir.cpu(), batch.sticks_raman.cpu(),
-                                   self.config.augment, self.config.fwhm_cm1, gen, ranges,
-                                   self.config.augment_strength)
+        ir, raman = augment_sticks(freqs, ir, raman, self.config.augment, self.config.fwhm_cm1,
+                                   gen, ranges, self.config.augment_strength)
         pick = (torch.rand(len(freqs), generator=gen) < AUGMENTED_FRACTION).unsqueeze(1)
+        if second is not None:  # a second-theory spectrum always replaces the GFN2 input
+            pick = pick | second
         batch.ir = torch.where(pick.to(batch.ir.device), ir.to(batch.ir.device), batch.ir)
         batch.raman = torch.where(pick.to(batch.raman.device), raman.to(batch.raman.device),
                                   batch.raman)

@@ -180,8 +180,7 @@ def prefix_result(config: Config, data_key: str) -> TrainResult | None:
         if not done.exists():
             return None
         info = json.loads(done.read_text())
-    log.warning("%s: the first %d epochs of %s", config.digest(), config.max_epochs,
-                info["source"])
+    log.info("%s: the first %d epochs of %s", config.digest(), config.max_epochs, info["source"])
     return TrainResult(folder, folder / info["best"], read_history(folder), config)
 
 
