@@ -114,6 +114,8 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
     from explicit `has_ir` / `has_raman` masks (then give the run its own `tag`). A frozen graph
     encoder's outputs are computed once, through `cache` when one is given."""
     data = data if data is not None else prepare(config)
+    # masks given by the caller are not in the config: such a run is its own, never a prefix
+    own_masks = has_ir is not None or has_raman is not None
     if has_ir is None and has_raman is None and (config.missing_ir or config.missing_raman):
         has_ir, has_raman = missing_masks(config, data)
     dm = VibraDataModule(config, data, has_ir, has_raman)
@@ -126,13 +128,13 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
         callbacks = [FrozenGraphFeatures(config.build_dir, cache), *(extra_callbacks or [])]
         return _train_locked(config, dm, out, retrain, trainer_kwargs, callbacks)
     with run_lock(out):
-        if not retrain and not (out / "done.json").exists():
+        if not retrain and not own_masks and not (out / "done.json").exists():
             shorter = prefix_result(config, data.key)
             if shorter is not None:
                 return shorter
         # a run whose budget is longer than the ablation chapters' keeps its first
         # `ablation_epochs` epochs as that shorter run (see PrefixSnapshot)
-        budgets = prefix_budgets(config)
+        budgets = [] if own_masks else prefix_budgets(config)
         snapshots = [PrefixSnapshot(config, k, prefix_dir(config.replace(max_epochs=k), data.key))
                      for k in budgets]
         with ExitStack() as held:  # a process asking for a shorter run meanwhile waits for it
