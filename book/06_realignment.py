@@ -142,7 +142,7 @@ fig = plots.plot_topk_curves(D.ood_curves(ood_eval),
 # %%
 augmented = main.retrained(exported=MODELS_DIR, augment=config.transfer_augment,
                            augment_strength=config.transfer_augment_strength)
-D.augmented_source(augmented)
+display(D.augmented_source(augmented))
 models = {"pretrained": main.model, "augmented pretraining": augmented.model}
 cross = T.cross_theory_table(models, qm9, stick_source(main.config.data_path),
                              main.config.fwhm_cm1, build_dir, seed=config.seed,
