@@ -319,6 +319,12 @@ def test_a_longer_run_keeps_its_first_epochs_as_the_shorter_run(tmp_path):
     data = prepare(cfg)
     long = train(cfg, data, tag="main", trainer_kwargs=QUIET)
     assert len(long.history) == 3
+    # the same config on a subset of the training split (a learning-curve point, same data key
+    # prefix, its own tag) keeps its own shorter run and leaves the full data's alone
+    from vibraclip_core.experiments.learning_curve import nested_subset
+
+    subset = train(cfg, nested_subset(data, 20, seed=0), tag="curve-20", trainer_kwargs=QUIET)
+    assert subset.history != long.history
     short_cfg = cfg.for_ablation()
     kept = train(short_cfg, data, tag="ablation", trainer_kwargs=QUIET)
     assert kept.run_dir.name.startswith("prefix-") and kept.run_dir != long.run_dir

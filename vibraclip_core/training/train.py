@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import hashlib
 import json
 import logging
 import shutil
@@ -137,6 +138,7 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
         budgets = [] if own_masks else prefix_budgets(config)
         snapshots = [PrefixSnapshot(config, k, prefix_dir(config.replace(max_epochs=k), data.key))
                      for k in budgets]
+        snapshots = [snap for snap in snapshots if not (snap.folder / "done.json").exists()]
         with ExitStack() as held:  # a process asking for a shorter run meanwhile waits for it
             for snap in snapshots:
                 snap.folder.mkdir(parents=True, exist_ok=True)
@@ -167,8 +169,12 @@ def prefix_budgets(config: Config) -> list[int]:
 
 
 def prefix_dir(short: Config, data_key: str) -> Path:
-    """build/runs/prefix-<config hash>-<data hash>: the shorter run `short`, whatever its tag."""
-    return run_dir(short, data_key, PREFIX_TAG)
+    """build/runs/prefix-<config hash>-<hash of the whole data key>: the shorter run `short`,
+    whatever its tag. The whole key: run folders keep its first 12 characters and tell runs
+    on subsets of one data set (the learning curve's) apart by their tags, which a shorter
+    run asked for under another tag cannot use."""
+    digest = hashlib.sha256(data_key.encode()).hexdigest()[:16]
+    return Path(short.build_dir) / "runs" / f"{PREFIX_TAG}-{short.digest()}-{digest}"
 
 
 def prefix_result(config: Config, data_key: str) -> TrainResult | None:
@@ -207,8 +213,8 @@ class PrefixSnapshot(L.Callback):
             self._copy_best(trainer)
 
     def _copy_best(self, trainer: L.Trainer) -> None:
-        if trainer.global_rank != 0:
-            return
+        if trainer.global_rank != 0 or (self.folder / "done.json").exists():
+            return  # a finished shorter run is never overwritten
         best = Path(trainer.checkpoint_callback.best_model_path)
         state = torch.load(best, map_location="cpu", weights_only=True)
         state["hyper_parameters"]["config"] = self.short.to_dict()
