@@ -64,11 +64,18 @@ def padded_sticks(data: PreparedData, sticks: StickSet) -> dict[str, torch.Tenso
     width = int(counts.max()) if len(counts) else 0
     out = {k: torch.zeros(len(rows), width) for k in ("freqs_cm1", "ir", "raman")}
     for k, r in enumerate(rows):
-        f, ir, ra = sticks.sticks(r)
-        out["freqs_cm1"][k, :len(f)] = torch.from_numpy(np.clip(f, 0, None))  # imaginary -> pad
-        out["ir"][k, :len(f)] = torch.from_numpy(ir)
-        out["raman"][k, :len(f)] = torch.from_numpy(ra)
+        _put_sticks(out, "", k, sticks, r)
     return out
+
+
+def _put_sticks(out: dict[str, torch.Tensor], prefix: str, k: int, sticks: StickSet, r: int
+                ) -> None:
+    """Write molecule r of `sticks` into row k of out[prefix + "freqs_cm1" / "ir" / "raman"]
+    (imaginary frequencies become padding)."""
+    f, ir, ra = sticks.sticks(r)
+    out[prefix + "freqs_cm1"][k, :len(f)] = torch.from_numpy(np.clip(f, 0, None))
+    out[prefix + "ir"][k, :len(f)] = torch.from_numpy(ir)
+    out[prefix + "raman"][k, :len(f)] = torch.from_numpy(ra)
 
 
 FFT_POINTS = 4096  # the model grid extended below and above, for circular convolution
@@ -302,12 +309,10 @@ def second_theory_sticks(data: PreparedData, other: StickSet, rows: torch.Tensor
         r = row_of.get(int(data.index[k]))
         if r is None:
             continue
-        f, ir, ra = ok.sticks(r)
-        if len(f) > width:
-            raise ValueError(f"source index {int(data.index[k])}: {len(f)} modes in the second "
+        n_modes = ok.offsets[r + 1] - ok.offsets[r]
+        if n_modes > width:
+            raise ValueError(f"source index {int(data.index[k])}: {n_modes} modes in the second "
                              f"theory's sticks, more than the {width} of any first-theory row")
-        out["second_freqs_cm1"][k, :len(f)] = torch.from_numpy(np.clip(f, 0, None))
-        out["second_ir"][k, :len(f)] = torch.from_numpy(ir)
-        out["second_raman"][k, :len(f)] = torch.from_numpy(ra)
+        _put_sticks(out, "second_", k, ok, r)
         out["has_second"][k] = 1.0
     return out
