@@ -39,7 +39,7 @@ test: $(STAMP) experimental
 # from build/ when the book has run, trained otherwise), exported as float16 safetensors with
 # a model card of numbers measured on the exported weights. Commit models/ afterwards.
 model: $(STAMP) experimental
-	$(PY) -m vibraclip_core.app.cli export-model --profile cpu --augment transfer
+	$(PY) -m vibraclip_core.app.cli export-model --profile cpu --transfer
 
 # Extend the embedded dataset (resumable): make data SHARDS=60
 SHARDS ?= 48

@@ -50,6 +50,8 @@ realign_epochs = None
 realign_lr = None
 transfer_augment = None
 transfer_augment_strength = None
+transfer_second_theory_fraction = None
+transfer_second_theory_molecules = None
 measured_library_size = None
 mass_tol_da = None
 laser_nm = None
@@ -82,6 +84,8 @@ from vibraclip_core.measured.experimental import GFN2_DIR
 config = chapter.setup(profile, seed=seed, folds=folds, realign_epochs=realign_epochs,
                        realign_lr=realign_lr, transfer_augment=transfer_augment,
                        transfer_augment_strength=transfer_augment_strength,
+                       transfer_second_theory_fraction=transfer_second_theory_fraction,
+                       transfer_second_theory_molecules=transfer_second_theory_molecules,
                        measured_library_size=measured_library_size, mass_tol_da=mass_tol_da,
                        laser_nm=laser_nm, temperature_k=temperature_k,
                        rerank_validation_molecules=rerank_validation_molecules,
@@ -137,19 +141,20 @@ fig = plots.plot_topk_curves(D.ood_curves(ood_eval),
 # strong, was decided on the GFN1 queries of the **validation** split, never on the test split
 # or on measured spectra (`benchmarks/augmentation_choice.py` prints the grid and its rule: the
 # same-theory validation top-1 constrains the choice when an augmented recipe can meet it). The
-# augmented model never saw a GFN1 or B3LYP spectrum.
+# same grid tries showing some training molecules their GFN1-xTB spectra instead
+# (`transfer_second_theory*`, from `data/qm9_gfn1_train`): a training molecule is never a test
+# query, but a model trained so has seen the theory, and only the B3LYP-frequency queries then
+# stay an unseen one. The line under this cell says which theories the model trained on.
 
 # %%
-augmented = main.retrained(exported=MODELS_DIR, augment=config.transfer_augment,
-                           augment_strength=config.transfer_augment_strength)
+augmented = main.retrained(exported=MODELS_DIR, **config.transfer_recipe())
 display(D.augmented_source(augmented))
 models = {"pretrained": main.model, "augmented pretraining": augmented.model}
 cross = T.cross_theory_table(models, qm9, stick_source(main.config.data_path),
                              main.config.fwhm_cm1, build_dir, seed=config.seed,
                              other=load_sticks(GFN1_DIR))
 save_results(cross, build_dir, "06_cross_theory",
-             {"profile": config.profile, "augment": list(config.transfer_augment),
-              "augment_strength": config.transfer_augment_strength})
+             {"profile": config.profile, **config.transfer_recipe()})
 T.theory_display(cross)
 
 # %%

@@ -215,3 +215,46 @@ def test_export_model_to_a_read_only_folder_ends_in_one_line(tmp_path, monkeypat
     assert exc.value.code == 2 and "\n" not in err
     assert err == (f"vibraclip export-model: error: [Errno 13] Permission denied: "
                    f"'{tmp_path / 'ro' / 'model.safetensors'}'")
+
+
+def test_export_model_transfer_trains_the_profiles_transfer_recipe_and_records_its_command(
+        tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def recipe_config(profile, **overrides):
+        return get_config(profile, **overrides).replace(
+            transfer_augment=("scale", "width"), transfer_augment_strength=0.5,
+            transfer_second_theory_fraction=0.25, transfer_second_theory_molecules=300)
+
+    def fake_train(config, tag, trainer_kwargs):
+        seen["config"] = config
+        return SimpleNamespace(best_checkpoint=tmp_path / "main-x" / "best.ckpt")
+
+    def fake_export(checkpoint, out, provenance):
+        seen["provenance"] = provenance
+        raise RuntimeError("stop after the export")
+
+    monkeypatch.setattr(cli, "get_config", recipe_config)
+    monkeypatch.setattr("vibraclip_core.training.train.train", fake_train)
+    monkeypatch.setattr("vibraclip_core.app.shipped.export_model", fake_export)
+    with pytest.raises(SystemExit):
+        cli.main(["export-model", "--transfer", "--out", str(tmp_path / "m")])
+    c = seen["config"]
+    assert (c.augment, c.augment_strength) == (("scale", "width"), 0.5)
+    assert (c.second_theory, c.second_theory_fraction, c.second_theory_molecules) == (
+        "data/qm9_gfn1_train", 0.25, 300)
+    assert seen["provenance"] == {
+        "run": "main-x", "command": "vibraclip train --profile cpu --augment scale,width "
+        "--augment-strength 0.5 --second-theory data/qm9_gfn1_train --second-theory-fraction "
+        "0.25 --second-theory-molecules 300"}
+    # the recorded command is one `vibraclip train` takes, and it trains the same config
+    argv = seen["provenance"]["command"].split()[1:]
+    args = cli.build_parser().parse_args(argv)
+    again = get_config(args.profile, **{n: getattr(args, n) for n in cli.TRAIN_FIELDS[1:]})
+    assert again.digest() == c.digest()
+
+
+def test_export_model_transfer_refuses_an_augment_flag_beside_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["export-model", "--transfer", "--augment", "scale", "--out", str(tmp_path)])
+    assert "--transfer takes the profile's transfer recipe" in str(exc.value)

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from vibraclip_core.config.profiles import (ANALYSIS_FIELDS, PAPER_COMPARED_FIELDS, PROFILES,
-                                            Config, departures_from_paper, get_config)
+                                            REPO_ROOT, Config, departures_from_paper,
+                                            get_config)
 
 
 def test_profiles_and_overrides():
@@ -266,3 +267,30 @@ def test_every_field_is_read_from_a_config():
     read = set().union(*(config_reads(p.read_text(), inside_config=p.samefile(profiles.__file__))
                          for p in files))
     assert set(FIELD_DOCS) - read <= NOT_YET_READ_FROM_CONFIG
+
+
+def test_transfer_recipe_maps_the_transfer_fields_onto_training_fields():
+    cfg = get_config("cpu").replace(transfer_augment=("scale",), transfer_augment_strength=0.5,
+                                    transfer_second_theory_fraction=0.0,
+                                    transfer_second_theory_molecules=300)
+    # a zero fraction leaves the second theory out: the run is the one without it
+    alone = cfg.replace(**cfg.transfer_recipe())
+    assert alone.second_theory is None and alone.second_theory_molecules is None
+    assert alone.digest() == cfg.replace(augment=("scale",), augment_strength=0.5).digest()
+    mixed = cfg.replace(transfer_second_theory_fraction=0.5)
+    run = mixed.replace(**mixed.transfer_recipe())
+    assert (run.second_theory, run.second_theory_fraction, run.second_theory_molecules) == (
+        "data/qm9_gfn1_train", 0.5, 300)
+    assert run.digest() != alone.digest()
+    for name in ("transfer_second_theory", "transfer_second_theory_fraction",
+                 "transfer_second_theory_molecules"):  # chapter knobs: no run of their own
+        assert name in ANALYSIS_FIELDS
+    assert mixed.digest() == cfg.digest()
+
+
+def test_a_relative_second_theory_folder_is_read_from_the_repository(tmp_path):
+    cfg = get_config("cpu")
+    assert cfg.second_theory_path is None
+    assert cfg.replace(second_theory="data/qm9_gfn1_train").second_theory_path == (
+        REPO_ROOT / "data" / "qm9_gfn1_train")
+    assert cfg.replace(second_theory=str(tmp_path)).second_theory_path == tmp_path

@@ -127,3 +127,18 @@ def test_cross_theory_readings_and_display_take_their_numbers_from_the_table():
     close = cross.copy()
     close.loc[("augmented pretraining", T.SAME_THEORY), ("ir+raman library", "top1")] = 83.0
     assert "within a point" in T.cross_theory_readings(close)
+
+
+def test_the_theories_a_model_trained_on_are_named_and_the_unseen_one_follows():
+    gfn2 = get_config("cpu")
+    assert T.training_spectra_text(gfn2) == "GFN2-xTB only"
+    assert "GFN1-xTB and the B3LYP-frequency queries are both theories it never saw" in (
+        T.unseen_theories_text(gfn2))
+    mixed = gfn2.replace(second_theory="data/qm9_gfn1_train", second_theory_fraction=0.5,
+                         second_theory_molecules=6000)
+    text = T.unseen_theories_text(mixed)
+    assert "the first 6,000 molecules of `data/qm9_gfn1_train`" in text
+    assert "probability 0.5" in text
+    assert "GFN1-xTB queries are of a theory it trained on" in text
+    assert "B3LYP-frequency queries are the theory it never saw" in text
+    assert "all molecules" in T.training_spectra_text(mixed.replace(second_theory_molecules=None))

@@ -319,13 +319,15 @@ def beside_realignment(ours: dict[str, tuple[str, str, int, pd.Series]]) -> pd.D
 
 
 def augmented_source(augmented: Pretrained) -> Markdown:
-    """Where the augmented model's weights come from: the shipped export of this very run, or a
-    training run of this chapter."""
+    """Where the augmented model's weights come from (the shipped export of this very run, or a
+    training run of this chapter) and which query theories it trained on."""
+    seen = T.unseen_theories_text(augmented.config)
     if augmented.exported:
         return Markdown(
             f"The augmented model is the shipped one (`{augmented.checkpoint.name}` in "
             f"`{augmented.checkpoint.parent.name}/`, float16), exported from run "
             f"`{exported_run(augmented.checkpoint.parent)}`: the run this profile asks for, "
-            "so it was not trained again here. Its numbers below are the weights as shipped.")
+            "so it was not trained again here. Its numbers below are the weights as shipped. "
+            + seen)
     return Markdown(f"The augmented model was trained here: run `{augmented.result.run_dir.name}`"
-                    f", {len(augmented.result.history)} epochs.")
+                    f", {len(augmented.result.history)} epochs. {seen}")

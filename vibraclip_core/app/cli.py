@@ -18,7 +18,8 @@ from vibraclip_core.config.profiles import FIELD_DOCS, Config, field_spec, get_c
 
 # The config fields `vibraclip train` takes as flags (--max-epochs for max_epochs)
 TRAIN_FIELDS = ("profile", "loss", "pair_loss", "mass", "fast_train", "augment",
-                "augment_strength", "seed", "max_epochs", "data_dir", "build_dir")
+                "augment_strength", "second_theory", "second_theory_fraction",
+                "second_theory_molecules", "seed", "max_epochs", "data_dir", "build_dir")
 # Named values a tuple field's flag takes besides a comma-separated list
 PRESETS: dict[str, dict[str, tuple[str, ...]]] = {"augment": AUGMENT_PRESETS}
 
@@ -148,14 +149,21 @@ def _export(args: argparse.Namespace) -> None:
         print(f"wrote {write_model_card(args.out, info, tables)}")
         return
     if checkpoint is None:  # the run of a profile (trained now unless it is in the build folder)
-        config = get_config(args.profile, augment=args.augment, build_dir=args.build_dir,
-                            augment_strength=args.augment_strength)
+        given = {f: getattr(args, f) for f in ("augment", "augment_strength")}
+        config = get_config(args.profile, build_dir=args.build_dir, **given)
+        if args.transfer and any(v is not None for v in given.values()):
+            raise SystemExit("export-model: --transfer takes the profile's transfer recipe; "
+                             "give it without --augment / --augment-strength")
+        if args.transfer:  # Chapter 6's transfer model, the recipe of the profile's transfer_*
+            given = {k: v for k, v in config.transfer_recipe().items()
+                     if not (k.startswith("second_theory") and not v)}
+            config = config.replace(**given)
         # the book's run of this configuration (Chapter 6 trains it under the same tag)
         checkpoint = train(config, tag=MAIN_TAG,
                            trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
-        given = {f: getattr(args, f) for f in ("augment", "augment_strength")}
         command = command or " ".join([f"vibraclip train --profile {args.profile}"] + [
-            f"--{f.replace('_', '-')} " + (_sequence_text(f, v) if f == "augment" else str(v))
+            f"--{f.replace('_', '-')} " + (_sequence_text(f, v) if f == "augment" else f"{v:g}"
+                                           if isinstance(v, float) else str(v))
             for f, v in given.items() if v is not None])
     weights = export_model(checkpoint, args.out,
                            {"command": command, "run": Path(checkpoint).parent.name})
@@ -232,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "with a model card of measured numbers")
     ex.add_argument("--checkpoint", default=None, help="trained .ckpt (default: that run below)")
     add_config_flags(ex, ("profile", "augment", "augment_strength"), {"profile": DEFAULT_PROFILE})
+    ex.add_argument("--transfer", action="store_true", help="the transfer model of Chapter 6 "
+                    "(`make model`): the profile's transfer_augment, transfer_augment_strength "
+                    "and transfer_second_theory* as its augment and second_theory*")
     ex.add_argument("--out", default="models", help="model folder")
     ex.add_argument("--command", default="", help="the command that trained the checkpoint "
                     "(recorded in the manifest and the card)")

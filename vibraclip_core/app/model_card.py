@@ -24,7 +24,8 @@ from vibraclip_core.experiments import realign as RA
 from vibraclip_core.experiments.measured_libraries import measured_libraries, measured_ranks
 from vibraclip_core.experiments.measured_rerank import (MATCH_ALONE, chance_levels, library_matches,
                                                         reranked_levers, seen_in_pretraining)
-from vibraclip_core.experiments.transfer import cross_theory_table, lever_table, theory_display
+from vibraclip_core.experiments.transfer import (cross_theory_table, lever_table, theory_display,
+                                                 training_spectra_text)
 from vibraclip_core.measured.experimental import fetch_jcamp_spectra, load_measured_ir
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.embedding import EmbeddingCache
@@ -48,6 +49,7 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
         "profile": config.profile, "loss": config.loss, "mass anchoring": str(config.mass),
         "augmentation": (f"{', '.join(config.augment)} (strength {config.augment_strength:g})"
                          if config.augment else "none"),
+        "training spectra": training_spectra_text(config),
         "parameters": f"{n_params:,}",
         "weights sha256": f"`{info['sha256']['vibraclip.safetensors']}`"}
     cross = cross_theory_table({"shipped model": model}, data, stick_source(config.data_path),

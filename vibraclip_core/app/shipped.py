@@ -107,8 +107,8 @@ def write_model_card(folder: str | Path, info: dict[str, str], tables: dict[str,
     for title, table in tables.items():
         lines += ["", f"## {title}", "", table]
     lines += ["", "## Scope", "",
-              "Trained on GFN2-xTB spectra of small QM9 molecules (H, C, N, O, F; up to nine heavy "
-              "atoms). Spectra of larger molecules, other elements, solids or solutions lie "
+              "Trained on simulated spectra (*training spectra* above) of small QM9 molecules (H, "
+              "C, N, O, F; up to nine heavy atoms). Spectra of larger molecules, other elements, solids or solutions lie "
               "outside what it has seen; give `--formula` or `--mass` to narrow the candidates "
               "whenever you know them.", ""]
     path = folder / CARD_FILE

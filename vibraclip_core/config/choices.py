@@ -42,6 +42,13 @@ BASELINE_METHODS = ("none", "arpls")
 # on the validation split's GFN1-xTB queries (benchmarks/augmentation_choice.py)
 TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width", "intensity", "band_intensity")
 TRANSFER_STRENGTH = 1.0
+# ... and the second theory mixed into its training: GFN1-xTB spectra of training molecules
+# (`vibraclip simulate --set gfn1-train`; a folder relative to the repository), the probability
+# that a training molecule with one is shown it, and how many of the set (the first, pinned so
+# that the shipped run stays the same while the set grows); chosen on the same grid
+TRANSFER_SECOND_THEORY = "data/qm9_gfn1_train"
+TRANSFER_SECOND_FRACTION = 0.0
+TRANSFER_SECOND_MOLECULES: int | None = None
 # Named sets of transforms that `--augment` takes besides a comma-separated list
 AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {"all": AUGMENTATIONS,
                                                "transfer": TRANSFER_AUGMENT, "none": ()}

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from vibraclip_core.config.choices import (AUGMENT_VERSION, DEFAULT_PROFILE, PAPER_LIBRARY_SIZE,
-                                           TRANSFER_AUGMENT, TRANSFER_STRENGTH, AugmentName,
+                                           TRANSFER_AUGMENT, TRANSFER_SECOND_FRACTION,
+                                           TRANSFER_SECOND_MOLECULES, TRANSFER_SECOND_THEORY,
+                                           TRANSFER_STRENGTH, AugmentName,
                                            FieldSpec, LossName, PairLossName, ProfileName,
                                            Trainable)
 
@@ -143,6 +145,14 @@ class Config:
         TRANSFER_AUGMENT, "augment of the transfer model (Ch. 6; shipped in models/)")
     transfer_augment_strength: float = _f(
         TRANSFER_STRENGTH, "augment_strength of the transfer model (Ch. 6; shipped in models/)")
+    transfer_second_theory: str | None = _f(
+        TRANSFER_SECOND_THEORY, "second_theory of the transfer model (Ch. 6; shipped in models/)")
+    transfer_second_theory_fraction: float = _f(
+        TRANSFER_SECOND_FRACTION, "second_theory_fraction of the transfer model (Ch. 6; shipped "
+        "in models/; 0: GFN2 spectra only)")
+    transfer_second_theory_molecules: int | None = _f(
+        TRANSFER_SECOND_MOLECULES, "second_theory_molecules of the transfer model (Ch. 6; "
+        "shipped in models/)")
     folds: int = _f(5, "grouped folds of the measured-spectra levers (Ch. 6)")
     measured_library_size: int = _f(1090, "candidates of the measured molecules + QM9 "
                                     "distractors library (Ch. 6)")
@@ -197,6 +207,27 @@ class Config:
     def data_path(self) -> Path:
         return Path(self.data_dir) if self.data_dir else EMBEDDED_DATA_DIR
 
+    @property
+    def second_theory_path(self) -> Path | None:
+        """The `second_theory` folder; a relative one is read from the repository (it is
+        recorded relative so that a run's digest does not depend on where the clone lives)."""
+        if not self.second_theory:
+            return None
+        path = Path(self.second_theory)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    def transfer_recipe(self) -> dict[str, Any]:
+        """The training fields of the transfer model (Chapter 6, shipped in models/): its
+        `transfer_*` fields as `augment`, `augment_strength` and `second_theory*` (a zero
+        fraction leaves the second theory out, so the run is the one without it)."""
+        mixed = self.transfer_second_theory_fraction > 0
+        return {"augment": self.transfer_augment,
+                "augment_strength": self.transfer_augment_strength,
+                "second_theory": self.transfer_second_theory if mixed else None,
+                "second_theory_fraction": self.transfer_second_theory_fraction,
+                "second_theory_molecules": self.transfer_second_theory_molecules if mixed
+                else None}
+
     def write_json(self, path: Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str))
@@ -216,13 +247,16 @@ def field_spec(name: str) -> FieldSpec:
 # of the run digest, so changing them never retrains a model. Those that act on a run do so
 # through training fields: for_ablation copies ablation_epochs into max_epochs, realignment
 # realign_epochs / realign_lr into max_epochs and the learning rates, Chapter 6
-# transfer_augment into augment and ood_split_fractions into split_fractions.
+# transfer_* into augment and second_theory* (transfer_recipe) and ood_split_fractions into
+# split_fractions.
 ANALYSIS_FIELDS = ("ablation_epochs", "missing_fractions", "compare_reference_loss",
                    "library_size", "library_curve_sizes", "learning_curve_sizes", "mass_tol_da",
                    "wrong_mass_offsets_da", "ood_split_fractions", "realign_epochs",
                    "realign_lr", "realign_weight_decay", "transfer_augment",
-                   "transfer_augment_strength", "folds", "measured_library_size",
-                   "rerank_validation_molecules", "laser_nm", "temperature_k")
+                   "transfer_augment_strength", "transfer_second_theory",
+                   "transfer_second_theory_fraction", "transfer_second_theory_molecules",
+                   "folds", "measured_library_size", "rerank_validation_molecules", "laser_nm",
+                   "temperature_k")
 
 # Fields added after runs were trained, left out of the run digest at the value that means "not
 # used", so runs trained before the field existed keep their folders

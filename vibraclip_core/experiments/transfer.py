@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vibraclip_core.config.profiles import Config
 from vibraclip_core.config.query_modes import IR_RAMAN, QUERY_MODES
 from vibraclip_core.data import augment as A
 from vibraclip_core.data.datasets import PreparedData, StickSet
@@ -234,3 +235,25 @@ def cross_theory_readings(cross: pd.DataFrame, pretrained: str = "pretrained",
                "that did not come from GFN2-xTB." if drop > 1 else
                "The augmented model is within a point of the pretrained one on GFN2 queries.")
     return "; ".join(parts) + f". {verdict}"
+
+
+def training_spectra_text(config: Config) -> str:
+    """Which theories' spectra a model trained on, for its card: GFN2-xTB, and the share of its
+    training molecules shown a second theory's spectrum (`second_theory*`)."""
+    if config.second_theory_fraction <= 0:
+        return "GFN2-xTB only"
+    n = config.second_theory_molecules
+    return (f"GFN2-xTB; {'the first ' + format(n, ',') if n else 'all'} molecules of "
+            f"`{config.second_theory}` are shown that theory's spectrum with probability "
+            f"{config.second_theory_fraction:g} (training split only)")
+
+
+def unseen_theories_text(config: Config) -> str:
+    """Which of Chapter 6's query theories a model trained on (`second_theory*`) and which it
+    never saw: the honest test of transfer is the latter."""
+    if config.second_theory_fraction <= 0:
+        return ("It trained on GFN2-xTB spectra only: the GFN1-xTB and the B3LYP-frequency "
+                "queries are both theories it never saw.")
+    return (f"It trained on {training_spectra_text(config)}: the GFN1-xTB queries are of a "
+            "theory it trained on (other molecules: the test split's), and the B3LYP-frequency "
+            "queries are the theory it never saw.")

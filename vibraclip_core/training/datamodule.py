@@ -42,7 +42,7 @@ def missing_masks(config: Config, data: PreparedData) -> tuple[torch.Tensor, tor
 def second_theory_set(config: Config) -> StickSet:
     """The first `config.second_theory_molecules` molecules (all when None) of the
     `config.second_theory` stick shards, in shard order."""
-    sticks = load_sticks(Path(config.second_theory))
+    sticks = load_sticks(config.second_theory_path)
     n = config.second_theory_molecules
     if n is None:
         return sticks
