@@ -258,3 +258,30 @@ def test_export_model_transfer_refuses_an_augment_flag_beside_it(tmp_path, capsy
     with pytest.raises(SystemExit) as exc:
         cli.main(["export-model", "--transfer", "--augment", "scale", "--out", str(tmp_path)])
     assert "--transfer takes the profile's transfer recipe" in str(exc.value)
+
+
+def test_calibrate_rerank_names_the_exported_weights_it_was_chosen_for(tmp_path, monkeypatch,
+                                                                       capsys):
+    import json
+
+    from vibraclip_core.app.shipped import RERANK_WEIGHTS_KEY
+    from vibraclip_core.retrieval.rerank import RERANK_FILE, Reranker
+    from vibraclip_core.retrieval.spectral_match import MatchSettings
+
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"sha256": {"vibraclip.safetensors":
+                                                                 "ab" * 32}}))
+    monkeypatch.setattr("vibraclip_core.app.shipped.model_from",
+                        lambda checkpoint: (None, None, str(checkpoint)))
+    monkeypatch.setattr("vibraclip_core.experiments.rerank_choice.choose_reranker",
+                        lambda *a, **k: (Reranker(MatchSettings(), 1.0, 50, (0.0, 1.0)), {}))
+    cli.main(["calibrate-rerank", "--checkpoint", str(folder), "--out", str(tmp_path)])
+    written = json.loads((tmp_path / RERANK_FILE).read_text())["provenance"]
+    assert written[RERANK_WEIGHTS_KEY] == "ab" * 32 and written["model"] == str(folder)
+    # a Lightning checkpoint has no exported weights to name
+    ckpt = tmp_path / "run" / "best.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"")
+    cli.main(["calibrate-rerank", "--checkpoint", str(ckpt), "--out", str(tmp_path)])
+    assert RERANK_WEIGHTS_KEY not in json.loads((tmp_path / RERANK_FILE).read_text())["provenance"]

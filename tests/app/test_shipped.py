@@ -103,3 +103,28 @@ def test_broken_shipped_models_are_reported_by_file(tiny_run, tmp_path):
         load_shipped_model(other)
     with pytest.raises(ShippedModelError, match="missing"):
         load_shipped_model(tmp_path / "nothing")
+
+
+def test_a_reranking_chosen_for_other_weights_is_refused_by_name(tiny_run, tmp_path):
+    from vibraclip_core.app.shipped import RERANK_WEIGHTS_KEY, shipped_reranker, weights_sha256
+    from vibraclip_core.retrieval.rerank import RERANK_FILE, Reranker
+    from vibraclip_core.retrieval.spectral_match import MatchSettings
+
+    _, _, run = tiny_run
+    folder = tmp_path / "m"
+    export_model(run.best_checkpoint, folder)
+    sha = weights_sha256(folder)
+    assert sha == manifest(folder)["sha256"][WEIGHTS_FILE] and len(sha) == 64
+    assert weights_sha256(tmp_path / "nothing") is None
+    reranker = Reranker(MatchSettings(), 2.0, 7, (-1.0, 2.0))
+    reranker.save(folder / RERANK_FILE)  # no weights named (older files): taken as it is
+    assert shipped_reranker(folder=folder).depth == 7
+    reranker.provenance[RERANK_WEIGHTS_KEY] = sha
+    reranker.save(folder / RERANK_FILE)
+    assert shipped_reranker(depth=3, folder=folder).depth == 3
+    reranker.provenance[RERANK_WEIGHTS_KEY] = "0" * 64
+    reranker.save(folder / RERANK_FILE)
+    with pytest.raises(ShippedModelError, match=r"chosen for the weights 000000000000…, but .* "
+                       rf"holds {sha[:12]}….*calibrate-rerank --out"):
+        shipped_reranker(folder=folder)
+    assert shipped_reranker(depth=0, folder=folder) is None  # the model alone needs none

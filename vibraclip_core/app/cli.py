@@ -137,7 +137,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from vibraclip_core.training.runs import MAIN_TAG
-    from vibraclip_core.app.shipped import export_model, load_shipped_model, shipped_reranker, write_model_card
+    from vibraclip_core.app.shipped import (ShippedModelError, export_model, load_shipped_model,
+                                            shipped_reranker, write_model_card)
     from vibraclip_core.training.train import train
     from vibraclip_core.app.model_card import model_card
 
@@ -168,21 +169,34 @@ def _export(args: argparse.Namespace) -> None:
     weights = export_model(checkpoint, args.out,
                            {"command": command, "run": Path(checkpoint).parent.name})
     model, stats = load_shipped_model(args.out)  # the card measures the weights as shipped
+    try:
+        reranker = shipped_reranker(folder=args.out)
+    except ShippedModelError as exc:  # chosen for other weights: the card goes without it
+        logging.getLogger("vibraclip").warning(
+            "%s; the card is written without re-ranked columns: run `vibraclip calibrate-rerank "
+            "--out %s`, then `vibraclip export-model --card-only --out %s`", exc, args.out,
+            args.out)
+        reranker = None
     info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir,
-                              shipped_reranker(folder=args.out))
+                              reranker)
     print(f"wrote {weights} and {write_model_card(args.out, info, tables)}")
 
 
 def _calibrate_rerank(args: argparse.Namespace) -> None:
     from vibraclip_core.retrieval.rerank import RERANK_FILE
     from vibraclip_core.experiments.rerank_choice import choose_reranker
-    from vibraclip_core.app.shipped import model_from
+    from vibraclip_core.app.shipped import (MODELS_DIR, RERANK_WEIGHTS_KEY, model_from,
+                                            weights_sha256)
 
     model, stats, name = model_from(args.checkpoint)
     config = get_config(DEFAULT_PROFILE)
     reranker, tables = choose_reranker(model, stats, args.cache_dir, seed=config.seed,
                                        depth=args.depth, n_max=args.n_max)
     reranker.provenance.update(model=name, command="vibraclip calibrate-rerank")
+    folder = Path(args.checkpoint) if args.checkpoint else MODELS_DIR
+    sha = weights_sha256(folder if folder.is_dir() else folder.parent)
+    if sha:  # an exported model: its re-ranking names its weights (shipped_reranker checks)
+        reranker.provenance[RERANK_WEIGHTS_KEY] = sha
     for title, table in tables.items():
         if title != "margins":
             print(f"\n{title}\n{table.to_string(index=False)}")

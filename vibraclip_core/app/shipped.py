@@ -116,11 +116,15 @@ def write_model_card(folder: str | Path, info: dict[str, str], tables: dict[str,
     return path
 
 
+# the provenance key of rerank.json naming the weights it was chosen for
+RERANK_WEIGHTS_KEY = "weights sha256"
+
+
 def shipped_reranker(depth: int | None = None, folder: str | Path = MODELS_DIR
                      ) -> Reranker | None:
     """The shipped re-ranking (`rerank.json`, chosen by `vibraclip calibrate-rerank`) with
     `depth` candidates (None: the shipped depth); None for depth 0. ShippedModelError when the
-    file is missing or unreadable."""
+    file is missing or unreadable, or was chosen for other weights than the folder holds."""
     if depth == 0:
         return None
     path = Path(folder) / RERANK_FILE
@@ -131,6 +135,18 @@ def shipped_reranker(depth: int | None = None, folder: str | Path = MODELS_DIR
         reranker = Reranker.load(path)
     except ValueError as exc:
         raise ShippedModelError(str(exc)) from exc
+    chosen_for, holds = reranker.provenance.get(RERANK_WEIGHTS_KEY), weights_sha256(folder)
+    if chosen_for and holds and chosen_for != holds:
+        raise ShippedModelError(
+            f"{path}: chosen for the weights {chosen_for[:12]}…, but {Path(folder)} holds "
+            f"{holds[:12]}…; run `vibraclip calibrate-rerank --out {folder}` for these weights, "
+            "or pass --rerank 0 for the model alone")
     if depth is not None:
         reranker.depth = depth
     return reranker
+
+
+def weights_sha256(folder: str | Path = MODELS_DIR) -> str | None:
+    """The sha256 of an exported model's weights, from its manifest (None: no manifest)."""
+    path = Path(folder) / MANIFEST_FILE
+    return json.loads(path.read_text())["sha256"].get(WEIGHTS_FILE) if path.is_file() else None
