@@ -41,12 +41,6 @@ def _sequence_arg(name: str):
     return parse
 
 
-def _sequence_text(name: str, value: Sequence[Any]) -> str:
-    """The flag value that gives `value`: its preset's name, else the comma-separated list."""
-    named = [k for k, v in PRESETS.get(name, {}).items() if tuple(v) == tuple(value)]
-    return named[0] if named else ",".join(map(str, value))
-
-
 def add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str],
                      defaults: dict[str, Any] | None = None,
                      flags: dict[str, str] | None = None) -> None:
@@ -163,7 +157,8 @@ def _export(args: argparse.Namespace) -> None:
         checkpoint = train(config, tag=MAIN_TAG,
                            trainer_kwargs={"enable_progress_bar": False}).best_checkpoint
         command = command or " ".join([f"vibraclip train --profile {args.profile}"] + [
-            f"--{f.replace('_', '-')} " + (_sequence_text(f, v) if f == "augment" else f"{v:g}"
+            # the transforms by name, not a preset's: a preset may name others later
+            f"--{f.replace('_', '-')} " + (",".join(v) if f == "augment" else f"{v:g}"
                                            if isinstance(v, float) else str(v))
             for f, v in given.items() if v is not None])
     weights = export_model(checkpoint, args.out,

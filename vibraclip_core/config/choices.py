@@ -40,15 +40,15 @@ Y_KINDS: tuple[str, ...] = get_args(YKind)
 BASELINE_METHODS = ("none", "arpls")
 # The transforms of the transfer model (Chapter 6, the shipped model) and their strength: chosen
 # on the validation split's GFN1-xTB queries (benchmarks/augmentation_choice.py)
-TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width", "intensity", "band_intensity")
+TRANSFER_AUGMENT = ("scale", "xh_scale", "mode_jitter", "width")
 TRANSFER_STRENGTH = 1.0
 # ... and the second theory mixed into its training: GFN1-xTB spectra of training molecules
 # (`vibraclip simulate --set gfn1-train`; a folder relative to the repository), the probability
 # that a training molecule with one is shown it, and how many of the set (the first, pinned so
 # that the shipped run stays the same while the set grows); chosen on the same grid
 TRANSFER_SECOND_THEORY = "data/qm9_gfn1_train"
-TRANSFER_SECOND_FRACTION = 0.0
-TRANSFER_SECOND_MOLECULES: int | None = None
+TRANSFER_SECOND_FRACTION = 0.5
+TRANSFER_SECOND_MOLECULES: int | None = 6_000
 # Named sets of transforms that `--augment` takes besides a comma-separated list
 AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {"all": AUGMENTATIONS,
                                                "transfer": TRANSFER_AUGMENT, "none": ()}
