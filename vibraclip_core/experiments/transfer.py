@@ -238,14 +238,14 @@ def cross_theory_readings(cross: pd.DataFrame, pretrained: str = "pretrained",
 
 
 def training_spectra_text(config: Config) -> str:
-    """Which theories' spectra a model trained on, for its card: GFN2-xTB, and the share of its
-    training molecules shown a second theory's spectrum (`second_theory*`)."""
+    """Which theories' spectra a model trained on, for its card: GFN2-xTB, and the training
+    molecules shown a second theory's spectrum instead (`second_theory*`)."""
     if config.second_theory_fraction <= 0:
         return "GFN2-xTB only"
     n = config.second_theory_molecules
-    return (f"GFN2-xTB; {'the first ' + format(n, ',') if n else 'all'} molecules of "
-            f"`{config.second_theory}` are shown that theory's spectrum with probability "
-            f"{config.second_theory_fraction:g} (training split only)")
+    which = f"the first {n:,} training molecules" if n else "the training molecules"
+    return (f"GFN2-xTB, and for {which} of `{config.second_theory}` that set's spectrum instead, "
+            f"with probability {config.second_theory_fraction:g}")
 
 
 def unseen_theories_text(config: Config) -> str:
