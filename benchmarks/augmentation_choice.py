@@ -20,6 +20,10 @@ Runs already in the build folder are loaded, not
 retrained (each is ~10 minutes on 2 cores). Writes the grid to <build>/results/augmentation_choice.csv.
 
     .venv/bin/python benchmarks/augmentation_choice.py [--build-dir build] [--only NAME ...]
+
+Two at once (e.g. `--only` halves of the grid) on a 2-core machine: prefix each with
+OMP_NUM_THREADS=1. With torch's default two threads each, the four threads ran ~8x slower per
+epoch than one thread each.
 """
 
 from __future__ import annotations
