@@ -108,7 +108,8 @@ def write_model_card(folder: str | Path, info: dict[str, str], tables: dict[str,
         lines += ["", f"## {title}", "", table]
     lines += ["", "## Scope", "",
               "Trained on simulated spectra (*training spectra* above) of small QM9 molecules (H, "
-              "C, N, O, F; up to nine heavy atoms). Spectra of larger molecules, other elements, solids or solutions lie "
+              "C, N, O, F; up to nine heavy atoms). Spectra of larger molecules, other elements, "
+              "solids or solutions lie "
               "outside what it has seen; give `--formula` or `--mass` to narrow the candidates "
               "whenever you know them.", ""]
     path = folder / CARD_FILE
@@ -148,5 +149,5 @@ def shipped_reranker(depth: int | None = None, folder: str | Path = MODELS_DIR
 
 def weights_sha256(folder: str | Path = MODELS_DIR) -> str | None:
     """The sha256 of an exported model's weights, from its manifest (None: no manifest)."""
-    path = Path(folder) / MANIFEST_FILE
-    return json.loads(path.read_text())["sha256"].get(WEIGHTS_FILE) if path.is_file() else None
+    has_manifest = (Path(folder) / MANIFEST_FILE).is_file()
+    return manifest(folder)["sha256"].get(WEIGHTS_FILE) if has_manifest else None
