@@ -114,11 +114,41 @@ def test_analysis_fields_never_change_the_run_digest():
 
 
 
-def test_fast_train_is_the_default_and_its_switch_is_a_separate_run():
+def test_fast_train_is_auto_by_default_and_each_path_is_a_separate_run():
     for profile in PROFILES:
-        assert get_config(profile).fast_train is True
-    exact = get_config("cpu", fast_train=False)
-    assert exact.fast_train is False and exact.digest() != get_config("cpu").digest()
+        assert get_config(profile).fast_train == "auto"
+    digests = {v: get_config("cpu", fast_train=v).digest()
+               for v in ("auto", "on", "float32", "off")}
+    assert len(set(digests.values())) == 4
+    with pytest.raises(ValueError, match="fast_train='fast'"):
+        get_config("cpu", fast_train="fast")
+
+
+# digests of the old code (fast_train a bool), from before "auto": runs trained then
+OLD_DIGESTS = {("tiny", True): "1da60137c7cf", ("tiny", False): "4fc83677f53d",
+               ("cpu", True): "b0f819a22aea", ("cpu", False): "c398382fd29c",
+               ("paper", True): "a5d5769190b4", ("paper", False): "a77d55cd281a"}
+
+
+@pytest.mark.parametrize("profile, old", sorted(OLD_DIGESTS))
+def test_on_and_off_digest_as_true_and_false_did(profile, old):
+    """A run resolved to bf16 ("on") or to the exact path ("off") keeps its cached run folder."""
+    value = "on" if old else "off"
+    assert get_config(profile, fast_train=value).digest() == OLD_DIGESTS[(profile, old)]
+    assert get_config(profile, fast_train=old).fast_train == value  # legacy bools read as on/off
+
+
+def test_the_shipped_runs_config_json_reads_as_the_bf16_run_it_was():
+    """models/config.json (fast_train true when it was trained: bf16) is the transfer run of the
+    cpu profile whose folder the manifest names: read by this code it digests as that folder,
+    and the cpu profile's recipe resolved to the same path gives the same key."""
+    raw = json.loads((REPO_ROOT / "models" / "config.json").read_text())
+    shipped = Config.from_dict(raw)
+    assert shipped.fast_train in ("on", "float32", "off")  # a resolved path, never auto
+    run = json.loads((REPO_ROOT / "models" / "manifest.json").read_text())["run"]
+    assert run.split("-")[1] == shipped.digest()
+    cpu = get_config("cpu", fast_train=shipped.fast_train)
+    assert cpu.replace(**cpu.transfer_recipe()).digest() == shipped.digest()
 
 
 def test_choices_are_checked_when_a_config_is_built():

@@ -20,6 +20,7 @@ from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
 from vibraclip_core.training.lightning_module import VibraCLIPModule, topk_accuracy, unique_items
 from vibraclip_core.training.runs import read_history, run_dir, run_lock
 from vibraclip_core.training.train import load_model, model_state, train
+from vibraclip_core.training.training_path import recorded_path, training_path
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,13 @@ def test_train_checkpoint_roundtrip_mismatch_and_resume(small):
     assert stats.mean_da == pytest.approx(data.mass_mean) and stats.std_da == pytest.approx(data.mass_std)
     # a finished run is loaded, not retrained
     assert train(cfg, data, tag="resume", trainer_kwargs=QUIET).best_checkpoint == result.best_checkpoint
+    # fast_train "auto" was resolved for this machine: keyed, recorded and trained as that path
+    path = training_path(cfg, "cpu")
+    assert cfg.fast_train == "auto" and result.config.fast_train == path.fast_train
+    assert run == run_dir(cfg.replace(fast_train=path.fast_train), data.key, "resume")
+    assert json.loads((run / "config.json").read_text())["fast_train"] == path.fast_train
+    recorded = recorded_path(run)
+    assert (recorded.path, recorded.asked, recorded.reason) == (path.name, "auto", path.reason)
 
 
 DDP_VALIDATE = """
@@ -290,11 +298,14 @@ def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
-@pytest.mark.parametrize("fast", [True, False])
-def test_fast_train_runs_training_steps_in_bf16_and_evaluation_in_float32(small, fast):
+@pytest.mark.parametrize("value, fast_blocks, bf16", [("on", True, True), (True, True, True),
+                                                     ("float32", True, False),
+                                                     ("off", False, False), (False, False, False)])
+def test_fast_train_runs_training_steps_in_bf16_and_evaluation_in_float32(small, value,
+                                                                          fast_blocks, bf16):
     cfg, data = small
-    module = VibraCLIPModule(cfg.replace(fast_train=fast).to_dict())
-    assert module.model.graph_encoder.fast_blocks is fast
+    module = VibraCLIPModule(cfg.replace(fast_train=value).to_dict())
+    assert module.model.graph_encoder.fast_blocks is fast_blocks
     ds = MoleculeDataset(data, data.splits["train"][:8], geometry_cache(data, cfg.cutoff_ang,
                                                                          cfg.build_dir))
     batch = next(iter(DataLoader(ds, batch_size=8)))
@@ -304,7 +315,7 @@ def test_fast_train_runs_training_steps_in_bf16_and_evaluation_in_float32(small,
         part.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     loss = module._common_step(batch, "train")
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
-    assert seen == [torch.bfloat16 if fast else torch.float32] * 3
+    assert seen == [torch.bfloat16 if bf16 else torch.float32] * 3
     seen.clear()
     module._common_step(batch, "val")
     assert seen == [torch.float32] * 3  # validation, checkpoint choice and tests: float32

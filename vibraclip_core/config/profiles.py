@@ -13,7 +13,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from vibraclip_core.config.choices import (AUGMENT_VERSION, DEFAULT_PROFILE, PAPER_LIBRARY_SIZE,
                                            TRANSFER_AUGMENT, TRANSFER_SECOND_FRACTION,
@@ -24,6 +24,14 @@ from vibraclip_core.config.choices import (AUGMENT_VERSION, DEFAULT_PROFILE, PAP
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED_DATA_DIR = REPO_ROOT / "data" / "qm9_gfn2"
+
+
+# The training paths (`fast_train`): "on" bf16 autocast + the float32 parts, "float32" the float32
+# parts alone, "off" the exact path; "auto" is resolved to "on" or "float32" by the device
+# (training.training_path) before a run is keyed, trained or recorded
+FastTrain = Literal["auto", "on", "float32", "off"]
+# what on / off were when fast_train was a bool: runs trained then keep their digests
+FAST_TRAIN_DIGEST: dict[str, Any] = {"on": True, "off": False}
 
 
 def _f(default: Any, doc: str) -> Any:
@@ -81,9 +89,12 @@ class Config:
     missing_raman: float = _f(0.0, "fraction of training molecules whose Raman spectrum is "
                               "withheld")
     batch_size: int = _f(128, "molecules per training batch")
-    fast_train: bool = _f(True, "bf16 autocast training steps, index_select gathers and an "
-                          "in-place spherical basis (loss, validation and embeddings stay "
-                          "float32); False: float32 through PyG's own DimeNet++ blocks")
+    fast_train: FastTrain = _f("auto", "training path: on: bf16 autocast training steps with "
+                               "the float32 parts (index_select gathers, an in-place spherical "
+                               "basis; loss, validation and embeddings stay float32); float32: "
+                               "those parts without bf16; off: float32 through PyG's own "
+                               "DimeNet++ blocks (the exact path); auto: on where the device has "
+                               "bf16 units, else float32 (training.training_path)")
     augment: tuple[AugmentName, ...] = _f((), "perturbations of the training sticks before "
                                           "broadening (band positions, widths, intensities, "
                                           "baseline, noise, instrument range; empty: none)")
@@ -163,6 +174,8 @@ class Config:
     temperature_k: float = _f(298.0, "sample temperature in K of measured Raman spectra")
 
     def __post_init__(self) -> None:
+        if isinstance(self.fast_train, bool):  # config.json and checkpoints before "auto"
+            object.__setattr__(self, "fast_train", "on" if self.fast_train else "off")
         # JSON (config.json, a CLI flag, papermill) gives lists: tuples keep equality and digest
         for name, spec in _SPECS.items():
             object.__setattr__(self, name, spec.check(name, getattr(self, name)))
@@ -199,6 +212,8 @@ class Config:
         d = {k: d[k] for k in fields} if fields else {
             k: v for k, v in d.items() if k not in ANALYSIS_FIELDS
             and not (k in NEUTRAL_WHEN_ABSENT and v == NEUTRAL_WHEN_ABSENT[k])}
+        if "fast_train" in d:  # on / off digest as True / False did: their runs keep their keys
+            d["fast_train"] = FAST_TRAIN_DIGEST.get(d["fast_train"], d["fast_train"])
         if d.get("augment"):  # the same names drew other perturbations before
             d["augment_version"] = AUGMENT_VERSION
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -2,7 +2,8 @@
 
 `GraphEncoder` is PyG's DimeNetPlusPlus with the radius graph and triplets as arguments (cached
 per dataset by `graphs.geometry_cache`), a pure-torch spherical basis instead of the sympy one,
-and, on the fast training path, gathers by index_select: the same function in fewer seconds.
+and, unless `fast_train` is "off", gathers by index_select: the same function in fewer seconds
+(the float32 part of the fast training path, kept on every device; bf16 autocast is the other).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class SphericalBasis(nn.Module):
         self.register_buffer("norm", torch.tensor(norm, dtype=torch.float32), False)
         self.num_spherical, self.num_radial, self.cutoff = num_spherical, num_radial, cutoff
         self.envelope = pyg_dimenet.Envelope(envelope_exponent)
-        self.fast = True  # GraphEncoder sets it from config.fast_train
+        self.fast = True  # GraphEncoder sets it from config.fast_train (False when "off")
 
     def forward(self, dist: Tensor, angle: Tensor, idx_kj: Tensor) -> Tensor:
         """dist (E,) Å, angle (T,) rad, idx_kj (T,) -> (T, num_spherical * num_radial)."""
@@ -140,9 +141,10 @@ class GraphEncoder(DimeNetPlusPlus):
     PyG's forward builds both with torch-cluster / torch-sparse; here they are arguments, and
     when absent they come from `molecules.radius_edges` / `molecules.triplets`. Everything
     else is the parent's computation: Bessel/spherical bases, embedding, interaction and
-    output blocks, sum over atoms. With `fast_blocks` (config.fast_train) the embedding and
-    interaction blocks run `embedding_forward` / `interaction_forward`: the same function with
-    faster gathers; without, PyG's own block forwards.
+    output blocks, sum over atoms. With `fast_blocks` (config.fast_train other than "off": the
+    float32 part of the fast path, on every device) the embedding and interaction blocks run
+    `embedding_forward` / `interaction_forward`: the same function with faster gathers;
+    without, PyG's own block forwards (the exact path).
     """
 
     def __init__(self, config: Config, output_initializer: str = "zeros",
@@ -162,7 +164,7 @@ class GraphEncoder(DimeNetPlusPlus):
                 act="silu",
             )
         self.out_channels = config.out_channels
-        self.fast_blocks = bool(config.fast_train)
+        self.fast_blocks = config.fast_train != "off"
         if isinstance(self.sbf, SphericalBasis):
             self.sbf.fast = self.fast_blocks
 

@@ -19,6 +19,7 @@ from vibraclip_core.model.losses import VibraCLIPLoss
 from vibraclip_core.model.vibraclip import VibraCLIP, training_autocast
 from vibraclip_core.retrieval import metrics
 from vibraclip_core.retrieval import scores as retrieval
+from vibraclip_core.training.training_path import training_path
 
 VAL_TOPK = (1, 5, 10)
 
@@ -67,8 +68,8 @@ class VibraCLIPModule(L.LightningModule):
         return self.model(batch)
 
     def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
-        # the fast path trains in bf16 autocast; validation and test embed in float32
-        fast = self.config.fast_train and stage == "train"
+        # the bf16 path trains in bf16 autocast; validation and test embed in float32
+        fast = stage == "train" and training_path(self.config, self.device.type).autocast
         if stage == "train" and (self.config.augment or self.config.second_theory_fraction > 0):
             self._augment(batch)
         with training_autocast(self.device.type, fast):

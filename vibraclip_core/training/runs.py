@@ -19,6 +19,7 @@ from typing import Any, Iterator
 from lightning.pytorch.loggers import CSVLogger
 
 from vibraclip_core.config.profiles import Config
+from vibraclip_core.training.training_path import resolved
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,11 @@ class TrainResult:
     config: Config
 
 
-def run_dir(config: Config, data_key: str, tag: str = "") -> Path:
-    """build/runs/<tag>-<config hash>-<data hash>: one folder per (config, data)."""
+def run_dir(config: Config, data_key: str, tag: str = "", device: str | None = None) -> Path:
+    """build/runs/<tag>-<config hash>-<data hash>: one folder per (config, data). The hash is
+    of the config with `fast_train` resolved for `device` (None: the default device), so that
+    an `auto` run is keyed by the path it trains on."""
+    config = resolved(config, device)
     name = f"{tag + '-' if tag else ''}{config.digest()}-{data_key[:12]}"
     return Path(config.build_dir) / "runs" / name
 

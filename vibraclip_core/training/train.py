@@ -32,6 +32,8 @@ from vibraclip_core.training.datamodule import VibraDataModule, missing_masks
 from vibraclip_core.training.lightning_module import VibraCLIPModule
 from vibraclip_core.training.runs import (TrainResult, distributed, final_metrics, history_logger,
                                           read_history, run_dir, run_lock)
+from vibraclip_core.training.training_path import (RECORD_FILE, TrainingPath, trainer_device,
+                                                   training_path, write_record)
 
 # the training API, importable from here as before the split into modules
 __all__ = ["FrozenGraphFeatures", "TrainResult", "final_metrics", "frozen_graph_features",
@@ -113,7 +115,11 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
 
     Missing spectra come from `config.missing_ir` / `missing_raman` (see `missing_masks`), or
     from explicit `has_ir` / `has_raman` masks (then give the run its own `tag`). A frozen graph
-    encoder's outputs are computed once, through `cache` when one is given."""
+    encoder's outputs are computed once, through `cache` when one is given. `fast_train` is
+    resolved for the trainer's device first (`training_path`): the run is keyed, trained and
+    recorded with the path it takes."""
+    path = training_path(config, trainer_device(trainer_kwargs))
+    config = config.replace(fast_train=path.fast_train)
     data = data if data is not None else prepare(config)
     # masks given by the caller are not in the config: such a run is its own, never a prefix
     own_masks = has_ir is not None or has_raman is not None
@@ -127,7 +133,7 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
     # one DDP job: they enter here together and must not wait for each other.
     if distributed(trainer_kwargs):
         callbacks = [FrozenGraphFeatures(config.build_dir, cache), *(extra_callbacks or [])]
-        return _train_locked(config, dm, out, retrain, trainer_kwargs, callbacks)
+        return _train_locked(config, dm, out, retrain, trainer_kwargs, callbacks, path)
     with run_lock(out):
         if not retrain and not own_masks and not (out / "done.json").exists():
             shorter = prefix_result(config, data.key)
@@ -145,7 +151,7 @@ def train(config: Config, data: PreparedData | None = None, tag: str = "", retra
                 held.enter_context(run_lock(snap.folder))
             callbacks = [FrozenGraphFeatures(config.build_dir, cache), *snapshots,
                          *(extra_callbacks or [])]
-            result = _train_locked(config, dm, out, retrain, trainer_kwargs, callbacks)
+            result = _train_locked(config, dm, out, retrain, trainer_kwargs, callbacks, path)
             for snap in snapshots:
                 snap.finish(result, data)
         return result
@@ -236,7 +242,7 @@ class PrefixSnapshot(L.Callback):
             writer.writerows(rows)
         self.short.write_json(self.folder / "config.json")
         write_mass_stats(self.folder, data)
-        for extra in ("augment_ranges.json",):
+        for extra in ("augment_ranges.json", RECORD_FILE):
             if (result.run_dir / extra).exists():
                 shutil.copyfile(result.run_dir / extra, self.folder / extra)
         (self.folder / "done.json").write_text(json.dumps(
@@ -245,13 +251,14 @@ class PrefixSnapshot(L.Callback):
 
 def _train_locked(config: Config, dm: VibraDataModule, out: Path, retrain: bool,
                   trainer_kwargs: dict[str, Any] | None,
-                  extra_callbacks: list[L.Callback]) -> TrainResult:
+                  extra_callbacks: list[L.Callback], path: TrainingPath) -> TrainResult:
     done = out / "done.json"
     if done.exists() and not retrain:
         log.info("loading finished run %s", out)
         info = json.loads(done.read_text())
         return TrainResult(out, out / info["best"], read_history(out), config)
     config.write_json(out / "config.json")
+    write_record(out, path, trainer_device(trainer_kwargs))
     L.seed_everything(config.seed, workers=True, verbose=False)
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out, filename="best", monitor="val_loss",
                                                save_last=True)
