@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recompute failed molecules of existing shards instead of new shards")
     sim.set_defaults(func=_simulate)
     tr = sub.add_parser("train", help="train VibraCLIP (resumes an interrupted run)")
+    # fast_train was a bool flag: its old --no-fast-train still asks for the exact path
+    tr.add_argument("--no-fast-train", dest="fast_train", action="store_const", const="off",
+                    help=argparse.SUPPRESS)
     add_config_flags(tr, TRAIN_FIELDS, {"profile": DEFAULT_PROFILE})
     tr.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
     tr.add_argument("--devices", default="auto", help="number of devices, e.g. 4")
