@@ -508,3 +508,170 @@ def test_origin_export_with_units_and_comments_rows_reads_its_data(tmp_path):
     assert s.wavenumbers_cm1[0] == pytest.approx(600.0)
     assert abs(s.wavenumbers_cm1[int(np.argmax(s.intensity))] - 1700) < 5
     assert sum("skipped header line" in n for n in s.notes) == 3
+
+
+# issue 37: units rows, axes the data contradict, data types, instrument exports, footers
+
+def two_bands(x_cm1: np.ndarray) -> np.ndarray:
+    """Absorbance with bands at 1700 and 2950 cm-1 (1700 the taller), baseline 0.02."""
+    return 0.02 + 0.8 * lorentz(x_cm1, 1700.0, 20.0) + 0.4 * lorentz(x_cm1, 2950.0, 30.0)
+
+
+def test_origin_units_row_in_nm_under_a_wavelength_column_is_converted(tmp_path):
+    """'Wavelength,Absorbance' / 'nm,' / comments: the units row says nm (only the last header
+    line was read, and the file was taken as cm-1)."""
+    nm = np.linspace(2500.0, 20000.0, 3000)
+    body = "".join(f"{a:.3f},{b:.6f}\n" for a, b in zip(nm, two_bands(1e7 / nm)))
+    for name, head in (("three.csv", "Wavelength,Absorbance\nnm,\nsample 1,sample 1\n"),
+                       ("two.csv", "Wavelength,Absorbance\nnm,\n")):
+        (tmp_path / name).write_text(head + body)
+        spec = R.read_spectrum(tmp_path / name)
+        assert spec.wavenumbers_cm1.min() == pytest.approx(500.0)
+        assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == pytest.approx(1700.0, abs=3.0)
+        assert any("nanometres" in n for n in spec.notes)
+
+
+@pytest.mark.parametrize("units_row, y_kind_note", [("cm-1,%", "'%'"), ("cm-1,%T", "percent")])
+def test_a_percent_units_row_is_percent_transmittance(tmp_path, units_row, y_kind_note):
+    t = 100.0 * 10 ** -band_absorbance(X_MID)
+    path = write_csv(tmp_path / "t.csv", "Wavenumber,Transmittance\n" + units_row, X_MID, t)
+    spec = R.read_spectrum(path)
+    assert not any("assumed absorbance" in n for n in spec.notes)
+    assert any("-log10(T)" in n for n in spec.notes) and any(y_kind_note in n for n in spec.notes)
+    assert spec.intensity.max() == pytest.approx(0.81, abs=0.01)  # absorbance at the band
+    bare = write_csv(tmp_path / "bare.csv", "x,y\n" + units_row.replace("cm-1", "1/cm"), X_MID, t)
+    assert R.read_spectrum(bare).intensity.max() == pytest.approx(0.81, abs=0.01)
+
+
+def jasco_text(yunits: str, data_type: str = "INFRARED SPECTRUM") -> str:
+    head = ["TITLE\tsample", f"DATA TYPE\t{data_type}", "ORIGIN\tJASCO", "OWNER\t",
+            "DATE\t24/05/02", "SPECTROMETER/DATA SYSTEM\tJASCO Corp., FT/IR-4600",
+            "RESOLUTION\t", "DELTAX\t-2", "XUNITS\t1/CM", f"YUNITS\t{yunits}",
+            f"FIRSTX\t{X_MID[0]}", f"LASTX\t{X_MID[-1]}", f"NPOINTS\t{X_MID.size}", "XYDATA"]
+    return "\n".join(head) + "\n"
+
+
+def test_jasco_yunits_percent_t_is_transmittance(tmp_path):
+    t = 100.0 * 10 ** -band_absorbance(X_MID)
+    path = tmp_path / "jasco.txt"
+    path.write_text(jasco_text("%T") + "".join(f"{a}\t{b:.5f}\n" for a, b in zip(X_MID, t)))
+    spec = R.read_spectrum(path)
+    assert not any("assumed absorbance" in n for n in spec.notes)
+    assert any("percent" in n for n in spec.notes)
+    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == 1700.0
+    assert spec.intensity.max() == pytest.approx(0.81, abs=0.01)
+    raman = tmp_path / "jasco_raman.txt"
+    raman.write_text(jasco_text("INTENSITY", "RAMAN SPECTRUM")
+                     + "".join(f"{a}\t{b:.5f}\n" for a, b in zip(X_MID, band_absorbance(X_MID))))
+    with pytest.raises(S.SpectrumError, match=r"jasco_raman\.txt: DATA TYPE RAMAN SPECTRUM: a "
+                       r"Raman spectrum, given as the IR spectrum \(--ir\); pass it with --raman"):
+        R.read_spectrum(raman)
+    assert R.read_spectrum(raman, raman=True).wavenumbers_cm1.size == X_MID.size
+
+
+@pytest.mark.parametrize("header", ["Wavelength (nm),Absorbance", "Wavelength,Absorbance\nnm,"])
+def test_a_wavelength_header_over_wavenumber_values_is_refused(tmp_path, header):
+    """Values 500-4000 under 'Wavelength (nm)' became 2,500-20,000 cm-1 and were ranked."""
+    x = np.linspace(500.0, 4000.0, 1751)
+    path = write_csv(tmp_path / "nm_header.csv", header, x, two_bands(x))
+    with pytest.raises(S.SpectrumError) as err:
+        R.read_spectrum(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: the x header says") and "nanometres" in msg
+    assert "as wavenumbers in cm-1 do" in msg and "wavenumber (cm-1)" in msg and "\n" not in msg
+
+
+def write_shifted_jcamp(path: Path, x_lines: np.ndarray, y: np.ndarray, firstx: float,
+                        lastx: float, data_type: str = "INFRARED SPECTRUM") -> Path:
+    """(X++(Y..Y)) lines whose X run over x_lines while the header says firstx..lastx."""
+    lines = ["##TITLE=shifted", "##JCAMP-DX=4.24", f"##DATA TYPE={data_type}",
+             "##XUNITS=1/CM", "##YUNITS=ABSORBANCE", "##XFACTOR=1.0", "##YFACTOR=1.0",
+             f"##FIRSTX={firstx}", f"##LASTX={lastx}", f"##NPOINTS={x_lines.size}",
+             "##XYDATA=(X++(Y..Y))"]
+    for i in range(0, x_lines.size, 6):
+        lines.append(f"{x_lines[i]:.3f} " + " ".join(f"{v:.6f}" for v in y[i:i + 6]))
+    path.write_text("\n".join(lines + ["##END="]) + "\n")
+    return path
+
+
+def test_jcamp_whose_lines_contradict_firstx_lastx_is_read_from_its_data(tmp_path):
+    """##FIRSTX=400, ##LASTX=4400 over lines that run 574.9-3975: x was taken from the header
+    (bands stretched), with one 'X-Check failed' note per line."""
+    x = np.linspace(574.9, 3975.0, 3500)
+    path = write_shifted_jcamp(tmp_path / "shifted.jdx", x, two_bands(x), 400.0, 4400.0)
+    spec = R.read_spectrum(path)
+    assert spec.wavenumbers_cm1[0] == pytest.approx(574.9, abs=0.01)
+    assert spec.wavenumbers_cm1[-1] == pytest.approx(3975.0, abs=0.01)
+    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == pytest.approx(1700.0, abs=1.0)
+    assert not any("X-Check failed" in n for n in spec.notes)
+    said = [n for n in spec.notes if "FIRSTX" in n]
+    assert len(said) == 1 and "x read from the data lines" in said[0]
+    intact = write_shifted_jcamp(tmp_path / "intact.jdx", x, two_bands(x), x[0], x[-1])
+    assert not any("FIRSTX" in n or "X-check" in n for n in R.read_spectrum(intact).notes)
+
+
+def test_jcamp_data_type_is_checked_against_ir_and_raman(tmp_path):
+    x = np.linspace(500.0, 4000.0, 1800)
+    ir = write_shifted_jcamp(tmp_path / "ir.jdx", x, two_bands(x), x[0], x[-1])
+    with pytest.raises(S.SpectrumError, match=r"ir\.jdx: ##DATA TYPE=INFRARED SPECTRUM: an "
+                       r"infrared spectrum, given as the Raman spectrum \(--raman\); pass it "
+                       "with --ir"):
+        R.read_spectrum(ir, raman=True)
+    raman = write_shifted_jcamp(tmp_path / "raman.jdx", x, two_bands(x), x[0], x[-1],
+                                "RAMAN SPECTRUM")
+    with pytest.raises(S.SpectrumError, match=r"raman\.jdx: ##DATA TYPE=RAMAN SPECTRUM: a Raman "
+                       r"spectrum, given as the IR spectrum \(--ir\)"):
+        R.read_spectrum(raman)
+    assert R.read_spectrum(raman, raman=True).source.endswith("raman.jdx")
+    assert R.read_spectrum(ir).source.endswith("ir.jdx")
+
+
+def perkinelmer_text(x: np.ndarray, y: np.ndarray, yunits: str = "%T") -> str:
+    head = ["PE IR       SUBTECH     SPECTRUM    ASCII       PEDS        4.00", "       -1",
+            "sample.sp", "24/05/02", "10:11:12.00", "24/05/02", "10:11:12.00", "user",
+            "sample", "4", "Spectrum Two", "12345", "4.00", "#HDR", "-1", "4000.00", "450.00",
+            "-1.00", "4", "#GR", "cm-1", yunits, "1.0", "0.0", f"{x[0]:.2f}", "-1.00",
+            f"{x.size}", "8", f"{y.max():.4f}", f"{y.min():.4f}", "#DATA"]
+    return "\n".join(head) + "\n" + "".join(f"{a:.2f}\t{b:.5f}\n" for a, b in zip(x, y))
+
+
+def test_perkinelmer_ascii_is_read_after_its_data_marker(tmp_path):
+    """A numeric header above '#DATA' was taken for data ('not a table ... C error')."""
+    t = 100.0 * 10 ** -band_absorbance(X_MID)
+    path = tmp_path / "pe.txt"
+    path.write_text(perkinelmer_text(X_MID, t))
+    spec = R.read_spectrum(path)
+    assert spec.wavenumbers_cm1.size == X_MID.size
+    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == 1700.0
+    assert spec.intensity.max() == pytest.approx(0.81, abs=0.01)  # %T from #GR, converted
+    assert any("PerkinElmer" in n and "'%T'" in n for n in spec.notes)
+
+
+def test_a_footer_after_the_data_is_left_out_with_a_note(tmp_path):
+    """Shimadzu-style settings after the data got a pandas message."""
+    y = band_absorbance(X_MID)
+    footer = "\n[Measurement Information]\nResolution,4,cm-1\nAccumulation,16\nApodization,Happ-Genzel\n"
+    path = write_csv(tmp_path / "shimadzu.csv", "cm-1,Abs", X_MID, y)
+    path.write_text(path.read_text() + footer)
+    spec = R.read_spectrum(path)
+    assert spec.wavenumbers_cm1.size == X_MID.size
+    assert spec.wavenumbers_cm1[np.argmax(spec.intensity)] == 1700.0
+    assert any("footer" in n and "[Measurement Information]" in n for n in spec.notes)
+    broken = write_csv(tmp_path / "broken.csv", "cm-1,Abs", X_MID, y)
+    lines = broken.read_text().splitlines()
+    broken.write_text("\n".join(lines[:500] + ["Resolution,4,cm-1"] + lines[500:]) + "\n")
+    with pytest.raises(S.SpectrumError, match=r"broken\.csv: line 501 \('Resolution,4,cm-1'\) "
+                       r"is text inside the data, with \d+ numeric rows after it"):
+        R.read_spectrum(broken)
+
+
+def test_extra_y_columns_are_noted(tmp_path):
+    y = band_absorbance(X_MID)
+    path = tmp_path / "scans.csv"
+    path.write_text("cm-1,scan1,scan2,scan3\n" + "".join(
+        f"{a},{b},{b * 1.1},{b * 0.9}\n" for a, b in zip(X_MID, y)))
+    spec = R.read_spectrum(path)
+    np.testing.assert_allclose(spec.intensity, y[::-1])  # the first y column
+    assert any("2 more y column(s)" in n and "'scan2'" in n for n in spec.notes)
+    single = write_csv(tmp_path / "single.csv", "cm-1,A", X_MID, y)
+    assert not any("more y column" in n for n in R.read_spectrum(single).notes)
