@@ -119,7 +119,8 @@ def test_identify_ends_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, 
     monkeypatch.setattr("vibraclip_core.app.identify_command.model_from", broken)
     rows = "".join(f"{x},{0.1 + 0.5 * (x % 300 == 0)}\n" for x in range(500, 4001, 4))
     (tmp_path / "q.csv").write_text("x,y\n" + rows)  # a readable spectrum: the model loads next
-    argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache")]
+    argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache"),
+            "--mass", "46"]  # the shipped model needs a mass: checked before the model loads
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2
@@ -132,7 +133,8 @@ def test_an_unreadable_spectrum_fails_before_the_model_loads(tmp_path, monkeypat
         raise AssertionError("the model was loaded before the spectrum was read")
     monkeypatch.setattr("vibraclip_core.app.identify_command.model_from", no_model)
     (tmp_path / "q.csv").write_text("x,y\n1000,0.5\n")  # one point
-    argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache")]
+    argv = ["identify", "--ir", str(tmp_path / "q.csv"), "--cache-dir", str(tmp_path / "cache"),
+            "--mass", "46"]
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -12,6 +13,7 @@ from vibraclip_core.app import cli
 from vibraclip_core.app.shipped import CONFIG_FILE, WEIGHTS_FILE, ShippedModelError, model_from
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.model.checkpoints import CheckpointError, load_model, model_state
+from vibraclip_core.model.manifest import MANIFEST_FILE, file_sha256
 from vibraclip_core.model.vibraclip import VibraCLIP
 
 
@@ -87,9 +89,14 @@ def test_an_exported_model_with_nan_weights_is_named(tmp_path):
     cfg = get_config("tiny", mass=False)
     weights = {k: v.clone().contiguous() for k, v in VibraCLIP(cfg).state_dict().items()}
     cfg.write_json(tmp_path / CONFIG_FILE)
-    save_file(weights, tmp_path / WEIGHTS_FILE)
+
+    def export(weights):  # as export_model writes them: the manifest vouches for the weights
+        save_file(weights, tmp_path / WEIGHTS_FILE)
+        (tmp_path / MANIFEST_FILE).write_text(json.dumps(
+            {"sha256": {WEIGHTS_FILE: file_sha256(tmp_path / WEIGHTS_FILE)}}))
+    export(weights)
     assert model_from(tmp_path)[0].config == cfg  # intact: loads
     weights[_first_key(weights)].fill_(float("nan"))
-    save_file(weights, tmp_path / WEIGHTS_FILE)
+    export(weights)
     with pytest.raises(ShippedModelError, match=f"{WEIGHTS_FILE}: 1 weight tensors hold NaN"):
         model_from(tmp_path)

@@ -130,6 +130,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    from vibraclip_core.app.identify_flags import check_folder
     from vibraclip_core.training.runs import MAIN_TAG
     from vibraclip_core.app.shipped import (ShippedModelError, export_model, load_shipped_model,
                                             shipped_reranker, write_model_card)
@@ -137,6 +138,7 @@ def _export(args: argparse.Namespace) -> None:
     from vibraclip_core.app.model_card import model_card
 
     checkpoint, command = args.checkpoint, args.command
+    check_folder("--out", Path(args.out), write=True)  # before a training or a model load
     if args.card_only:  # the card of the weights already in --out, measured by this code
         model, stats = load_shipped_model(args.out)
         info, tables = model_card(model, stats, args.out, args.build_dir, args.experimental_dir,
@@ -209,10 +211,45 @@ def _identify(args: argparse.Namespace) -> None:
     # when other jobs shared the 2 cores (as training does); passive waits cost little when idle
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     check_identify_flags(args, RESULT_SUFFIXES)  # torch-free: a bad flag fails at once
+    _check_formula(args.formula)
     check_input_files(args)
-    queries = read_queries(args)  # torch-free too: an unreadable file fails at once
+    printed: dict[int, int] = {}
+    queries = read_queries(args, printed)  # torch-free too: an unreadable file fails at once
     from vibraclip_core.app.identify_command import run_identify
-    run_identify(args, queries)
+    run_identify(args, queries, printed)
+
+
+def _check_formula(formula: str | None) -> None:
+    """Refuse a --formula that does not parse or names an element the model does not know,
+    before torch loads (the formula parser needs RDKit, which identify_flags does not import)."""
+    if formula is None:
+        return
+    from vibraclip_core.app.identify_flags import FlagError
+    from vibraclip_core.data.formulas import ELEMENTS, FormulaError, unknown_elements
+
+    if not any(c.isupper() for c in formula) and formula.strip():
+        fixed = formula.strip().upper()
+        hint = f"; did you mean --formula {fixed}?" if _parses(fixed) else ""
+        raise FlagError(f"--formula {formula}: element symbols start with a capital letter "
+                        f"(C2H6O, Cl, not c2h6o, cl){hint}")
+    try:
+        outside = unknown_elements(formula)
+    except FormulaError as exc:
+        raise FlagError(f"--formula {formula}: {exc}") from None
+    if outside:
+        raise FlagError(f"--formula {formula}: {', '.join(outside)} "
+                        f"{'is' if len(outside) == 1 else 'are'} outside the elements the model "
+                        f"knows ({', '.join(ELEMENTS)}), so no candidate can have this formula")
+
+
+def _parses(formula: str) -> bool:
+    from vibraclip_core.data.formulas import FormulaError, parse_formula
+
+    try:
+        parse_formula(formula)
+    except FormulaError:
+        return False
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,12 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Run a subcommand; a failure ends in one line `vibraclip <command>: error: ...`, exit 2
-    (the traceback is logged, so -v/--verbose shows it)."""
+    (the traceback is logged, so -v/--verbose shows it); Ctrl-C in one line, exit 130."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT
+        logging.getLogger("vibraclip").info("%s interrupted", args.subcommand, exc_info=True)
+        print(f"vibraclip {args.subcommand}: interrupted (Ctrl-C); what finished before is "
+              "kept (cached results, written shards), so running it again resumes",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     except Exception as exc:  # SpectrumError, IdentifyError, CheckpointError, missing files, ...
         logging.getLogger("vibraclip").info("%s failed", args.subcommand, exc_info=True)
         what = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "

@@ -7,9 +7,12 @@ table, the confidence, and the files asked for; `cli.main` ends a failure in one
 from __future__ import annotations
 
 import argparse
+import contextlib
+from typing import Iterator
 
 from vibraclip_core.app import identify
-from vibraclip_core.app.identify_flags import check_identify_flags, read_queries
+from vibraclip_core.app.identify_flags import (FlagError, check_identify_flags, print_notes,
+                                               read_queries)
 from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay,
                                        format_table, write_results)
 from vibraclip_core.app.shipped import model_from, shipped_reranker
@@ -20,13 +23,14 @@ from vibraclip_core.retrieval.spectral_match import coverage_mask
 
 
 def run_identify(args: argparse.Namespace, queries: tuple[Spectrum | None, Spectrum | None]
-                 | None = None) -> None:
+                 | None = None, printed: dict[int, int] | None = None) -> None:
     """Run `vibraclip identify` with parsed `args` and the (IR, Raman) `queries` already read by
-    `identify_flags.read_queries` (None: read them here); `cli.main` ends a failure in one
-    line."""
+    `identify_flags.read_queries` (None: read them here; `printed`: the notes it printed, so
+    that a note added later is printed too); `cli.main` ends a failure in one line."""
     # before the model and the library: a bad flag or an unreadable file costs nothing
     check_identify_flags(args, RESULT_SUFFIXES)
-    ir, raman = read_queries(args) if queries is None else queries
+    printed = {} if printed is None else printed
+    ir, raman = read_queries(args, printed) if queries is None else queries
     model, stats, model_name = model_from(args.checkpoint)
     identify.check_query(model, ir, raman, args.mass, args.formula, args.top)  # before the library
     # 'qm9': the first query computes the QM9 conformers missing from the shared cache and
@@ -55,14 +59,29 @@ def run_identify(args: argparse.Namespace, queries: tuple[Spectrum | None, Spect
               f"z(model score) + {reranker.weight:g} z(spectrum match) (GFN2-xTB spectra of "
               "the candidates" + (f"; not simulated: {failed}, match counted neutral)"
                                  if failed else ")"))
+    print_notes((ir, raman), printed)  # any note the ranking added
     print(format_table(df))
     if reranked:
         print(confidence_text(df))
     if args.out:
-        print(f"wrote {write_results(df, args.out)}")
+        with _named("--out", args.out):
+            print(f"wrote {write_results(df, args.out)}")
     if args.png:
         queries = {k: (spectrum_to_model_input(sp), coverage_mask(sp))
                    for k, sp in (("ir", ir), ("raman", raman)) if sp is not None}
-        drawn = (draw_overlay(df, queries, reranker.settings, args.png) if reranked
-                 else draw_grid(df, args.png))
+        with _named("--png", args.png):
+            drawn = (draw_overlay(df, queries, reranker.settings, args.png) if reranked
+                     else draw_grid(df, args.png))
         print(f"wrote {drawn}")
+    print_notes((ir, raman), printed)
+
+
+@contextlib.contextmanager
+def _named(flag: str, value: str) -> Iterator[None]:
+    """A failure to write `value` as FlagError naming `flag` (the folder may have changed since
+    the check before the model loaded)."""
+    try:
+        yield
+    except OSError as exc:
+        raise FlagError(f"{flag} {value}: cannot be written ({exc.strerror or exc}); give a "
+                        "writable path") from None

@@ -8,7 +8,6 @@ numbers the export computed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -21,6 +20,7 @@ from vibraclip_core.data.mass import MASS_STATS_FILE, MassStats, mass_stats_for
 from vibraclip_core.model.checkpoints import load_model
 from vibraclip_core.model.exported import (CONFIG_FILE, MANIFEST_FILE, MODELS_DIR, WEIGHTS_FILE,
                                            ShippedModelError, load_shipped_model, manifest)
+from vibraclip_core.model.manifest import damaged_files, file_sha256
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.rerank import RERANK_FILE, Reranker
 
@@ -59,7 +59,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path = MODELS_DIR,
         _atomic(out / MASS_STATS_FILE, lambda p: p.write_text(json.dumps(
             {"mass_mean_da": stats.mean_da, "mass_std_da": stats.std_da}, indent=2)))
         files[MASS_STATS_FILE] = out / MASS_STATS_FILE
-    manifest = {"sha256": {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in files.items()},
+    manifest = {"sha256": {n: file_sha256(p) for n, p in files.items()},
                 "commit": git_commit(), "source_checkpoint": str(checkpoint),
                 **(provenance or {})}
     _atomic(out / MANIFEST_FILE, lambda p: p.write_text(json.dumps(manifest, indent=2)))
@@ -74,9 +74,7 @@ def _atomic(path: Path, write) -> None:
 
 def check_integrity(folder: str | Path = MODELS_DIR) -> list[str]:
     """Names of shipped files whose sha256 differs from the manifest's (empty when intact)."""
-    folder = Path(folder)
-    return [name for name, digest in manifest(folder)["sha256"].items()
-            if hashlib.sha256((folder / name).read_bytes()).hexdigest() != digest]
+    return damaged_files(folder)
 
 
 def model_from(checkpoint: str | Path | None) -> tuple[VibraCLIP, MassStats | None, str]:

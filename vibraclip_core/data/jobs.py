@@ -3,7 +3,8 @@ pipe, and process pools that stop when they are interrupted.
 
 tqdm draws a bar on a terminal and turns itself off when the output is piped or logged (a job on
 a cluster, `vibraclip identify ... | tee`); `Progress` adds a log line every `every_s` seconds
-either way, so long work is never silent. `stop_pool` ends a process pool at once on Ctrl-C:
+either way, from a timer thread, so long work is never silent, not even while an ordered
+`pool.map` waits behind one slow molecule and nothing calls `update()`. `stop_pool` ends a process pool at once on Ctrl-C:
 queued work is dropped and the workers are terminated, instead of the pool finishing its queue
 (a library build used to run on for more than a minute after two Ctrl-C). Callers write each
 result as it arrives, so what finished before the interrupt stays cached and a rerun resumes.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from concurrent.futures import Executor, Future
 from typing import Iterable
@@ -34,27 +36,52 @@ def bar_disable(progress: bool) -> bool | None:
 
 
 class Progress:
-    """A tqdm bar (None-disable: off without a terminal) plus a log line at WARNING every
-    `every_s` seconds ("<desc>: 120 of 2000 mol (31 s)"); `progress=False` silences both."""
+    """A tqdm bar (None-disable: off without a terminal) plus a log line at WARNING at least
+    every `every_s` seconds ("<desc>: 120 of 2000 mol (31 s)"; None: PROGRESS_EVERY_S), written
+    by `update()` or, when no update comes, by a timer thread; `progress=False` silences both.
+    Use it as a context manager (or call `close()`): closing stops the timer."""
 
     def __init__(self, total: int, desc: str, unit: str = "mol", progress: bool = True,
-                 every_s: float = PROGRESS_EVERY_S, logger: logging.Logger = log) -> None:
-        self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
+                 every_s: float | None = None, logger: logging.Logger = log) -> None:
+        self.total, self.desc, self.unit = total, desc, unit
+        self.every_s = PROGRESS_EVERY_S if every_s is None else every_s
         self.progress, self.logger = progress, logger
         self.bar = tqdm(total=total, desc=desc, unit=unit, disable=bar_disable(progress))
         self.n = 0
         self.t0 = self.last = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._timer = None
+        if progress and self.every_s > 0:
+            self._timer = threading.Thread(target=self._tick, name=f"progress: {desc}",
+                                           daemon=True)
+            self._timer.start()
+
+    def _line(self, now: float) -> None:
+        self.last = now
+        self.logger.warning("%s: %d of %d %s (%.0f s)", self.desc, self.n, self.total,
+                            self.unit, now - self.t0)
+
+    def _tick(self) -> None:
+        """The timer: a line whenever every_s passed since the last one, until closed."""
+        while not self._stop.wait(max(0.05, self.every_s - (time.monotonic() - self.last))):
+            with self._lock:
+                now = time.monotonic()
+                if now - self.last >= self.every_s and not self._stop.is_set():
+                    self._line(now)
 
     def update(self, n: int = 1) -> None:
         self.n += n
         self.bar.update(n)
-        now = time.monotonic()
-        if self.progress and now - self.last >= self.every_s:
-            self.last = now
-            self.logger.warning("%s: %d of %d %s (%.0f s)", self.desc, self.n, self.total,
-                                self.unit, now - self.t0)
+        with self._lock:
+            now = time.monotonic()
+            if self.progress and now - self.last >= self.every_s:
+                self._line(now)
 
     def close(self) -> None:
+        self._stop.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join(timeout=1.0)
         self.bar.close()
 
     def __enter__(self) -> "Progress":

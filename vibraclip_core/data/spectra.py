@@ -168,6 +168,13 @@ class Spectrum:
     notes: list[str] = field(default_factory=list)
 
 
+def _note(spectrum: Spectrum, msg: str) -> None:
+    """Append msg to spectrum.notes once: the same spectrum is put on the grid more than once
+    (its notes printed first, then embedded, then drawn)."""
+    if msg not in spectrum.notes:
+        spectrum.notes.append(msg)
+
+
 def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
     """(1750,) float32 model input: onto model_grid(), min-max scaled, 0 outside the data.
 
@@ -176,7 +183,8 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
     aliasing do not decide the value; coarser spectra are linearly interpolated. No baseline is
     subtracted; the parts of 500-4000 cm-1 outside the data are filled with the minimum of the
     covered values before scaling, so the input does not change with a constant offset. They are
-    logged and appended to spectrum.notes, as is y far below 0.
+    logged and appended to spectrum.notes (once, however often it is called), as is y far
+    below 0.
     """
     x = np.asarray(spectrum.wavenumbers_cm1, dtype=np.float64)
     y = np.asarray(spectrum.intensity, dtype=np.float64)
@@ -204,7 +212,7 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
     if gaps:
         msg = (f"filled {' and '.join(gaps)} (outside the measured range) with the spectrum's "
                "minimum, 0 after min-max scaling")
-        spectrum.notes.append(msg)
+        _note(spectrum, msg)
         log.info("%s: %s", spectrum.source, msg)  # routine for measured data: a note, not a warning
     lo, span = values.min(), values.max() - values.min()
     if not (np.isfinite(span) and span > 0):
@@ -215,7 +223,7 @@ def spectrum_to_model_input(spectrum: Spectrum) -> np.ndarray:
         msg = (f"y goes down to {lo:.3g}, below 0 by {-lo / span:.0%} of its range: a baseline "
                "offset? min-max scaling removes a constant one, not a sloped one; subtract the "
                "baseline first if it is not flat")
-        spectrum.notes.append(msg)
+        _note(spectrum, msg)
         log.info("%s: %s", spectrum.source, msg)  # printed by identify with the other notes
     with np.errstate(over="ignore", invalid="ignore"):
         # float32, as the library; the offset comes off in float64 first, so that y of ~1000

@@ -10,41 +10,31 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from vibraclip_core.config.profiles import REPO_ROOT, Config
+from vibraclip_core.config.profiles import Config
 from vibraclip_core.data.mass import MassStats, mass_stats_for
 from vibraclip_core.model.checkpoints import CheckpointError, check_finite
+# the folder's file names, its manifest and the integrity check live torch-free in `manifest`
+from vibraclip_core.model.manifest import (CONFIG_FILE, MANIFEST_FILE, MODELS_DIR, WEIGHTS_FILE,
+                                           ShippedModelError, exported_run, manifest,
+                                           verify_exported)
 from vibraclip_core.model.vibraclip import VibraCLIP
 
-MODELS_DIR = REPO_ROOT / "models"
-WEIGHTS_FILE = "vibraclip.safetensors"
-CONFIG_FILE = "config.json"
-MANIFEST_FILE = "manifest.json"
-
-
-class ShippedModelError(ValueError):
-    """The shipped model folder is missing, incomplete or does not fit this code."""
-
-
-def manifest(folder: str | Path = MODELS_DIR) -> dict:
-    """The shipped model's manifest (hashes, commit, command, data key)."""
-    return json.loads((Path(folder) / MANIFEST_FILE).read_text())
-
-
-def exported_run(folder: str | Path = MODELS_DIR) -> str | None:
-    """The run folder name (`<tag>-<config hash>-<data hash>`) the exported model was trained
-    as, from its manifest; None when the folder has no manifest or it names no run."""
-    path = Path(folder) / MANIFEST_FILE
-    return json.loads(path.read_text()).get("run") if path.is_file() else None
+__all__ = ["CONFIG_FILE", "MANIFEST_FILE", "MODELS_DIR", "WEIGHTS_FILE", "ShippedModelError",
+           "exported_run", "load_shipped_model", "manifest", "verify_exported"]
 
 
 def load_shipped_model(folder: str | Path = MODELS_DIR) -> tuple[VibraCLIP, MassStats | None]:
-    """(model in eval mode with float32 weights, its training mass statistics or None)."""
+    """(model in eval mode with float32 weights, its training mass statistics or None).
+
+    The files are checked against the manifest's sha256 first (`manifest.verify_exported`): a
+    damaged or changed file, or a missing manifest, raises ShippedModelError naming the file."""
     folder = Path(folder)
     weights, cfg_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
     for p in (weights, cfg_path):
         if not p.is_file():
             raise ShippedModelError(f"{p}: missing; the shipped model is incomplete (restore "
                                     "models/ from git, or pass --checkpoint)")
+    verify_exported(folder)  # before any weight is read: damage is named as damage
     try:
         raw = json.loads(cfg_path.read_text())
         config = Config.from_dict(raw)
