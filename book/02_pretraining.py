@@ -86,14 +86,17 @@ display(Markdown(
     f"{frozen['trainable']:.2f} M trainable and {frozen['frozen']:.2f} M frozen."))
 
 # %% [markdown]
-# Why a smaller model on a CPU? And how fast does it train? Training steps take the *fast path*
-# (`fast_train`, on by default): the encoders and heads run in bf16 autocast, on the CPU's
-# AVX-512 BF16 kernels or a GPU's tensor cores, while the weights, the optimiser, the loss and
-# its similarity matrices stay float32, and every validation, test and library embedding is
-# computed in float32. The graph encoder's gathers go through `index_select`, whose backward is
-# cheaper than indexing's and gives the same values. `fast_train = False` trains in float32
-# through PyG's own DimeNet++ blocks, the *exact path*. One step at each size, timed on this
-# machine, same weights and batch on both paths:
+# Why a smaller model on a CPU? And how fast does it train? A training step takes one of three
+# paths (`fast_train`). The *exact path* (`off`) runs float32 through PyG's own DimeNet++
+# blocks. The *float32 path* (`float32`) gathers the graph encoder's rows with `index_select`,
+# whose backward is cheaper than indexing's and gives the same values. The *bf16 path* (`on`)
+# adds bf16 autocast for the encoders and heads, while the weights, the optimiser, the loss and
+# its similarity matrices stay float32; it pays only on bf16 units (a GPU's tensor cores, a
+# CPU's AVX512-BF16 or AMX), and a CPU without them emulates bf16 and runs slower than in
+# float32. The default, `auto`, takes the bf16 path where the device has such units and the
+# float32 path elsewhere; every validation, test and library embedding is computed in float32
+# on every path. One step at each size, timed on this machine, same weights and batch on each
+# path:
 
 # %%
 data = prepare(config)
@@ -101,17 +104,12 @@ steps = step_time_table({"this profile": config,
                          "paper size": paper_config.replace(build_dir=config.build_dir)}, data)
 steps.round(2)
 
-# %% tags=["hide-input"]
-cost = P.step_cost(steps, config, len(data.splits["train"]))
-display(Markdown(
-    f"On the path this run trains with ({cost['path']}), a step on {config.batch_size} "
-    f"molecules takes {cost['step_s']:.2f} s at this profile's size and "
-    f"{cost['paper_step_s']:.2f} s at the paper's ({cost['factor']:.1f}× longer): an epoch of "
-    f"{cost['epoch_steps']} steps costs about {cost['epoch_min']:.1f} min here against "
-    f"{cost['paper_epoch_min']:.1f} min at the paper's size. The accuracy the "
-    "smaller model gives up is measured by rerunning this chapter with `profile = \"paper\"` (on "
-    "a GPU node); this page only reports what its own run measured. The fast path's accuracy "
-    "against the exact path's is measured by `benchmarks/fast_train_accuracy.py`."))
+# %% [markdown]
+# Which path trained the main model, and what an epoch costs on it, follow the training below.
+# The accuracy the smaller model gives up is measured by rerunning this chapter with
+# `profile = "paper"` (on a GPU node); this page only reports what its own run measured. The
+# accuracy of each path against the exact path's is measured by
+# `benchmarks/fast_train_accuracy.py`.
 
 # %% [markdown]
 # ## Training
@@ -147,6 +145,10 @@ main = chapter.pretrained_model(profile, build_dir, seed=seed, loss=loss, mass=m
                                 max_epochs=max_epochs, data_dir=data_dir)
 result, best = main.result, final_metrics(main.result)
 fig = plots.plot_history(result.history, P.history_title(config))
+
+# %% tags=["hide-input"]
+cost = P.step_cost(steps, result, config, len(data.splits["train"]))
+display(Markdown(P.path_text(cost, config)))
 
 # %%
 display(Markdown(P.validation_text(result, best, data)))

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import pytest
 
@@ -5,6 +7,9 @@ from vibraclip_core.analyses import ch2_pretraining as P
 from vibraclip_core.config.profiles import get_config
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.evaluate import Evaluation
+from vibraclip_core.training import training_path as TP
+from vibraclip_core.training.runs import TrainResult
+from vibraclip_core.training.training_path import RecordedPath
 
 
 def test_parameter_sizes_lay_out_each_config_by_part():
@@ -17,14 +22,29 @@ def test_parameter_sizes_lay_out_each_config_by_part():
     assert sizes.loc["graph_head", "small"] < sizes.loc["graph_head", "tiny"]  # a smaller space
 
 
-def test_step_cost_reads_the_path_the_config_trains_with():
-    steps = pd.DataFrame({"exact path, s/step": [2.0, 8.0], "fast path, s/step": [1.0, 3.0]},
-                         index=["this profile", "paper size"])
-    fast = P.step_cost(steps, get_config("tiny", batch_size=10, fast_train=True), 305)
-    assert fast["path"] == "fast" and fast["epoch_steps"] == 30
+def test_step_cost_reads_the_path_the_run_recorded(tmp_path):
+    steps = pd.DataFrame({"exact path, s/step": [2.0, 8.0], "float32 path, s/step": [1.6, 6.0],
+                          "bf16 path, s/step": [1.0, 3.0]}, index=["this profile", "paper size"])
+    config = get_config("tiny", batch_size=10)
+    bf16 = RecordedPath("bf16", "auto", "this CPU has bf16 units", "cpu: X")
+    fast = P.step_cost(steps, bf16, config, 305)
+    assert fast["path"] == "bf16" and fast["epoch_steps"] == 30 and fast["speedup"] == 2.0
     assert fast["factor"] == 3.0 and fast["epoch_min"] == pytest.approx(30 * 1.0 / 60)
-    exact = P.step_cost(steps, get_config("tiny", batch_size=10, fast_train=False), 305)
+    text = P.path_text(fast, config)
+    assert "**bf16**" in text and "`fast_train = auto`" in text and "bf16 units" in text
+    assert "2.00× the exact path's" in text and "cpu: X" in text
+    # a run folder: its training_path.json, or for an older run its config.json
+    run = tmp_path / "run"
+    TP.write_record(run, TP.choose_training_path("auto", "cpu", {"avx2"}), "cpu")
+    result = TrainResult(run, run / "best.ckpt", [], config)
+    f32 = P.step_cost(steps, result, config, 305)
+    assert f32["path"] == "float32" and f32["step_s"] == 1.6 and f32["asked"] == "auto"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"fast_train": False}))
+    exact = P.step_cost(steps, TrainResult(old, old / "best.ckpt", [], config), config, 305)
     assert exact["step_s"] == 2.0 and exact["paper_epoch_min"] == pytest.approx(30 * 8 / 60)
+    assert "before the choice was recorded" in P.path_text(exact, config)
 
 
 def test_departures_name_each_field_and_why():

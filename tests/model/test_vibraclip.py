@@ -336,16 +336,20 @@ def test_zero_or_one_present_spectrum_in_training(graphs, present):
         model.encode_present("uv", b.raman, b.mass, has_raman)
 
 
-# the fast training path (config.fast_train): index_select gathers (exact) and bf16 autocast
+# the fast training paths (config.fast_train): index_select gathers (float32 path, same values)
+# and bf16 autocast (bf16 path)
 
 
 def _exact_and_fast(**overrides) -> tuple[VibraCLIP, VibraCLIP]:
     config = get_config("tiny", **overrides)
     torch.manual_seed(0)
-    exact = VibraCLIP(config.replace(fast_train=False), graph_output_initializer="glorot_orthogonal")
-    fast = VibraCLIP(config.replace(fast_train=True))
+    exact = VibraCLIP(config.replace(fast_train="off"), graph_output_initializer="glorot_orthogonal")
+    fast = VibraCLIP(config.replace(fast_train="float32"))
     fast.load_state_dict(exact.state_dict())
     assert not exact.graph_encoder.fast_blocks and fast.graph_encoder.fast_blocks
+    # every path but the exact one keeps the float32 parts (bf16 autocast is the trainer's)
+    for value, blocks in (("auto", True), ("on", True), (True, True), (False, False)):
+        assert VibraCLIP(config.replace(fast_train=value)).graph_encoder.fast_blocks is blocks
     return exact, fast
 
 

@@ -352,3 +352,17 @@ def test_a_longer_run_keeps_its_first_epochs_as_the_shorter_run(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((kept.run_dir / "mass_stats.json").read_text())["mass_mean_da"] == \
         pytest.approx(data.mass_mean)
+
+
+def test_the_step_table_times_each_path_and_its_speed_up_over_the_exact_one(small):
+    from vibraclip_core.training.step_timing import TIMED_PATHS, step_column, step_time_table
+
+    cfg, data = small
+    table = step_time_table({"this profile": cfg}, data, reps=1)
+    assert [step_column(p) for p in TIMED_PATHS] == [
+        "exact path, s/step", "float32 path, s/step", "bf16 path, s/step"]
+    row = table.loc["this profile"]
+    assert (row[[step_column(p) for p in TIMED_PATHS]] > 0).all()
+    for name in ("float32", "bf16"):
+        assert row[f"{name} speed-up"] == pytest.approx(
+            row["exact path, s/step"] / row[f"{name} path, s/step"])

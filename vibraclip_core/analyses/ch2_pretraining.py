@@ -21,6 +21,7 @@ from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.evaluate import Evaluation
 from vibraclip_core.training.runs import TrainResult
 from vibraclip_core.training.train import final_metrics
+from vibraclip_core.training.training_path import RecordedPath, recorded_path
 
 LIBRARY_MODE = IR_RAMAN
 
@@ -32,19 +33,40 @@ def parameter_sizes(configs: dict[str, Config]) -> pd.DataFrame:
                       for name, cfg in configs.items()}, axis=1)
 
 
-def step_cost(steps: pd.DataFrame, config: Config, n_train: int) -> dict[str, float | str]:
+def step_cost(steps: pd.DataFrame, trained: RecordedPath | TrainResult, config: Config,
+              n_train: int) -> dict[str, float | str]:
     """What `step_timing.step_time_table` rows "this profile" and "paper size" mean for an epoch on
-    the path `config` trains with: seconds per step, the paper size's factor, minutes per epoch
-    of `n_train` molecules."""
-    path = "fast" if config.fast_train else "exact"
+    the path the run `trained` on (as recorded in its folder: `training_path.recorded_path`):
+    the path and why, seconds per step, its speed-up over the exact path, the paper size's
+    factor, minutes per epoch of `n_train` molecules."""
+    if isinstance(trained, TrainResult):
+        trained = recorded_path(trained.run_dir)
+    path = trained.path
     step_s = steps[f"{path} path, s/step"]
     epoch_steps = n_train // config.batch_size
-    return {"path": path, "step_s": float(step_s["this profile"]),
+    exact = float(steps["exact path, s/step"]["this profile"])
+    return {"path": path, "asked": trained.asked, "reason": trained.reason, "machine": trained.machine,
+            "speedup": exact / float(step_s["this profile"]),
+            "step_s": float(step_s["this profile"]),
             "paper_step_s": float(step_s["paper size"]),
             "factor": float(step_s["paper size"] / step_s["this profile"]),
             "epoch_steps": epoch_steps,
             "epoch_min": epoch_steps * float(step_s["this profile"]) / 60,
             "paper_epoch_min": epoch_steps * float(step_s["paper size"]) / 60}
+
+
+def path_text(cost: dict[str, float | str], config: Config) -> str:
+    """The sentences on the path the main run trained on, why, and what its steps cost
+    (`step_cost`'s answer)."""
+    machine = f" (it ran on {cost['machine']})" if cost["machine"] else ""
+    return (
+        f"The main run trained on the **{cost['path']}** path (`fast_train = "
+        f"{cost['asked']}`), as recorded in its run folder: {cost['reason']}{machine}. On that path a step on {config.batch_size} "
+        f"molecules takes {cost['step_s']:.2f} s here at this profile's size "
+        f"({cost['speedup']:.2f}× the exact path's speed) and {cost['paper_step_s']:.2f} s at "
+        f"the paper's ({cost['factor']:.1f}× longer): an epoch of {cost['epoch_steps']} steps "
+        f"costs about {cost['epoch_min']:.1f} min here against {cost['paper_epoch_min']:.1f} min "
+        "at the paper's size.")
 
 
 def departures_table(config: Config) -> pd.DataFrame:

@@ -111,24 +111,24 @@ def choose_training_path(fast_train: str | bool, device: str, cpu_flags: Iterabl
             f"this CPU{f' ({cpu_capability})' if cpu_capability else ''}" if device == "cpu"
             else f"the {device} device")
     if asked == "off":
-        return TrainingPath(asked, "off", "fast_train = off: float32 through PyG's own "
-                            "DimeNet++ blocks (the exact path)")
+        return TrainingPath(asked, "off", "asked for: float32 through PyG's own DimeNet++ "
+                            "blocks (the exact path)")
     if asked == "float32":
-        return TrainingPath(asked, "float32", "fast_train = float32: the fast path's float32 "
-                            "parts without bf16 autocast")
+        return TrainingPath(asked, "float32", "asked for: the fast path's float32 parts "
+                            "without bf16 autocast")
     if asked == "on":
-        return TrainingPath(asked, "on", "fast_train = on: bf16 autocast" + (
+        return TrainingPath(asked, "on", "asked for: bf16 autocast" + (
             f" on {what}'s {units}" if units else
-            f", forced on {what}, which has no bf16 units (slower than float32 there)"))
+            f" on {what}, which has no bf16 units and runs it slower than float32"))
     if units:
-        return TrainingPath(asked, "on", f"auto: {what} has {units}, on which bf16 autocast "
-                            "trains faster than float32")
+        return TrainingPath(asked, "on", f"{what} has {units}, on which bf16 autocast trains "
+                            "faster than float32")
     lacks = ("no bf16 tensor cores (compute capability below "
              f"{CUDA_BF16_CAPABILITY[0]}.{CUDA_BF16_CAPABILITY[1]})" if device == "cuda"
              else f"no {' or '.join(CPU_BF16_FLAGS)} units" if device == "cpu"
              else "no bf16 autocast here")
-    return TrainingPath(asked, "float32", f"auto: {what} has {lacks}, where bf16 is emulated "
-                        "and slower than float32; float32 with the fast path's float32 parts")
+    return TrainingPath(asked, "float32", f"{what} has {lacks}: bf16 would be emulated, slower "
+                        "than float32, so float32 with the fast path's float32 parts")
 
 
 def _cpu_info() -> tuple[str, frozenset[str]]:
@@ -201,7 +201,8 @@ def _chosen_here(fast_train: str, device: str) -> TrainingPath:
     m = this_machine(device)
     path = choose_training_path(fast_train, m.device, m.cpu_flags, m.cuda_capability,
                                 m.cpu_capability)
-    log.info("training path %s (%s) on %s", path.name, path.reason, m.describe())
+    log.info("training path %s (fast_train = %s: %s) on %s", path.name, path.asked,
+             path.reason, m.describe())
     return path
 
 
@@ -241,4 +242,4 @@ def recorded_path(run_folder: Path) -> RecordedPath:
     raw = json.loads((Path(run_folder) / "config.json").read_text())
     value = Config(fast_train=raw.get("fast_train", True)).fast_train
     return RecordedPath(PATH_NAMES.get(value, value), value,
-                        f"fast_train = {value}, trained before the choice was recorded", "")
+                        "trained before the choice was recorded", "")
