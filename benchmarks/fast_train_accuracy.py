@@ -1,11 +1,14 @@
-"""Accuracy of the fast training path against the exact one: the book's main model, trained both
-ways on the same data, split, seed and epoch budget, evaluated the same way (float32).
+"""Accuracy of the training paths (`fast_train`: bf16, float32, exact) against each other: the
+book's main model, trained each way on the same data, split, seed and epoch budget, evaluated
+the same way (float32).
 
 Prints, side by side, the wall time of each training, the best epoch's validation top-1 and the
-test-split top-1 with the 95 % bootstrap intervals Chapter 2 prints. The fast run is the one the
-book uses (tag "main", same build folder), so running this first also trains Chapter 2's model.
+test-split top-1 with the 95 % bootstrap intervals Chapter 2 prints. The path `auto` takes on this
+machine is the one the book uses (tag "main", same build folder), so running this first also
+trains Chapter 2's model.
 
 Usage: python benchmarks/fast_train_accuracy.py [--profile cpu] [--build-dir build]
+       [--paths on,float32,off]
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ from vibraclip_core.config.profiles import get_config
 from vibraclip_core.data.datasets import prepare
 from vibraclip_core.retrieval.evaluate import evaluate
 from vibraclip_core.training.train import final_metrics, load_model, train
+from vibraclip_core.training.training_path import PATH_NAMES, training_path
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--profile", default="cpu")
     p.add_argument("--build-dir", default="build")
+    p.add_argument("--paths", default="on,float32,off", help="fast_train values, comma list")
     args = p.parse_args()
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="lightning")
     config = get_config(args.profile, build_dir=args.build_dir)
     data = prepare(config)
     columns = {}
-    for name, fast in (("fast", True), ("exact", False)):
+    auto = training_path(config).fast_train
+    for fast in args.paths.split(","):
+        name = PATH_NAMES[fast] + (" (auto here)" if fast == auto else "")
         cfg = config.replace(fast_train=fast)
         t0 = time.perf_counter()
         result = train(cfg, data, tag="main", trainer_kwargs={"enable_progress_bar": False})
