@@ -7,7 +7,9 @@ choices from the annotation, help from `profiles.FIELD_DOCS`.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -188,18 +190,18 @@ def _calibrate_rerank(args: argparse.Namespace) -> None:
     model, stats, name = model_from(args.checkpoint)
     config = get_config(DEFAULT_PROFILE)
     reranker, tables = choose_reranker(model, stats, args.cache_dir, seed=config.seed,
-                                       depth=args.depth, n_max=args.n_max)
+                                       n_max=args.n_max, datasheet=args.datasheet)
     reranker.provenance.update(model=name, command="vibraclip calibrate-rerank")
     folder = Path(args.checkpoint) if args.checkpoint else MODELS_DIR
     sha = weights_sha256(folder if folder.is_dir() else folder.parent)
     if sha:  # an exported model: its re-ranking names its weights (shipped_reranker checks)
         reranker.provenance[RERANK_WEIGHTS_KEY] = sha
     for title, table in tables.items():
-        if title != "margins":
-            print(f"\n{title}\n{table.to_string(index=False)}")
+        print(f"\n{title}\n{table.to_string()}")
     out = Path(args.out) / RERANK_FILE
-    print(f"\nchosen: {reranker.settings}, weight {reranker.weight:g}, depth {reranker.depth}, "
-          f"confidence coefficients {reranker.confidence_coef}")
+    print(f"\nchosen: {reranker.settings}, weight {reranker.weight:g}, depth {reranker.depth} "
+          f"(0: every candidate), confidence coefficients {reranker.confidence_coef}, "
+          f"'no candidate fits' below {reranker.present_threshold}")
     print(f"wrote {reranker.save(out)}")
 
 
@@ -302,11 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="measured JCAMP folder (default: fetched from the jcamp sdist)")
     ex.set_defaults(func=_export)
     cal = sub.add_parser("calibrate-rerank", help="choose identify's spectrum-match settings, "
-                         "fusion weight and confidence on validation queries of other levels of "
-                         "theory (GFN1-xTB spectra, B3LYP frequencies); writes rerank.json")
+                         "fusion weight, shortlist rule and confidence on pseudo-measured "
+                         "validation queries of other levels of theory (GFN1-xTB spectra, B3LYP "
+                         "frequencies, rendered as gas-phase FTIR); writes rerank.json")
     cal.add_argument("--checkpoint", default=None, help="model (default: the shipped model)")
     cal.add_argument("--out", default="models", help="folder for rerank.json")
-    cal.add_argument("--depth", type=int, default=100, help="shortlist size re-ranked")
+    cal.add_argument("--datasheet", default="data/pseudo_measured.md",
+                     help="where to write the pseudo-measured queries' datasheet")
     cal.add_argument("--n-max", type=int, default=None,
                      help="at most this many validation molecules (default: all simulated)")
     cal.add_argument("--cache-dir", default="build/cache", help="library embedding cache")
@@ -374,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Run a subcommand; a failure ends in one line `vibraclip <command>: error: ...`, exit 2
-    (the traceback is logged, so -v/--verbose shows it); Ctrl-C in one line, exit 130."""
+    (the traceback is logged, so -v/--verbose shows it); Ctrl-C in one line, exit 130 (from
+    the command line, `argv` None, at once: os._exit)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -385,6 +390,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"vibraclip {args.subcommand}: interrupted (Ctrl-C); what finished before is "
               "kept (cached results, written shards), so running it again resumes",
               file=sys.stderr)
+        if argv is None:  # the command line: the exit handlers (multiprocessing's release the
+            # pools' semaphores), then no interpreter teardown (torch's alone takes ~1 s); what
+            # finished is on disk, written atomically
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         raise SystemExit(130) from None
     except Exception as exc:  # SpectrumError, IdentifyError, CheckpointError, missing files, ...
         logging.getLogger("vibraclip").info("%s failed", args.subcommand, exc_info=True)

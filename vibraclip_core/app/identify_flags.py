@@ -36,14 +36,15 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(".")
 
 
-def check_folder(flag: str, folder: Path, write: bool = False) -> None:
+def check_folder(flag: str, folder: Path, write: bool = False, shown: str | None = None) -> None:
     """folder is a directory, or can be made one: nothing on its way is a file, and the folder
     it would be made in (or, with `write`, folder itself) is writable. Writability is tried by
     creating (and removing) a file there: permission bits say nothing of /proc, read-only mounts
-    or root."""
+    or root. `shown`: the flag's value in the message (default: folder)."""
+    shown = str(folder) if shown is None else shown
     base = _existing_ancestor(folder)
     if not base.is_dir():
-        raise FlagError(f"{flag} {folder}: {base} is a file, not a folder; give a folder path")
+        raise FlagError(f"{flag} {shown}: {base} is a file, not a folder; give a folder path")
     if write or base != folder:
         why = "permission denied"
         ok = os.access(base, os.W_OK | os.X_OK)
@@ -54,7 +55,7 @@ def check_folder(flag: str, folder: Path, write: bool = False) -> None:
             except OSError as exc:
                 ok, why = False, exc.strerror or type(exc).__name__
         if not ok:
-            raise FlagError(f"{flag} {folder}: cannot write in {base} ({why}); give a "
+            raise FlagError(f"{flag} {shown}: cannot write in {base} ({why}); give a "
                             "writable path")
 
 
@@ -70,7 +71,7 @@ def _check_output(flag: str, value: str, suffixes: tuple[str, ...]) -> None:
     if path.exists() and not os.access(path, os.W_OK):
         raise FlagError(f"{flag} {value}: the file exists and cannot be overwritten (permission "
                         "denied); give another file name or make it writable")
-    check_folder(flag, path.parent, write=True)
+    check_folder(flag, path.parent, write=True, shown=value)
 
 
 def check_identify_flags(args: argparse.Namespace, out_suffixes: tuple[str, ...]) -> None:

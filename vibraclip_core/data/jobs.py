@@ -4,7 +4,8 @@ pipe, and process pools that stop when they are interrupted.
 tqdm draws a bar on a terminal and turns itself off when the output is piped or logged (a job on
 a cluster, `vibraclip identify ... | tee`); `Progress` adds a log line every `every_s` seconds
 either way, from a timer thread, so long work is never silent, not even while an ordered
-`pool.map` waits behind one slow molecule and nothing calls `update()`. `stop_pool` ends a process pool at once on Ctrl-C:
+`pool.map` waits behind one slow molecule and nothing calls `update()`. `spawn_pool` starts a
+pool whose workers leave Ctrl-C to the parent, and `stop_pool` ends a pool at once on Ctrl-C:
 queued work is dropped and the workers are terminated, instead of the pool finishing its queue
 (a library build used to run on for more than a minute after two Ctrl-C). Callers write each
 result as it arrives, so what finished before the interrupt stays cached and a rerun resumes.
@@ -14,10 +15,12 @@ Torch-free.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
 import threading
 import time
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Iterable
 
 from tqdm.auto import tqdm
@@ -89,6 +92,34 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _ignore_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _started() -> None:
+    """The no-op task that makes a pool start a worker."""
+
+
+def spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool (spawn context: forking after torch's OpenMP can deadlock) whose
+    `workers` processes are started now with Ctrl-C blocked, and ignore it for good: a terminal
+    sends SIGINT to the whole process group, and a worker would print its own
+    KeyboardInterrupt traceback (also while it still imports); the parent stops the pool
+    (`stop_pool`) instead."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_interrupt)
+    block = hasattr(signal, "pthread_sigmask")
+    # a process inherits the signal mask of the thread that starts it, across exec
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None
+    try:
+        for _ in range(workers):  # each submit starts one more worker while none is idle
+            pool.submit(_started)
+    finally:
+        if block:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return pool
 
 
 def stop_pool(pool: Executor, futures: Iterable[Future] = ()) -> None:

@@ -4,9 +4,7 @@ geometry helpers."""
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -16,7 +14,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem, Descriptors, rdDistGeom, rdFingerprintGenerator, rdMolDescriptors
 
 from vibraclip_core.data.formulas import ELEMENTS
-from vibraclip_core.data.jobs import Progress, stop_pool
+from vibraclip_core.data.jobs import Progress, spawn_pool, stop_pool
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +220,7 @@ def featurize_many(
             # spawn, not fork: forking a process whose OpenMP runtime (torch, tblite) is already
             # running can deadlock the child
             chunksize = max(1, min(16, len(jobs) // (4 * workers)))
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            pool = spawn_pool(workers)
             try:
                 for result in pool.map(_featurize_one, jobs, chunksize=chunksize):
                     results.append(result)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import multiprocessing
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -25,7 +24,7 @@ import numpy as np
 
 from vibraclip_core.data.files import atomic_path
 from vibraclip_core.data.formulas import mass_of_numbers
-from vibraclip_core.data.jobs import Progress, stop_pool
+from vibraclip_core.data.jobs import Progress, spawn_pool, stop_pool
 from vibraclip_core.data.molecules import (MoleculeError, canonical_identity, embed_conformer,
                                            mol_from_smiles, molecular_mass_da)
 from vibraclip_core.data.sources import QM9_SIZE, load_qm9_source, qm9_order
@@ -195,8 +194,7 @@ def _compute_missing(shards: Sequence[int], cache_dir: Path, conformer_seed: int
     total = sum(min(SHARD_SIZE, n_qm9 - s * SHARD_SIZE) for s in todo)
     log.info("computing %d QM9 conformer shard(s), %d molecules", len(todo), total)
     groups = [todo[i:i + SOURCE_GROUP] for i in range(0, len(todo), SOURCE_GROUP)]
-    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            if workers > 1 else None)  # spawn: forking after torch's OpenMP can deadlock
+    pool = spawn_pool(workers) if workers > 1 else None  # spawn: forking after torch's OpenMP can deadlock
     try:
         with ThreadPoolExecutor(1) as reader, \
                 _bar(total, f"QM9 conformers ({len(todo)} shards)", progress) as bar:

@@ -12,7 +12,7 @@ Raman intensity), inside 500-4000 cm-1:
   deviation * 1.4826 / sqrt(6) for white noise; smooth bands sampled finer than their width
   add little to a median), as a fraction of the tallest band above the lower envelope;
 - CO2: the band at 2320-2375 cm-1 above (or below) the straight line between its sides
-  (2280-2310 and 2390-2420 cm-1), as a fraction of y's range;
+  (2280-2310 and 2390-2420 cm-1), its mean over the band, as a fraction of y's range;
 - water vapour: its rotation lines make 1400-1900 and 3550-3950 cm-1 rough; the noise measure
   there against the same measure in 2000-2300 and 2400-2700 cm-1, where few molecules absorb.
 
@@ -27,7 +27,7 @@ from vibraclip_core.data.spectra import GRID_MAX_CM1, GRID_MIN_CM1, Spectrum
 
 SLOPE_WARN_FRACTION = 0.25  # baseline rise over 500-4000 cm-1, of y's range
 NOISE_WARN_FRACTION = 0.02  # noise sigma, of the tallest band
-CO2_WARN_FRACTION = 0.05  # CO2 band height, of y's range
+CO2_WARN_FRACTION = 0.05  # CO2 band's mean height over 2320-2375 cm-1, of y's range
 WATER_ROUGHNESS_RATIO = 4.0  # noise measure in the water windows / elsewhere
 WATER_MIN_FRACTION = 0.003  # ... and at least this fraction of y's range
 WATER_MAX_SPACING_CM1 = 4.0  # coarser sampling cannot show the lines
@@ -67,16 +67,16 @@ def baseline_rise(x: np.ndarray, y: np.ndarray, bins: int = 16) -> float:
 
 
 def co2_band(x: np.ndarray, y: np.ndarray) -> float:
-    """Signed height of the CO2 band (2320-2375 cm-1) above the line between its sides, or 0
-    when the data do not cover band and sides."""
+    """Signed mean height of the CO2 band (2320-2375 cm-1) above the line between its sides,
+    or 0 when the data do not cover band and sides."""
     band = (x >= CO2_BAND[0]) & (x <= CO2_BAND[1])
     sides = [(x >= lo) & (x <= hi) for lo, hi in CO2_SIDES]
     if band.sum() < 3 or any(s.sum() < 2 for s in sides):
         return 0.0
     (x1, y1), (x2, y2) = [(float(np.median(x[s])), float(np.median(y[s]))) for s in sides]
     line = y1 + (x[band] - x1) * (y2 - y1) / (x2 - x1)
-    dev = y[band] - line
-    return float(dev.max() if dev.max() >= -dev.min() else dev.min())
+    # the mean over the band, not its maximum: noise averages out over ~30 points
+    return float(np.mean(y[band] - line))
 
 
 def water_roughness(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
