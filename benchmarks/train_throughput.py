@@ -1,20 +1,27 @@
-"""Training-step throughput of the exact and the fast path, side by side, at the `cpu` and `paper`
-model sizes.
+"""Training-step throughput of the three training paths, side by side, at the `cpu` and `paper`
+model sizes, and the path `fast_train = "auto"` picks on this machine.
 
 One optimisation step (forward + backward + AdamW) on the same batch of 128 embedded QM9
 molecules, from the same initial weights, under `torch.use_deterministic_algorithms(True)` as the
 Lightning trainer runs it:
-- exact: `fast_train=False`, float32 through PyG's own DimeNet++ block forwards;
-- fast: `fast_train=True`, bf16 autocast for the encoders and heads (loss in float32),
-  index_select gathers and an in-place spherical basis in the graph encoder.
+- exact: `fast_train="off"`, float32 through PyG's own DimeNet++ block forwards;
+- float32: `fast_train="float32"`, the fast path's float32 parts: index_select gathers and an
+  in-place spherical basis in the graph encoder (same forward values);
+- bf16: `fast_train="on"`, those parts plus bf16 autocast for the encoders and heads (loss in
+  float32).
 Each path is timed twice: with glibc's default malloc, as every run trained before the fast path,
-and with freed memory retained (`train.retain_freed_memory`), as `train()` runs now. Steps
-alternate between the paths so that both see the same machine load; medians of `--reps` steps.
-The headline compares the step before this work (exact path, default malloc) with the step
-`train()` now takes (fast path, retained memory); the ratios of the paths alone are printed too.
+and with freed memory retained (`train.retain_freed_memory`), as `train()` runs every path now.
+Steps alternate between the paths so that all see the same machine load (another process on the
+same cores slows all alike); medians of `--reps` steps.
 
-Usage: python benchmarks/train_throughput.py [--batch 128] [--reps 5] [--profile-ops] [--device cuda]
-The last line reads `training step speed-up: N.N× (cpu size), N.N× (paper size)`.
+Printed: the machine (CPU model, torch's CPU capability and the bf16 flags, threads, torch
+version) and what `auto` picks there and why; the table of seconds per step; each part's share
+of the auto path's step (gathers, retained memory, bf16 autocast); and, last, the ratio of the
+auto path against the exact path, both as `train()` runs them.
+
+Usage: OMP_NUM_THREADS=1 python benchmarks/train_throughput.py [--batch 128] [--reps 5]
+       [--sizes cpu,paper] [--profile-ops] [--device cuda]
+The last line reads `auto path (NAME) against the exact path: N.NN× (cpu size), N.NN× (paper size)`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
 from vibraclip_core.model.vibraclip import VibraCLIP, training_autocast
 from vibraclip_core.training.step_timing import make_training_step
 from vibraclip_core.training.train import retain_freed_memory
+from vibraclip_core.training.training_path import PATH_NAMES, this_machine, training_path
+
+PATHS = ("off", "float32", "on")  # exact, float32, bf16
 
 
 def make_step(config: Config, state: dict, batch) -> tuple[Callable[[], None], VibraCLIP]:
@@ -46,8 +56,8 @@ def make_step(config: Config, state: dict, batch) -> tuple[Callable[[], None], V
 
 def forward_gap(exact: VibraCLIP, fast: VibraCLIP, batch) -> tuple[float, float, float]:
     """Eval-mode forwards against the exact path's, over the three embeddings: max |difference|
-    of the fast path in float32 (gathers only), and max |difference| and lowest row cosine of
-    the fast path in bf16 autocast."""
+    of the float32 path (gathers only), and max |difference| and lowest row cosine of the bf16
+    path (bf16 autocast)."""
     exact.eval(), fast.eval()
     with torch.no_grad():
         ref = exact(batch)
@@ -61,7 +71,7 @@ def forward_gap(exact: VibraCLIP, fast: VibraCLIP, batch) -> tuple[float, float,
 
 
 def setup(profile: str, args: argparse.Namespace, build: str) -> dict:
-    """Both paths' steps at `profile`'s size on one batch from one set of initial weights."""
+    """The three paths' steps at `profile`'s size on one batch from one set of initial weights."""
     cfg = get_config(profile, n_molecules=2 * args.batch, build_dir=build, batch_size=args.batch)
     data = prepare(cfg)
     ds = MoleculeDataset(data, data.splits["train"][:args.batch],
@@ -70,16 +80,16 @@ def setup(profile: str, args: argparse.Namespace, build: str) -> dict:
     torch.manual_seed(0)
     state = VibraCLIP(cfg).state_dict()
     steps, models = {}, {}
-    for name, fast in (("exact", False), ("fast", True)):
-        steps[name], models[name] = make_step(cfg.replace(fast_train=fast), state, batch)
-    gap32, gap16, cos16 = forward_gap(models["exact"], models["fast"], batch)
+    for path in PATHS:
+        steps[path], models[path] = make_step(cfg.replace(fast_train=path), state, batch)
+    gap32, gap16, cos16 = forward_gap(models["off"], models["float32"], batch)
     for m in models.values():
         m.train()
-    n_params = sum(p.numel() for p in models["fast"].parameters())
+    n_params = sum(p.numel() for p in models["off"].parameters())
     print(f"{profile} size: {n_params:,} parameters, {int(batch.z.numel())} atoms, "
           f"{batch.rg_edge_index.size(1):,} edges, {batch.rg_idx_kj.numel():,} triplets; "
-          f"forward against exact, max |difference| over the three embeddings: fast path in "
-          f"float32 {gap32:.1e}, in bf16 {gap16:.1e} (lowest row cosine {cos16:.5f})")
+          f"forward against exact, max |difference| over the three embeddings: float32 path "
+          f"{gap32:.1e}, bf16 path {gap16:.1e} (lowest row cosine {cos16:.5f})")
     return steps
 
 
@@ -96,54 +106,69 @@ def time_paths(steps: dict, reps: int) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def shares(default: dict[str, float], retained: dict[str, float], auto: str) -> dict[str, float]:
+    """Each part's speed-up factor on the way from the exact step (default malloc) to the auto
+    path's step as train() runs it: gathers, retained memory, bf16 autocast (1.0 when auto
+    leaves it out); their product is the last entry."""
+    parts = {"float32 parts (index_select gathers)": default["off"] / default["float32"],
+             "retained memory (float32 path)": default["float32"] / retained["float32"],
+             "bf16 autocast (over float32, retained)": (retained["float32"] / retained["on"]
+                                                        if auto == "on" else 1.0)}
+    parts["auto path as train() runs it, over the exact path before this work"] = (
+        default["off"] / retained[auto])
+    return parts
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--reps", type=int, default=8)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--sizes", default="cpu,paper", help="comma list of profiles' model sizes")
     p.add_argument("--profile-ops", action="store_true", help="print a profile of each path")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     args = p.parse_args()
     torch.use_deterministic_algorithms(True)  # as the Lightning trainer (deterministic=True)
     build = tempfile.mkdtemp()
-    print(f"torch {torch.__version__}, device: {args.device}, threads: "
-          f"{torch.get_num_threads()}, batch: {args.batch} molecules")
-    sizes = ("cpu", "paper")
+    machine = this_machine(args.device)
+    auto = training_path("auto", args.device)
+    print(f"machine: {machine.describe()}; batch: {args.batch} molecules")
+    print(f"fast_train = auto picks the {auto.name} path here: {auto.reason}")
+    sizes = tuple(args.sizes.split(","))
     steps = {size: setup(size, args, build) for size in sizes}
-    # glibc's default malloc, as every run trained before this benchmark existed; then with
-    # freed memory retained, as `train()` now runs (retain_freed_memory: process-wide, so second)
+    # glibc's default malloc, as every run trained before the fast path; then with freed memory
+    # retained, as `train()` now runs every path (retain_freed_memory: process-wide, so second)
+    print(f"timing {args.reps} steps of each path, default malloc, then retained memory ...",
+          flush=True)
     default = {size: time_paths(steps[size], args.reps) for size in sizes}
-    retained = retain_freed_memory() and {size: time_paths(steps[size], args.reps)
-                                          for size in sizes}
+    kept = retain_freed_memory()
+    retained = {size: time_paths(steps[size], args.reps) for size in sizes} if kept else default
     rows = {}
     for size in sizes:
-        for name in ("exact", "fast"):
-            rows[(size, name)] = {"default malloc, s/step": default[size][name],
-                                  "retained memory, s/step": (retained or {}).get(
-                                      size, {}).get(name, float("nan"))}
+        for path in PATHS:
+            rows[(size, PATH_NAMES[path] + (" (auto)" if path == auto.fast_train else ""))] = {
+                "default malloc, s/step": default[size][path],
+                "retained memory, s/step": retained[size][path] if kept else float("nan"),
+                "× exact (retained)": retained[size]["off"] / retained[size][path]}
     table = pd.DataFrame(rows).T
-    table["mol/s (best)"] = args.batch / table.min(axis=1)
-    with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
+    table["mol/s (best)"] = args.batch / table.iloc[:, :2].min(axis=1)
+    with pd.option_context("display.width", 160, "display.max_columns", 10,
+                           "display.float_format", "{:.3f}".format):
         print(table)
     if args.profile_ops:
         for size in sizes:
             for name, step in steps[size].items():
                 with torch.profiler.profile() as prof:
                     step()
-                print(f"{size} size, {name} path, top ops by self CPU time:")
+                print(f"{size} size, {PATH_NAMES[name]} path, top ops by self CPU time:")
                 print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
-    final = retained or default
-    for size in sizes:
-        print(f"{size} size, the paths alone: {default[size]['exact'] / default[size]['fast']:.1f}× "
-              f"with glibc's default malloc, "
-              + (f"{retained[size]['exact'] / retained[size]['fast']:.1f}× with retained memory"
-                 if retained else "no glibc here"))
-    # today's step: the exact path as every run trained before the fast path (default malloc);
-    # the fast step: as train() runs it now
-    speedup = {size: default[size]["exact"] / final[size]["fast"] for size in sizes}
-    print("training step speed-up against the step before the fast path (exact path, default "
-          "malloc) of the fast path as train() runs it:")
-    print(f"training step speed-up: {speedup['cpu']:.1f}× (cpu size), "
-          f"{speedup['paper']:.1f}× (paper size)")
+    if not kept:
+        print("no glibc here: retained memory not measured (its share reads 1.0)")
+    print("each part's share (speed-up factor) of the auto path's step:")
+    print(pd.DataFrame({f"{size} size": shares(default[size], retained[size], auto.fast_train)
+                        for size in sizes}).to_string(float_format="{:.2f}×".format))
+    ratio = {size: retained[size]["off"] / retained[size][auto.fast_train] for size in sizes}
+    print(f"auto path ({auto.name}) against the exact path, both as train() runs them: "
+          + ", ".join(f"{ratio[size]:.2f}× ({size} size)" for size in sizes))
 
 
 if __name__ == "__main__":
