@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Iterable
+from typing import Callable, Iterable
 
 from tqdm.auto import tqdm
 
@@ -94,22 +94,26 @@ class Progress:
         self.close()
 
 
-def _ignore_interrupt() -> None:
+def _ignore_interrupt(initializer: Callable[[], None] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer()
 
 
 def _started() -> None:
     """The no-op task that makes a pool start a worker."""
 
 
-def spawn_pool(workers: int) -> ProcessPoolExecutor:
+def spawn_pool(workers: int, initializer: Callable[[], None] | None = None
+               ) -> ProcessPoolExecutor:
     """A process pool (spawn context: forking after torch's OpenMP can deadlock) whose
     `workers` processes are started now with Ctrl-C blocked, and ignore it for good: a terminal
     sends SIGINT to the whole process group, and a worker would print its own
     KeyboardInterrupt traceback (also while it still imports); the parent stops the pool
-    (`stop_pool`) instead."""
+    (`stop_pool`) instead. `initializer` runs in each worker after that (e.g.
+    simulate.limit_threads)."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_interrupt)
+                               initializer=_ignore_interrupt, initargs=(initializer,))
     block = hasattr(signal, "pthread_sigmask")
     # a process inherits the signal mask of the thread that starts it, across exec
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None

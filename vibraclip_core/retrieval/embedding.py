@@ -21,11 +21,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
-from tqdm.auto import tqdm
 
 from vibraclip_core.data.datasets import PreparedData
 from vibraclip_core.data.graphs import MoleculeDataset, geometry_cache
-from vibraclip_core.data.jobs import bar_disable
+from vibraclip_core.data.jobs import Progress
 from vibraclip_core.data.mass import MassStats
 from vibraclip_core.data.qm9_candidates import Structures
 from vibraclip_core.model.vibraclip import VibraCLIP
@@ -122,7 +121,8 @@ def structure_batches(s: Structures, batch_size: int = BATCH_SIZE,
     """Batches of `batch_size` structures (z, pos in Å, batch, num_graphs) sliced from the packed
     arrays, for `VibraCLIP.graph_features` (which computes their radius edges and triplets)."""
     n, offsets = len(s), s.atom_offsets
-    with tqdm(total=n, disable=bar_disable(progress), desc="embed", unit="mol") as bar:
+    # Progress, not a bare tqdm: a piped build (no bar) still logs a line every 30 s
+    with Progress(n, "embed", progress=progress) as bar:
         for a in range(0, n, batch_size):
             b = min(a + batch_size, n)
             lo, hi = offsets[a], offsets[b]
