@@ -134,6 +134,23 @@ def test_an_exported_folder_is_a_checkpoint(tmp_path, capsys, stop_at_model):
 
 # --- flags checked before torch ---
 
+def test_raman_for_a_model_without_a_raman_encoder_is_refused_before_it_loads(tmp_path, capsys,
+                                                                               no_model):
+    import json
+
+    folder = copied_models(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["loss"] = "graph_ir"  # config.json is not hashed: the loader checks it fits
+    (folder / "config.json").write_text(json.dumps(config))
+    q = write_query(tmp_path / "q.csv")
+    code, _, err = run_cli(["identify", "--checkpoint", str(folder), "--raman", str(q),
+                            "--mass", "58", "--cache-dir", str(tmp_path / "cache")], capsys)
+    assert code == 2 and err.startswith(f"vibraclip identify: error: --raman {q}: "
+                                        f"--checkpoint {folder} was trained with "
+                                        "loss='graph_ir'")
+
+
+
 def test_flags_that_need_no_model_are_refused_before_torch_is_imported(tmp_path):
     """A lowercase formula, no spectrum, an empty candidate file and a missing --mass were
     refused only after the 6-10 s model load."""

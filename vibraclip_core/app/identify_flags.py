@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from vibraclip_core.config.loss_modes import LOSS_MODES, uses_raman
 from vibraclip_core.data.spectra import (Spectrum, SpectrumError, check_laser_nm,
                                          raman_intensity_to_activity, spectrum_to_model_input)
 from vibraclip_core.measured import readers
@@ -133,8 +134,14 @@ def check_input_files(args: argparse.Namespace) -> None:
             raise FlagError(f"--checkpoint {args.checkpoint}: {exc}" if args.checkpoint
                             else f"the shipped model: {exc}") from None
         config = exported_config(folder) or {}
+        model = f"--checkpoint {args.checkpoint}" if args.checkpoint else "the shipped model"
+        loss = config.get("loss")
+        if args.raman and loss in LOSS_MODES and not uses_raman(loss):
+            raman_modes = " or ".join(repr(n) for n, m in LOSS_MODES.items() if m.uses_raman)
+            raise FlagError(f"--raman {args.raman}: {model} was trained with loss={loss!r}, so "
+                            f"its Raman encoder was never trained; drop --raman or use a model "
+                            f"trained with loss {raman_modes}")
         if config.get("mass") and args.mass is None and args.formula is None:
-            model = f"--checkpoint {args.checkpoint}" if args.checkpoint else "the shipped model"
             raise FlagError(f"--mass/--formula: {model} was trained with mass anchoring, so the "
                             "query needs its molecular mass; give --mass in Da, or --formula "
                             "(e.g. C2H6O) from which the mass is computed")
