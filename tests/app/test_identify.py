@@ -27,7 +27,7 @@ from vibraclip_core.retrieval import library as LB
 from vibraclip_core.retrieval import library_cache as LC
 from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
 from vibraclip_core.retrieval.embedding import embed_structures, model_digest
-from vibraclip_core.retrieval.rerank import Reranker
+from vibraclip_core.retrieval.rerank import ALL_CANDIDATES, Reranker
 from vibraclip_core.retrieval.spectral_match import MatchSettings
 
 # 8 candidates: 6 usable, one unparseable, one with Cl (outside H/C/N/O/F)
@@ -456,3 +456,51 @@ def test_cli_reranks_with_the_shipped_choice(files, capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         run_cli(files, "--mass", "46.07", "--rerank", "-1")
     assert exc.value.code == 2 and "--rerank -1" in capsys.readouterr().err
+
+
+def test_fusing_every_candidate_simulates_only_the_model_top(files, tmp_path, monkeypatch):
+    """Depth ALL_CANDIDATES fuses every admissible candidate: those with sticks on disk are
+    matched for free, of the others only the model's top SIMULATE_TOP are simulated, and the
+    rest count a neutral match. A re-ranking that can say "no candidate fits" says it for a
+    query whose best match is poor and not for acetone's own spectrum."""
+    import vibraclip_core.app.identify as ident
+    from vibraclip_core.retrieval.candidate_spectra import NOT_SIMULATED
+
+    model = write_checkpoint(tmp_path / "m.ckpt")
+    stats = MassStats(90.0, 12.0)
+    library = LC.build_library(model, USABLE, stats, files.cache, progress=False)
+    cache = tmp_path / "fresh-cache"  # nothing on disk but the embedded shards
+    sims = candidate_spectra(["CC(C)=O"], files.cache, workers=1, progress=False)
+    x = model_grid()
+    y = sum(i * 100 / ((x - f) ** 2 + 100) for f, i in zip(sims.freqs_cm1, sims.ir_km_mol)
+            if f > 0)
+    query = Spectrum(x, y, "absorbance", "acetone.csv")
+    calls = []
+    real = ident.candidate_spectra
+
+    def spy(smiles, *a, **k):
+        calls.append((list(smiles), k.get("simulate")))
+        return real(smiles, *a, **k)
+
+    monkeypatch.setattr(ident, "candidate_spectra", spy)
+    monkeypatch.setattr(ident, "SIMULATE_TOP", 0)  # simulate nothing: only what is free
+    reranker = Reranker(MatchSettings(), 4.0, ALL_CANDIDATES, (-3.0, 1.0, 4.0, 0.0),
+                        present_coef=(-20.0, 0.0, 25.0, 0.0), present_threshold=0.5)
+    df = ident.identify(model, library, query, None, mass_da=58.08, mass_tol_da=100, top=3,
+                        reranker=reranker, cache_dir=str(cache), workers=1, progress=False)
+    n_ok = df.attrs["n_candidates"]
+    assert df.attrs["n_reranked"] == n_ok and len(calls[0][0]) == n_ok
+    assert calls[0][1] == 0
+    sims_used, _ = df.attrs["spectra"]
+    free = [o != NOT_SIMULATED for o in sims_used.origin]
+    assert df.attrs["not_simulated"] == n_ok - sum(free) and df.attrs["n_simulated"] == 0
+    if sims_used.origin[list(df["smiles"]).index("CC(C)=O")] != NOT_SIMULATED:
+        assert df["smiles"].iloc[0] == "CC(C)=O"
+        assert df.attrs["none_fits"] is False
+    # one band where none of these molecules has a fundamental
+    flat = Spectrum(x, 0.1 + 100 / ((x - 1950.0) ** 2 + 100), "absorbance", "lone-band.csv")
+    poor = ident.identify(model, library, flat, None, mass_da=58.08, mass_tol_da=100, top=3,
+                          reranker=reranker, cache_dir=str(cache), workers=1, progress=False)
+    assert poor["match"].iloc[0] < 0.8
+    assert poor.attrs["none_fits"] is True
+    assert poor.attrs["confidence"] < df.attrs["confidence"]

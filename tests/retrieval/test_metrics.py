@@ -69,3 +69,29 @@ def test_bootstrap_ci_equals_naive_loop_with_the_same_generator():
     low, high = M.bootstrap_ci(ranks, M.mean_reciprocal_rank, n_boot=400, alpha=0.5)
     wide = M.bootstrap_ci(ranks, M.mean_reciprocal_rank, n_boot=400, alpha=0.02)
     assert wide[0] < low < M.mean_reciprocal_rank(np.array(ranks)) < high < wide[1]
+
+
+def test_cluster_bootstrap_resamples_molecules_not_spectra():
+    from vibraclip_core.retrieval.metrics import cluster_topk_ci
+
+    # one molecule with 10 spectra all right, nine with one spectrum each all wrong: resampling
+    # molecules, the top-1 swings with whether the big molecule is drawn
+    ranks = np.array([0] * 10 + [5] * 9)
+    groups = np.array(["a"] * 10 + [f"m{i}" for i in range(9)])
+    lo, hi = cluster_topk_ci(ranks, groups, 1, n_boot=4000, seed=0)
+    assert lo == 0.0  # a resample without "a" gets nothing right
+    assert hi > 0.7
+    same = cluster_topk_ci(ranks, np.arange(19), 1, n_boot=4000, seed=0)  # one spectrum each
+    assert same[0] > 0.2 and same[1] < 0.8
+
+
+def test_paired_difference_keeps_pairs_together():
+    from vibraclip_core.retrieval.metrics import paired_topk_difference
+
+    a = np.array([0, 0, 0, 3, 0, 0, 2, 0])
+    b = np.array([1, 0, 2, 3, 4, 0, 2, 5])  # a is right wherever b is, and on 4 more queries
+    groups = np.arange(8)
+    d, lo, hi = paired_topk_difference(a, b, groups, 1, n_boot=2000)
+    assert d == pytest.approx((6 - 2) / 8)
+    assert lo >= 0.0 and hi <= 1.0 and lo < d < hi
+    assert paired_topk_difference(a, a, groups, 1) == (0.0, 0.0, 0.0)

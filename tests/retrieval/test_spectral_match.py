@@ -30,6 +30,7 @@ def spectrum_of(freqs, ints, scale=1.0, fwhm=25.0) -> np.ndarray:
     SM.MatchSettings(scale_step=0.015),
     SM.MatchSettings(alignment="regions", scale_step=0.035, compression="log"),
     SM.MatchSettings(alignment="none", compression="none", derivative=True, fwhm_cm1=12.0),
+    SM.MatchSettings(baseline="arpls", scale_step=0.015, fwhm_cm1=45.0),
 ])
 def test_match_scores_equal_the_loop_twin(settings):
     rng = np.random.default_rng(3)
@@ -79,3 +80,22 @@ def test_coverage_mask_and_bad_settings():
     with pytest.raises(ValueError, match="no point"):
         SM.prepare_queries(np.ones((1, GRID.size)), np.zeros((1, GRID.size), bool),
                            SM.MatchSettings())
+
+
+def test_arpls_baseline_removes_a_slope_that_the_quantile_keeps():
+    """A sloped baseline under the query swamps a compressed match unless it is fitted away."""
+    rng = np.random.default_rng(5)
+    offsets, freqs, ints = sticks(rng, n_mol=4, per=6)
+    own = slice(offsets[1], offsets[2])
+    clean = spectrum_of(freqs[own], ints[own], fwhm=30.0)
+    sloped = clean + clean.max() * (0.3 * (GRID - GRID[0]) / (GRID[-1] - GRID[0]))
+    mask = np.ones(GRID.size, bool)
+    scores = {}
+    for how in ("quantile", "arpls"):
+        st = SM.MatchSettings(baseline=how, compression="log")
+        cands = SM.candidate_matrix(offsets, freqs, ints, st)
+        scores[how] = SM.match_scores(sloped[None], mask[None], cands, st)[0]
+    assert scores["arpls"][1] > 0.9 > scores["quantile"][1]
+    assert np.nanargmax(scores["arpls"]) == 1
+    with pytest.raises(ValueError, match="baseline"):
+        SM.MatchSettings(baseline="rolling")

@@ -3,9 +3,12 @@
 The library (`library.CandidateLibrary`, built and cached by `library_cache.build_library`) is
 embedded with the same checkpoint as the query; the query spectrum is embedded and scored against
 every admissible candidate, optionally filtered by mass or formula (`retrieval`'s filters). With
-a `rerank.Reranker`, the model's top `depth` candidates are simulated (`candidate_spectra`),
-compared with the query spectrum (`spectral_match`) and re-ordered by the fused score, and the
-probability that rank 1 is right is attached.
+a `rerank.Reranker`, the candidates taking part in the fusion (every admissible one for depth 0,
+else the model's top `depth`) are compared with the query spectrum (`spectral_match`) through
+their simulated spectra and re-ordered by the fused score. A simulated spectrum already on disk
+(embedded shards, cache) is free; of the candidates without one, only the model's top
+`SIMULATE_TOP` are simulated (`candidate_spectra`), the rest count a neutral match. The
+probability that rank 1 is right, and whether no candidate fits, are attached.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from vibraclip_core.data.formulas import ELEMENTS, formula_mass_da, hill_formula
 from vibraclip_core.data.spectra import Spectrum, spectrum_to_model_input
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval import scores as R
-from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
+from vibraclip_core.retrieval.candidate_spectra import COMPUTED, NOT_SIMULATED, candidate_spectra
 from vibraclip_core.retrieval.candidates import IdentifyError
 from vibraclip_core.retrieval.embedding import embed_queries, model_digest
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.retrieval.rerank import Reranker
+from vibraclip_core.retrieval.rerank import (ALL_CANDIDATES, SIMULATE_TOP, Reranker,
+                                             confidence_features)
 from vibraclip_core.retrieval.spectral_match import candidate_matrix, coverage_mask, match_scores
 
 log = logging.getLogger(__name__)
@@ -124,7 +128,9 @@ def identify(model: VibraCLIP, library: CandidateLibrary, ir: Spectrum | None,
                             "larger --candidates library")
     if filters:
         log.info("%s: %d of %d candidates pass", " and ".join(filters), n_ok, len(library))
-    depth = min(reranker.depth, n_ok) if reranker is not None else 0
+    depth = 0
+    if reranker is not None:
+        depth = n_ok if reranker.depth <= ALL_CANDIDATES else min(reranker.depth, n_ok)
     scores, idx = R.topk_scored(score_fn, 1, min(max(top, depth), n_ok), mask=keep)
     rows = idx[0].tolist()
     df = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "score": scores[0].numpy(),
@@ -147,13 +153,15 @@ def rerank_shortlist(df: pd.DataFrame, spectra: dict[str, tuple[np.ndarray, np.n
 
     spectra: {"ir" | "raman": ((1750,) model-grid query, (1750,) coverage mask)}; each kind's
     match is the best cosine with the candidate's simulated sticks of that kind, and the match
-    is their mean. Adds columns match and fused (NaN below the shortlist) and df.attrs
-    confidence (probability that rank 1 is right), n_reranked, simulation_failures, and the
-    candidates' simulated sticks for drawing (attrs["spectra"]).
+    is their mean. Sticks on disk are used for every row; of the rows without, the first
+    SIMULATE_TOP are simulated. Adds columns match and fused (NaN below the shortlist) and
+    df.attrs confidence (probability that rank 1 is right), none_fits (True: no candidate fits;
+    None: this re-ranking cannot say), n_reranked, n_simulated, not_simulated,
+    simulation_failures, and the candidates' simulated sticks for drawing (attrs["spectra"]).
     """
     short = df.iloc[:depth]
     sims = candidate_spectra(list(short["smiles"]), cache_dir, workers, progress,
-                             conformer_seed)
+                             conformer_seed, simulate=SIMULATE_TOP)
     sticks = {"ir": sims.ir_km_mol, "raman": sims.raman_a4_amu}
     parts = [match_scores(q[None], m[None], candidate_matrix(
         sims.offsets, sims.freqs_cm1, sticks[kind], reranker.settings), reranker.settings)[0]
@@ -161,12 +169,19 @@ def rerank_shortlist(df: pd.DataFrame, spectra: dict[str, tuple[np.ndarray, np.n
     match = np.mean(parts, axis=0)
     fused = reranker.fuse(short["score"].to_numpy()[None], match[None])[0]
     order = np.argsort(-fused, kind="stable")
+    features = confidence_features(fused[None], match[order[:1]],
+                                   np.array([df.attrs.get("n_candidates", len(df))]))
+    none_fits = reranker.none_fits(features)
     top = short.iloc[order].assign(match=match[order], fused=fused[order])
     out = pd.concat([top, df.iloc[depth:].assign(match=np.nan, fused=np.nan)],
                     ignore_index=True)
     out["rank"] = np.arange(1, len(out) + 1)
     out = out[list(RERANK_COLUMNS)]
     out.attrs.update(df.attrs, n_reranked=depth, confidence=float(
-        reranker.probability(fused[None])[0]), simulation_failures=dict(sims.failures()),
-        spectra=(sims, order))
+        reranker.probability(features)[0]), simulation_failures=dict(sims.failures()),
+        none_fits=None if none_fits is None else bool(none_fits[0]),
+        # fitted on IR-only queries: an IR + Raman match is another feature scale
+        confidence_calibrated=set(spectra) == {"ir"},
+        n_simulated=int(sum(o == COMPUTED for o in sims.origin)),
+        not_simulated=int(sum(o == NOT_SIMULATED for o in sims.origin)), spectra=(sims, order))
     return out

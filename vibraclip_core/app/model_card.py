@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vibraclip_core.app.shipped import manifest
@@ -21,15 +22,26 @@ from vibraclip_core.data.datasets import load_sticks, prepare
 from vibraclip_core.data.mass import MassStats
 from vibraclip_core.data.second_theory import GFN1_DIR
 from vibraclip_core.experiments import realign as RA
-from vibraclip_core.experiments.measured_libraries import measured_libraries, measured_ranks
+from vibraclip_core.experiments.measured_libraries import (LIB_DISTRACTORS, LIB_ISOMERS,
+                                                           LIB_MEASURED, measured_libraries,
+                                                           measured_ranks)
 from vibraclip_core.experiments.measured_rerank import (MATCH_ALONE, chance_levels, library_matches,
-                                                        reranked_levers, seen_in_pretraining)
+                                                        paired_differences, reranked_levers,
+                                                        seen_in_pretraining)
 from vibraclip_core.experiments.transfer import (cross_theory_table, lever_table, theory_display,
                                                  training_spectra_text)
 from vibraclip_core.measured.experimental import fetch_jcamp_spectra, load_measured_ir
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval.embedding import EmbeddingCache
-from vibraclip_core.retrieval.rerank import Reranker
+from vibraclip_core.retrieval.rerank import (ALL_CANDIDATES, Reranker,
+                                             expected_calibration_error, reliability)
+
+FUSED = "fused (identify's default)"
+
+
+def _fused_candidates(reranker: Reranker) -> str:
+    return ("every admissible candidate" if reranker.depth <= ALL_CANDIDATES
+            else f"the model's top {reranker.depth}")
 
 
 def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, build_dir: str,
@@ -61,25 +73,44 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
     measured = dataclasses.replace(measured, mass_mean=stats.mean_da, mass_std=stats.std_da) \
         if stats is not None else measured
     libraries = measured_libraries(data, measured, config.measured_library_size, build_dir,
-                                   config.conformer_seed, config.workers)
+                                   config.conformer_seed, config.workers, seed=config.seed)
     cache = EmbeddingCache()  # the measured molecules are part of all three libraries
     libs = {n: lib.embed(model, build_dir, cache=cache) for n, lib in libraries.items()}
     ranks = {"zero-shot": measured_ranks(model, measured, measured.ir,
                                          torch.arange(len(measured)), libs, config.mass_tol_da)}
+    tables: dict[str, str] = {}
     if reranker is not None:
         matches = library_matches(records, measured, libraries, reranker,
                                   Path(build_dir) / "cache", config.workers)
-        extra, _ = reranked_levers({"model": model}, measured, {"model": libs}, matches,
-                                   reranker, config.mass_tol_da)
+        extra, confidence = reranked_levers({"model": model}, measured, {"model": libs}, matches,
+                                            reranker, config.mass_tol_da)
+        fused = [k for k in extra if k != MATCH_ALONE][0]
         ranks = {"model alone": ranks["zero-shot"], MATCH_ALONE: extra[MATCH_ALONE],
-                 "re-ranked (identify's default)": extra[[k for k in extra
-                                                          if k != MATCH_ALONE][0]]}
+                 FUSED: extra[fused]}
         st = reranker.settings
         provenance["re-ranking"] = (
-            f"the model's top {reranker.depth} re-ranked by z(model) + {reranker.weight:g} "
-            f"z(match with the candidate's GFN2-xTB spectrum; FWHM {st.fwhm_cm1:g} cm⁻¹, "
-            f"{st.compression}, alignment {st.alignment}); chosen on validation queries of "
-            "other theories (`models/rerank.json`)")
+            f"{_fused_candidates(reranker)} ordered by z(model) + {reranker.weight:g} z(match with the candidate's GFN2-xTB "
+            f"spectrum; baseline {st.baseline}, FWHM {st.fwhm_cm1:g} cm⁻¹, {st.compression}, "
+            f"alignment {st.alignment}); chosen on pseudo-measured validation queries of other "
+            "theories (`models/rerank.json`, `data/pseudo_measured.md`)")
+        groups = np.asarray(measured.identity)
+        keys = [(LIB_DISTRACTORS, "none"), (LIB_MEASURED, "none"), (LIB_ISOMERS, "formula")]
+        tables["Paired differences on the same measured queries (points; 95 % intervals by "
+               "bootstrap over molecules)"] = paired_differences(
+            ranks, FUSED, ["model alone", MATCH_ALONE], keys, groups,
+            config.seed).reset_index().to_markdown(index=False)
+        key = f"{fused}|{LIB_DISTRACTORS}|none"
+        correct = ranks[FUSED][(LIB_DISTRACTORS, "none")].numpy() == 0
+        rel = reliability(confidence[key], correct, bins=4)
+        tables[f"Reliability of the confidence on measured queries ({LIB_DISTRACTORS}, no "
+               f"filter; ECE {expected_calibration_error(confidence[key], correct):.3f}; "
+               "reported, never fitted)"] = rel.round(3).to_markdown(index=False)
+        none = {part: reranker.none_fits(confidence[f"{key}|{part}"])
+                for part in ("present", "absent")}
+        if none["present"] is not None:
+            provenance["'no candidate fits' on measured queries"] = (
+                f"{100 * none['present'].mean():.1f} % of queries whose molecule is in the "
+                f"library, {100 * none['absent'].mean():.1f} % with it removed ({LIB_DISTRACTORS})")
     seen = seen_in_pretraining(measured, data)
     provenance["measured molecules in the training data"] = (
         f"{int(seen.sum())} of {len(seen)} spectra (the rows below include them)")
@@ -91,5 +122,6 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
             sim.to_markdown(index=False),
         f"Measured gas-phase IR, zero-shot ({len(measured)} spectra; candidates: {sizes})":
             meas.to_markdown(index=False),
+        **tables,
         "Chance level of each library (random order of each query's admissible candidates)":
             chance.to_markdown(index=False)}

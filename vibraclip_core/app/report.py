@@ -10,6 +10,7 @@ from rdkit import Chem
 
 from vibraclip_core.app.identify_flags import RESULT_SUFFIXES  # what write_results writes
 from vibraclip_core.data.spectra import model_grid
+from vibraclip_core.retrieval.rerank import ALL_CANDIDATES, MAX_FALSE_NONE, SIMULATE_TOP
 from vibraclip_core.retrieval.spectral_match import aligned_query, best_factors, candidate_matrix
 
 
@@ -29,13 +30,40 @@ def format_table(df: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
+def fusion_text(df: pd.DataFrame, weight: float, depth: int) -> str:
+    """One line on which candidates were fused and where their simulated spectra came from."""
+    n, a = df.attrs["n_reranked"], df.attrs
+    who = (f"fused: all {n:,} admissible candidates" if depth <= ALL_CANDIDATES
+           else f"re-ranked: the model's top {n:,}")
+    simulated = a.get("n_simulated", 0)
+    parts = [f"{n - simulated - a.get('not_simulated', 0) - sum(a['simulation_failures'].values()):,}"
+             " on disk", f"{simulated:,} simulated now"]
+    if a.get("not_simulated"):
+        parts.append(f"{a['not_simulated']:,} without one (outside the model's top "
+                     f"{SIMULATE_TOP}: match counted neutral)")
+    if a["simulation_failures"]:
+        parts.append(f"failed: {a['simulation_failures']} (match counted neutral)")
+    return (f"{who} by fused score = z(model score) + {weight:g} z(spectrum match) (GFN2-xTB "
+            f"spectra of the candidates: {'; '.join(parts)})")
+
+
 def confidence_text(df: pd.DataFrame) -> str:
-    """One line on how far rank 1 can be trusted (re-ranked tables only)."""
+    """One line on how far rank 1 can be trusted, or that no candidate fits (re-ranked tables
+    only); the probability only where it was calibrated (IR-only queries, a re-ranking file
+    with the open-set fit)."""
     p = df.attrs["confidence"]
+    if not df.attrs.get("confidence_calibrated", True):
+        return ("confidence: not calibrated for this query (it was fitted on IR-only queries); "
+                "judge the top candidates' spectra (--png)")
+    if df.attrs.get("none_fits"):
+        return (f"no candidate fits: match and margin look like those of validation queries "
+                f"whose molecule was not among the candidates (a flag raised for "
+                f"{MAX_FALSE_NONE:.0%} of those whose molecule was there); probability that "
+                f"rank 1 is right: {p:.2f}. Widen --candidates, or check the spectrum (--png)")
     verdict = ("a confident answer" if p >= 0.8 else "likely, check the runner-up" if p >= 0.5
                else "a guess: check the top candidates' spectra (--png)")
-    return (f"confidence that rank 1 is right: {p:.2f} ({verdict}; calibrated on validation "
-            "queries of other levels of theory, not on measured spectra)")
+    return (f"confidence that rank 1 is right: {p:.2f} ({verdict}; calibrated on pseudo-measured "
+            "validation queries of other levels of theory, not on measured spectra)")
 
 
 def write_results(df: pd.DataFrame, path: str | Path) -> Path:

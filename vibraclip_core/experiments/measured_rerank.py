@@ -28,7 +28,8 @@ from vibraclip_core.retrieval.candidate_spectra import candidate_spectra
 from vibraclip_core.retrieval.embedding import embed_spectra
 from vibraclip_core.retrieval.evaluate import evaluate_ranks
 from vibraclip_core.retrieval.library import CandidateLibrary
-from vibraclip_core.retrieval.rerank import Reranker, reranked_ranks
+from vibraclip_core.retrieval.metrics import cluster_topk_ci, paired_topk_difference
+from vibraclip_core.retrieval.rerank import ALL_CANDIDATES, Reranker, fused_ranks, reranked_ranks
 from vibraclip_core.retrieval.spectral_match import candidate_matrix, coverage_mask, match_scores
 
 MATCH_ALONE = "simulated-spectrum match alone"
@@ -85,30 +86,43 @@ def reranked_levers(models: dict[str, VibraCLIP], measured: PreparedData,
                     matches: dict[str, np.ndarray], reranker: Reranker, mass_tol_da: float
                     ) -> tuple[dict[str, Ranks], dict[str, np.ndarray]]:
     """({lever: {(library, filter): (q,) 0-based ranks}}, {"lever|library|filter": (q,)
-    confidence that rank 1 is right}) for the match alone and each model's zero-shot shortlist
-    re-ranked. `libraries`: {model name: the measured libraries embedded by that model}."""
+    confidence that rank 1 is right, and "lever|library|filter|present" / "...|absent": (q, 3)
+    confidence features with the query's molecule in the library and removed from it}) for the
+    match alone and each model's zero-shot candidates fused. `libraries`: {model name: the
+    measured libraries embedded by that model}."""
     rows = torch.arange(len(measured))
     out: dict[str, Ranks] = {MATCH_ALONE: {}}
     confidence = {}
     for k, (model_name, model) in enumerate(models.items()):
         q = embed_spectra(model, measured, rows)["ir"]
-        label = f"{model_name} + spectrum match (re-ranked top {reranker.depth})"
+        label = f"{model_name} + spectrum match ({fused_label(reranker)})"
         out[label] = {}
         for name, lib in libraries[model_name].items():
             scores = (R.normalize(q) @ R.normalize(lib.graph_emb).T).numpy()
             truth = truth_columns(measured, lib)
             for how in LIBRARY_FILTERS[name]:
                 ok = admissible(measured, lib, how, mass_tol_da)
-                ranks, margins = reranked_ranks(scores, matches[name], truth, reranker.weight,
-                                                reranker.depth, ok)
-                out[label][(name, how)] = torch.from_numpy(ranks - 1)
-                confidence.setdefault(f"{label}|{name}|{how}", reranker.probability(
-                    np.stack([margins, np.zeros_like(margins)], axis=1)))
+                fr = fused_ranks(scores, matches[name], truth, reranker.weight, reranker.depth,
+                                 ok)
+                out[label][(name, how)] = torch.from_numpy(fr.ranks - 1)
+                key = f"{label}|{name}|{how}"
+                confidence[key] = reranker.probability(fr.features())
+                confidence[f"{key}|present"] = fr.features()
+                gone = ok & (np.arange(len(lib))[None] != truth[:, None])
+                confidence[f"{key}|absent"] = fused_ranks(
+                    scores, matches[name], -np.ones_like(truth), reranker.weight,
+                    reranker.depth, gone).features()
                 if k == 0:
                     alone, _ = reranked_ranks(scores, matches[name], truth, float("inf"),
                                               len(lib), ok)
                     out[MATCH_ALONE][(name, how)] = torch.from_numpy(alone - 1)
     return out, confidence
+
+
+def fused_label(reranker: Reranker) -> str:
+    """Which candidates the fusion re-scores, as a table label."""
+    return ("fused over all candidates" if reranker.depth <= ALL_CANDIDATES
+            else f"re-ranked top {reranker.depth}")
 
 
 def seen_in_pretraining(measured: PreparedData, qm9: PreparedData) -> np.ndarray:
@@ -134,20 +148,44 @@ def zero_shot_split(ranks: dict[str, Ranks], seen: np.ndarray, library: str, how
 
 
 def intervals_table(ranks: dict[str, Ranks], chance: pd.DataFrame, levers: Sequence[str],
-                    seed: int = 0) -> pd.DataFrame:
+                    seed: int = 0, groups: np.ndarray | None = None) -> pd.DataFrame:
     """Top-1 / top-10 % with 95 % bootstrap intervals of `levers` at every (library, filter),
-    beside the chance level and the candidates per query."""
+    beside the chance level and the candidates per query; with `groups` (q,) (each query's
+    molecule) the intervals resample molecules, not spectra."""
     rows = []
     for (lib, how), c in chance.iterrows():
         ev = evaluate_ranks({lever: ranks[lever][(lib, how)] for lever in levers},
                             seed=seed).table
         for lever in levers:
-            rows.append({"library": lib, "filter": how, "method": lever,
-                         "top1 %": round(float(ev.loc[lever, "top1"]), 1),
-                         "top1 95 % CI": ev.loc[lever, "top1_ci"],
-                         "top10 %": round(float(ev.loc[lever, "top10"]), 1),
-                         "top10 95 % CI": ev.loc[lever, "top10_ci"],
-                         "chance top1 %": c["chance top1 %"],
-                         "candidates per query": round(float(c["candidates per query"]), 1)})
+            row = {"library": lib, "filter": how, "method": lever}
+            for k in (1, 10):
+                row[f"top{k} %"] = round(float(ev.loc[lever, f"top{k}"]), 1)
+                if groups is None:
+                    row[f"top{k} 95 % CI"] = ev.loc[lever, f"top{k}_ci"]
+                else:
+                    lo, hi = cluster_topk_ci(ranks[lever][(lib, how)], groups, k, seed=seed)
+                    row[f"top{k} 95 % CI"] = f"{100 * lo:.1f}–{100 * hi:.1f}"
+            row.update({"chance top1 %": c["chance top1 %"],
+                        "candidates per query": round(float(c["candidates per query"]), 1)})
+            rows.append(row)
     return pd.DataFrame(rows).set_index(["library", "filter", "method"])
 
+
+def paired_differences(ranks: dict[str, Ranks], ours: str, others: Sequence[str],
+                       keys: Sequence[tuple[str, str]], groups: np.ndarray, seed: int = 0
+                       ) -> pd.DataFrame:
+    """Top-1 / top-10 points of `ours` minus each of `others` on the same queries, at each
+    (library, filter) of `keys`, with 95 % intervals from a bootstrap over molecules (`groups`)
+    that keeps each query's pair together."""
+    rows = []
+    for lib, how in keys:
+        for other in others:
+            row = {"library": lib, "filter": how, "ours minus": other}
+            for k in (1, 10):
+                d, lo, hi = paired_topk_difference(ranks[ours][(lib, how)],
+                                                   ranks[other][(lib, how)], groups, k,
+                                                   seed=seed)
+                row[f"top{k} points"] = round(100 * d, 1)
+                row[f"top{k} 95 % CI"] = f"{100 * lo:+.1f} to {100 * hi:+.1f}"
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["library", "filter", "ours minus"])

@@ -63,3 +63,40 @@ def bootstrap_ci(ranks: ArrayLike, stat_fn: Callable[[np.ndarray], np.ndarray],
                          f"(n_boot, m) to ({n_boot},), e.g. lambda r: topk_accuracy(r, 1)")
     low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+def _cluster_resamples(groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n_groups) group draws, each a resample of the distinct groups with replacement."""
+    n = len(np.unique(groups))
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def cluster_topk_ci(ranks: ArrayLike, groups: ArrayLike, k: int, n_boot: int = 2000,
+                    seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap (low, high) of the top-k fraction resampling groups (molecules), not
+    queries: two spectra of one molecule are not two independent tests. Ranks 0-based."""
+    r, g = _to_numpy(ranks).ravel(), np.asarray(groups)
+    _, code = np.unique(g, return_inverse=True)
+    hits = np.bincount(code, weights=(r < k) & (r >= 0))
+    counts = np.bincount(code, weights=r >= 0)
+    draw = _cluster_resamples(g, n_boot, seed)
+    stats = hits[draw].sum(1) / np.maximum(counts[draw].sum(1), 1)
+    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def paired_topk_difference(ranks_a: ArrayLike, ranks_b: ArrayLike, groups: ArrayLike, k: int,
+                           n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+                           ) -> tuple[float, float, float]:
+    """(difference, low, high) of top-k fractions a minus b on the same queries, the interval by
+    a bootstrap over groups (molecules) that keeps each query's pair together."""
+    a, b, g = _to_numpy(ranks_a).ravel(), _to_numpy(ranks_b).ravel(), np.asarray(groups)
+    if not a.shape == b.shape == g.shape:
+        raise ValueError(f"paired ranks {a.shape}, {b.shape} and groups {g.shape} differ")
+    _, code = np.unique(g, return_inverse=True)
+    diff = np.bincount(code, weights=(a < k).astype(float) - (b < k))
+    counts = np.bincount(code)
+    draw = _cluster_resamples(g, n_boot, seed)
+    stats = diff[draw].sum(1) / counts[draw].sum(1)
+    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return float(diff.sum() / counts.sum()), float(low), float(high)

@@ -1,12 +1,21 @@
 """Re-ranking a model's shortlist by the physics of the candidates, and a confidence for rank 1.
 
-The model ranks the whole library (after any mass or formula filter); its top `depth` candidates
-are re-scored by fusing the model's score with the spectrum-match score (`spectral_match`):
-each is standardised over the shortlist of its query (z-scores) and summed with the match's
-`weight`; candidates without a simulated spectrum get a neutral match z of 0. The candidates below
-the shortlist keep the model's order. The probability that rank 1 is right is a logistic function
-of the fused margin between rank 1 and rank 2. The settings, the weight and the logistic's two
-coefficients are chosen and fitted on validation queries of other theories (`vibraclip
+The model ranks the whole library (after any mass or formula filter); the candidates that take
+part are re-scored by fusing the model's score with the spectrum-match score (`spectral_match`):
+each is standardised over the candidates taking part (z-scores) and summed with the match's
+`weight`; candidates without a simulated spectrum get a neutral match z of 0. Which candidates
+take part is the shortlist rule: the model's top `depth`, or with `depth` 0 every admissible
+candidate (a simulated spectrum already on disk costs one matrix product; `identify` then
+simulates only the model's top candidates that have none). The rest keep the model's order.
+
+The confidence has absolute evidence, not only the gap between candidates: a logistic function of
+`CONFIDENCE_FEATURES` (the fused margin between rank 1 and rank 2, rank 1's match cosine, and the
+log of the number of candidates). It is fitted on validation queries whose molecule is in the
+library and on the same queries with it removed (open set), so a query that fits nothing gets a
+low probability. A second logistic of the same features estimates that the molecule is among the
+candidates at all; below `present_threshold` (set so that at most `MAX_FALSE_NONE` of the
+queries whose molecule is present are flagged) identify says that no candidate fits. All of it is
+chosen and fitted on pseudo-measured validation queries of other theories (`vibraclip
 calibrate-rerank`, never on measured spectra) and stored with the shipped model (`RERANK_FILE`).
 """
 
@@ -24,18 +33,27 @@ from vibraclip_core.retrieval.spectral_match import MatchSettings
 
 RERANK_FILE = "rerank.json"
 DEFAULT_DEPTH = 100
+ALL_CANDIDATES = 0  # depth 0: every admissible candidate takes part in the fusion
+SIMULATE_TOP = DEFAULT_DEPTH  # of the candidates without sticks on disk, identify simulates the
+# model's top SIMULATE_TOP per query (about 1 s per molecule per core, then cached)
+CONFIDENCE_FEATURES = ("fused margin", "rank-1 match", "log candidates")
+MAX_FALSE_NONE = 0.10  # share of present-truth validation queries "no candidate fits" may flag
 
 
 @dataclass
 class Reranker:
-    """Match settings, fusion weight and depth, and the confidence's logistic coefficients
-    (intercept, slope on the fused margin), with how they were chosen."""
+    """Match settings, fusion weight and shortlist depth (0: all candidates), the confidence's
+    logistic coefficients (intercept, then one per CONFIDENCE_FEATURES; an older file's two:
+    intercept and fused margin), the "molecule present" logistic and its threshold (None: never
+    says that nothing fits), with how they were chosen."""
 
     settings: MatchSettings = field(default_factory=MatchSettings)
     weight: float = 1.0
     depth: int = DEFAULT_DEPTH
-    confidence_coef: tuple[float, float] = (0.0, 1.0)
+    confidence_coef: tuple[float, ...] = (0.0, 1.0)
     provenance: dict = field(default_factory=dict)
+    present_coef: tuple[float, ...] | None = None
+    present_threshold: float | None = None
 
     def save(self, path: str | Path) -> Path:
         """Write as JSON, atomically."""
@@ -44,6 +62,9 @@ class Reranker:
             tmp.write_text(json.dumps({"settings": self.settings.to_dict(), "weight": self.weight,
                                        "depth": self.depth,
                                        "confidence_coef": list(self.confidence_coef),
+                                       "present_coef": (None if self.present_coef is None
+                                                        else list(self.present_coef)),
+                                       "present_threshold": self.present_threshold,
                                        "provenance": self.provenance}, indent=2))
         return path
 
@@ -52,8 +73,15 @@ class Reranker:
         """Read `save`'s JSON; ValueError naming the file when it does not fit this code."""
         try:
             raw = json.loads(Path(path).read_text())
-            return cls(MatchSettings(**raw["settings"]), float(raw["weight"]), int(raw["depth"]),
-                       tuple(float(c) for c in raw["confidence_coef"]), raw.get("provenance", {}))
+            present = raw.get("present_coef")
+            out = cls(MatchSettings(**raw["settings"]), float(raw["weight"]), int(raw["depth"]),
+                      tuple(float(c) for c in raw["confidence_coef"]), raw.get("provenance", {}),
+                      None if present is None else tuple(float(c) for c in present),
+                      None if raw.get("present_threshold") is None
+                      else float(raw["present_threshold"]))
+            if len(out.confidence_coef) not in (2, 1 + len(CONFIDENCE_FEATURES)):
+                raise ValueError(f"{len(out.confidence_coef)} confidence coefficients")
+            return out
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a re-ranking file this code can read ({exc}); "
                              "rewrite it with `vibraclip calibrate-rerank`") from exc
@@ -62,9 +90,26 @@ class Reranker:
         """`fuse` with this weight."""
         return fuse(model_scores, match, self.weight)
 
-    def probability(self, fused: np.ndarray) -> np.ndarray:
-        """(n_queries,) probability that rank 1 is right, from each row's fused scores."""
-        return logistic(margin(fused), self.confidence_coef)
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        """(n_queries,) probability that rank 1 is right from (n_queries, 3) `confidence_features`
+        (an older two-coefficient file reads the fused margin alone)."""
+        f = np.atleast_2d(features)
+        return logistic(f[:, :len(self.confidence_coef) - 1], self.confidence_coef)
+
+    def present(self, features: np.ndarray) -> np.ndarray | None:
+        """(n_queries,) probability that the query's molecule is among the candidates; None when
+        this file has no such model."""
+        if self.present_coef is None:
+            return None
+        return logistic(np.atleast_2d(features), self.present_coef)
+
+    def none_fits(self, features: np.ndarray) -> np.ndarray | None:
+        """(n_queries,) bool: no candidate fits (present() below present_threshold); None when
+        this file cannot say."""
+        p = self.present(features)
+        if p is None or self.present_threshold is None:
+            return None
+        return p < self.present_threshold
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -90,27 +135,41 @@ def margin(fused: np.ndarray) -> np.ndarray:
     return f[:, -1] - f[:, -2] if f.shape[1] > 1 else np.zeros(len(f))
 
 
-def logistic(x: np.ndarray, coef: tuple[float, float]) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(coef[0] + coef[1] * np.asarray(x, dtype=np.float64))))
+def confidence_features(fused: np.ndarray, match_top: np.ndarray, n_candidates: np.ndarray
+                        ) -> np.ndarray:
+    """(q, 3) CONFIDENCE_FEATURES: fused margin of each row of `fused` (q, n; NaN/-inf outside
+    the candidates taking part), rank 1's match cosine (NaN: 0), log number of candidates."""
+    return np.stack([margin(fused), np.nan_to_num(np.asarray(match_top, dtype=np.float64)),
+                     np.log(np.maximum(np.asarray(n_candidates, dtype=np.float64), 1.0))],
+                    axis=1)
+
+
+def logistic(x: np.ndarray, coef: tuple[float, ...]) -> np.ndarray:
+    """logistic(coef[0] + x @ coef[1:]); x (n,) for one feature or (n, k)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[:, None] if x.ndim == 1 else x
+    return 1.0 / (1.0 + np.exp(-(coef[0] + x @ np.asarray(coef[1:], dtype=np.float64))))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, iters: int = 50, ridge: float = 1e-6
-                 ) -> tuple[float, float]:
-    """(intercept, slope) of P(y=1 | x) = logistic by Newton's method (maximum likelihood)."""
+                 ) -> tuple[float, ...]:
+    """(intercept, slope per feature) of P(y=1 | x) = logistic by Newton's method (maximum
+    likelihood); x (n,) or (n, k)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    x = x[:, None] if x.ndim == 1 else x
     if len(x) < 2 or y.min() == y.max():
         raise ValueError(f"fit_logistic needs both outcomes among {len(x)} cases")
-    design = np.stack([np.ones_like(x), x], axis=1)
-    beta = np.zeros(2)
+    design = np.concatenate([np.ones((len(x), 1)), x], axis=1)
+    beta = np.zeros(design.shape[1])
     for _ in range(iters):
         p = logistic(x, tuple(beta))
         grad = design.T @ (y - p) - ridge * beta
-        hess = design.T @ (design * (p * (1 - p))[:, None]) + ridge * np.eye(2)
+        hess = design.T @ (design * (p * (1 - p))[:, None]) + ridge * np.eye(len(beta))
         step = np.linalg.solve(hess, grad)
         beta += step
         if np.abs(step).max() < 1e-10:
             break
-    return float(beta[0]), float(beta[1])
+    return tuple(float(b) for b in beta)
 
 
 def reliability(prob: np.ndarray, correct: np.ndarray, bins: int = 5) -> pd.DataFrame:
@@ -122,23 +181,42 @@ def reliability(prob: np.ndarray, correct: np.ndarray, bins: int = 5) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def reranked_ranks(model_scores: np.ndarray, match: np.ndarray, truth: np.ndarray,
-                   weight: float, depth: int, admissible: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """((q,) 1-based ranks of the truth, (q,) fused margin) when each query's top `depth`
-    admissible candidates by model score are re-ordered by `fuse`; model_scores, match,
+@dataclass
+class FusedRanks:
+    """Per query: the truth's 1-based rank after fusion, and the confidence features' inputs."""
+
+    ranks: np.ndarray  # (q,) int64; n_candidates + 1 where the truth is filtered out or absent
+    margin: np.ndarray  # (q,) fused rank 1 minus rank 2
+    top_match: np.ndarray  # (q,) rank 1's match cosine (NaN: no simulated spectrum)
+    n_candidates: np.ndarray  # (q,) admissible candidates
+
+    def features(self) -> np.ndarray:
+        """(q, 3) CONFIDENCE_FEATURES."""
+        return np.stack([self.margin, np.nan_to_num(self.top_match),
+                         np.log(np.maximum(self.n_candidates, 1.0))], axis=1)
+
+
+def fused_ranks(model_scores: np.ndarray, match: np.ndarray, truth: np.ndarray, weight: float,
+                depth: int, admissible: np.ndarray | None = None) -> FusedRanks:
+    """Each query's admissible candidates taking part (its top `depth` by model score; depth 0:
+    all) re-ordered by `fuse`, the rest in model order below them. model_scores, match,
     admissible: (q, n); truth: (q,) column of the right candidate (-1: not in the library)."""
     s = np.asarray(model_scores, dtype=np.float64)
     if admissible is not None:
         s = np.where(admissible, s, -np.inf)
+    match = np.asarray(match)
     order = np.argsort(-s, axis=1, kind="stable")
     n_ok = np.isfinite(s).sum(axis=1)
-    ranks, margins = np.zeros(len(s), dtype=np.int64), np.zeros(len(s))
-    for q in range(len(s)):
-        short = order[q, :max(1, min(depth, n_ok[q]))]
-        fused = fuse(s[q, short][None], np.asarray(match)[q, short][None], weight)[0]
+    q_all = len(s)
+    ranks, margins = np.zeros(q_all, dtype=np.int64), np.zeros(q_all)
+    top_match = np.full(q_all, np.nan)
+    for q in range(q_all):
+        keep = n_ok[q] if depth <= ALL_CANDIDATES else min(depth, n_ok[q])
+        short = order[q, :max(1, keep)]
+        fused = fuse(s[q, short][None], match[q, short][None], weight)[0]
         new = short[np.argsort(-fused, kind="stable")]
         margins[q] = margin(fused[None])[0]
+        top_match[q] = match[q, new[0]]
         hit = np.flatnonzero(new == truth[q])
         if hit.size:
             ranks[q] = hit[0] + 1
@@ -146,4 +224,26 @@ def reranked_ranks(model_scores: np.ndarray, match: np.ndarray, truth: np.ndarra
             ranks[q] = int(np.flatnonzero(order[q] == truth[q])[0]) + 1
         else:  # filtered out, or absent: below every admissible candidate
             ranks[q] = n_ok[q] + 1
-    return ranks, margins
+    return FusedRanks(ranks, margins, top_match, n_ok.astype(np.float64))
+
+
+def expected_calibration_error(prob: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Mean |predicted - observed| over `bins` equal-width probability bins, weighted by their
+    counts (the usual ECE); NaN for no cases."""
+    prob, correct = np.asarray(prob, dtype=np.float64), np.asarray(correct, dtype=np.float64)
+    if prob.size == 0:
+        return float("nan")
+    which = np.minimum((prob * bins).astype(np.int64), bins - 1)
+    err = 0.0
+    for b in np.unique(which):
+        sel = which == b
+        err += sel.sum() * abs(prob[sel].mean() - correct[sel].mean())
+    return float(err / prob.size)
+
+
+def reranked_ranks(model_scores: np.ndarray, match: np.ndarray, truth: np.ndarray,
+                   weight: float, depth: int, admissible: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """((q,) 1-based ranks of the truth, (q,) fused margin) of `fused_ranks`."""
+    out = fused_ranks(model_scores, match, truth, weight, depth, admissible)
+    return out.ranks, out.margin

@@ -3,8 +3,11 @@
 The classical library search against computed spectra, made robust to what separates a
 measurement (or another level of theory) from GFN2-xTB harmonic sticks:
 
-- **baselines**: the query's `baseline_quantile` over its measured range is subtracted (a
-  constant offset changes nothing), negatives clipped, the maximum scaled to 1;
+- **baselines**: with `baseline` "arpls" a smooth baseline (arPLS, as `identify --baseline
+  arpls`) is first fitted under the query's measured range and subtracted (a sloped or curved
+  baseline otherwise dominates a compressed spectrum); then the query's `baseline_quantile` over
+  its measured range is subtracted (a constant offset changes nothing), negatives clipped, the
+  maximum scaled to 1;
 - **band widths**: the candidate's sticks are broadened with `fwhm_cm1` (gas-phase rotational
   contours are 20-40 cm-1 wide);
 - **rough intensities**: both spectra are compressed (`compression`: sqrt or log), optionally
@@ -32,6 +35,10 @@ Compression = Literal["none", "sqrt", "log"]
 Alignment = Literal["none", "global", "regions"]
 COMPRESSIONS: tuple[str, ...] = ("none", "sqrt", "log")
 ALIGNMENTS: tuple[str, ...] = ("none", "global", "regions")
+BASELINES: tuple[str, ...] = ("quantile", "arpls")
+# arPLS smoothness on the model grid (2 cm-1 steps): stiff enough to pass under bands tens of
+# cm-1 wide, as measured.baseline's 1e4 at 1 cm-1 spacing scaled by spacing^-4
+MATCH_ARPLS_LAM = 1e4 * 2.0 ** -4
 LOG_GAIN = 100.0  # log1p(100 y) / log1p(100): a band at 1 % of the maximum keeps ~15 %
 
 
@@ -47,8 +54,11 @@ class MatchSettings:
     scale_max: float = 1.065
     scale_step: float = 0.005
     baseline_quantile: float = 0.05
+    baseline: str = "quantile"
 
     def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline {self.baseline!r}: choose one of {BASELINES}")
         if self.compression not in COMPRESSIONS:
             raise ValueError(f"compression {self.compression!r}: choose one of {COMPRESSIONS}")
         if self.alignment not in ALIGNMENTS:
@@ -100,10 +110,20 @@ def prepare_queries(values: np.ndarray, masks: np.ndarray, settings: MatchSettin
     if not m.any(axis=1).all():
         raise ValueError("a query has no point inside 500-4000 cm-1")
     for k in range(len(y)):
+        if settings.baseline == "arpls":
+            y[k][m[k]] -= arpls_baseline(y[k][m[k]])
         y[k] -= np.quantile(y[k][m[k]], settings.baseline_quantile)
     y = np.where(m, np.clip(y, 0, None), 0.0)
     top = y.max(axis=1, keepdims=True)
     return (y / np.where(top > 0, top, 1.0)).astype(np.float32)
+
+
+def arpls_baseline(y: np.ndarray, lam: float = MATCH_ARPLS_LAM) -> np.ndarray:
+    """(n,) arPLS baseline (pybaselines) of one contiguous run of model-grid values."""
+    from pybaselines import Baseline
+
+    base, _ = Baseline(x_data=np.arange(len(y), dtype=np.float64)).arpls(y, lam=lam)
+    return base
 
 
 def candidate_matrix(offsets: np.ndarray, freqs_cm1: np.ndarray, intensities: np.ndarray,
@@ -215,7 +235,10 @@ def match_score_naive(query: np.ndarray, mask: np.ndarray, freqs_cm1: np.ndarray
     if cand.max() <= 0:
         return float("nan")
     cand = _finish(cand / cand.max(), settings)
-    y = np.asarray(query, dtype=np.float64) - np.quantile(query[mask], settings.baseline_quantile)
+    y = np.asarray(query, dtype=np.float64).copy()
+    if settings.baseline == "arpls":
+        y[mask] -= arpls_baseline(y[mask])
+    y = y - np.quantile(y[mask], settings.baseline_quantile)
     y = np.where(mask, np.clip(y, 0, None), 0.0)
     y = y / y.max()
     upper = grid > XH_THRESHOLD_CM1
