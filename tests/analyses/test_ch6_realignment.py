@@ -58,7 +58,8 @@ def levers():
                            for lib in (ML.LIB_MEASURED, ML.LIB_DISTRACTORS)
                            for how in ("none", "mass")]).set_index(["library", "filter"])
     return D.MeasuredLevers(ranks, {}, {}, {ML.LIB_MEASURED: n, ML.LIB_DISTRACTORS: 50}, 0,
-                            Reranker(), chance, np.array([True, False, False, False]), {})
+                            Reranker(), chance, np.array([True, False, False, False]), {},
+                            np.array(["a", "b", "c", "d"]))
 
 
 def test_lever_curves_table_and_the_comparison_with_the_paper():
@@ -86,3 +87,28 @@ def test_zero_shot_split_separates_queries_seen_in_pretraining():
     assert t.loc["m", ("all queries (4)", "top1 %")] == 50.0
     assert t.loc["m", ("unseen in pretraining (3)", "top1 %")] == pytest.approx(33.3)
     assert t.loc["m", ("unseen in pretraining (3)", "top10 %")] == pytest.approx(66.7)
+
+
+def test_ours_is_compared_paired_and_open_set_from_the_fixed_row():
+    from vibraclip_core.experiments.measured_rerank import MATCH_ALONE
+    from vibraclip_core.retrieval.spectral_match import MatchSettings
+
+    ours = "augmented + spectrum match (fused over all candidates)"
+    keys = [(ML.LIB_DISTRACTORS, "none"), (ML.LIB_MEASURED, "none"), (ML.LIB_ISOMERS, "formula")]
+    rows = {"augmented: zero-shot": [3, 0, 5, 9], MATCH_ALONE: [0, 0, 5, 9], ours: [0, 0, 1, 9]}
+    ranks = {lever: {k: torch.tensor(r) for k in keys} for lever, r in rows.items()}
+    good, poor = [0.5, 0.9, np.log(50)], [0.1, 0.3, np.log(49)]
+    key = f"{ours}|{ML.LIB_DISTRACTORS}|none"
+    reranker = Reranker(MatchSettings(), 4.0, 0, (-2.0, 0.0, 3.0, 0.0), {},
+                        (-6.0, 0.0, 10.0, 0.0), 0.5)
+    confidence = {key: np.full(4, 0.5), f"{key}|present": np.array([good, good, poor, good]),
+                  f"{key}|absent": np.array([poor, poor, poor, good])}
+    lv = D.MeasuredLevers(ranks, {}, {}, {}, 0, reranker, pd.DataFrame(), np.zeros(4, bool),
+                          confidence, np.array(["a", "a", "b", "c"]))
+    paired = lv.paired()
+    row = paired.loc[(ML.LIB_DISTRACTORS, "none", "augmented: zero-shot")]
+    assert row["top1 points"] == 25.0  # ours right on 2 of 4, the model alone on 1
+    assert paired.loc[(ML.LIB_DISTRACTORS, "none", MATCH_ALONE), "top1 points"] == 0.0
+    open_set = lv.open_set()
+    assert open_set["'no candidate fits' %"].tolist() == [25.0, 75.0]
+    assert open_set["queries"].tolist() == [4, 4]

@@ -140,6 +140,8 @@ def test_the_theories_a_model_trained_on_are_named_and_the_unseen_one_follows():
     assert ("It trained on GFN2-xTB, and for the first 6,000 training molecules of "
             "`data/qm9_gfn1_train` that set's spectrum instead, with probability 0.5:") in text
     assert "GFN1-xTB queries are of a theory it trained on" in text
-    assert "B3LYP-frequency queries are the theory it never saw" in text
+    assert "B3LYP-frequency queries (GFN2-xTB intensities kept) are the positions it never saw" \
+        in text
+    assert "measured spectra are the unseen domain" in text
     assert "for the training molecules of" in T.training_spectra_text(
         mixed.replace(second_theory_molecules=None))

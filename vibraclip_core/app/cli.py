@@ -356,10 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="draw the query over the top re-ranked candidates' simulated spectra "
                           "into this PNG (with --rerank 0: the top 12 structures)")
     ide.add_argument("--rerank", type=int, default=None,
-                     help="re-rank the model's top N candidates by comparing the query with "
+                     help="fuse the model's top N candidates with a comparison of the query with "
                           "their simulated GFN2-xTB spectra (computed once, cached in "
                           "--cache-dir; ~1 s per new molecule per worker); 0: the model alone "
-                          "(default: the shipped choice, models/rerank.json)")
+                          "(default: the shipped choice, models/rerank.json, which may fuse every "
+                          "candidate whose simulated spectrum is on disk)")
     ide.add_argument("--cache-dir", default="build/cache",
                      help="library embedding cache; QM9 conformers in <cache-dir>/qm9-conformers, "
                           "shared with the book's build/cache")

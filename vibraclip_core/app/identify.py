@@ -163,10 +163,15 @@ def rerank_shortlist(df: pd.DataFrame, spectra: dict[str, tuple[np.ndarray, np.n
     sims = candidate_spectra(list(short["smiles"]), cache_dir, workers, progress,
                              conformer_seed, simulate=SIMULATE_TOP)
     sticks = {"ir": sims.ir_km_mol, "raman": sims.raman_a4_amu}
-    parts = [match_scores(q[None], m[None], candidate_matrix(
-        sims.offsets, sims.freqs_cm1, sticks[kind], reranker.settings), reranker.settings)[0]
-        for kind, (q, m) in spectra.items()]
-    match = np.mean(parts, axis=0)
+    # only candidates with sticks get a row (a library of 100 k without a filter would need
+    # gigabytes of zero rows); the others have no sticks, so the ragged arrays stay as they are
+    have = np.flatnonzero(np.diff(sims.offsets) > 0)
+    offsets = np.concatenate([[0], np.cumsum(np.diff(sims.offsets)[have])]).astype(np.int64)
+    match = np.full(len(short), np.nan)
+    if have.size:
+        match[have] = np.mean([match_scores(q[None], m[None], candidate_matrix(
+            offsets, sims.freqs_cm1, sticks[kind], reranker.settings), reranker.settings)[0]
+            for kind, (q, m) in spectra.items()], axis=0)
     fused = reranker.fuse(short["score"].to_numpy()[None], match[None])[0]
     order = np.argsort(-fused, kind="stable")
     features = confidence_features(fused[None], match[order[:1]],

@@ -13,7 +13,7 @@ from typing import Iterator
 from vibraclip_core.app import identify
 from vibraclip_core.app.identify_flags import (FlagError, check_identify_flags, print_notes,
                                                read_queries)
-from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, draw_grid, draw_overlay,
+from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, fusion_text, draw_grid, draw_overlay,
                                        format_table, write_results)
 from vibraclip_core.app.shipped import model_from, shipped_reranker
 from vibraclip_core.data.spectra import Spectrum, spectrum_to_model_input
@@ -54,11 +54,7 @@ def run_identify(args: argparse.Namespace, queries: tuple[Spectrum | None, Spect
               f"{df.attrs['n_candidates']} of {len(library)} candidates")
     reranked = "confidence" in df.attrs
     if reranked:
-        failed = df.attrs["simulation_failures"]
-        print(f"re-ranked: the model's top {df.attrs['n_reranked']} by fused score = "
-              f"z(model score) + {reranker.weight:g} z(spectrum match) (GFN2-xTB spectra of "
-              "the candidates" + (f"; not simulated: {failed}, match counted neutral)"
-                                 if failed else ")"))
+        print(fusion_text(df, reranker.weight, reranker.depth))
     print_notes((ir, raman), printed)  # any note the ranking added
     print(format_table(df))
     if reranked:

@@ -33,7 +33,8 @@ from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.training.train import load_model
 
 SAME_THEORY = "same theory (GFN2)"
-CROSS_THEORY = "cross theory (B3LYP frequencies)"
+# B3LYP positions only: the intensities stay GFN2-xTB's, and the name says so
+CROSS_THEORY = "B3LYP frequencies, GFN2-xTB intensities"
 OTHER_THEORY = "other theory (GFN1-xTB spectra)"
 THEORY_MODES = ("ir", "raman", IR_RAMAN)
 # the measured levers' realignment settings: the paper's learning rate (Config.realign_lr)
@@ -256,4 +257,5 @@ def unseen_theories_text(config: Config) -> str:
                 "queries are both theories it never saw.")
     return (f"It trained on {training_spectra_text(config)}: the GFN1-xTB queries are of a "
             "theory it trained on (other molecules: the test split's), and the B3LYP-frequency "
-            "queries are the theory it never saw.")
+            "queries (GFN2-xTB intensities kept) are the positions it never saw. The measured "
+            "spectra are the unseen domain: it never trained on a measurement.")

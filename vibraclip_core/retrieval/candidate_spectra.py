@@ -16,10 +16,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import multiprocessing
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -29,7 +28,7 @@ import numpy as np
 from vibraclip_core.config.profiles import EMBEDDED_DATA_DIR
 from vibraclip_core.data.datasets import load_sticks
 from vibraclip_core.data.generate import _simulate_one, write_shard_atomic
-from vibraclip_core.data.jobs import Progress, stop_pool
+from vibraclip_core.data.jobs import Progress, spawn_pool, stop_pool
 from vibraclip_core.data.molecules import canonical_identity
 from vibraclip_core.data.simulate import STATUS_OK, SimulatorSettings, limit_threads
 from vibraclip_core.data.sources import source_from_smiles
@@ -190,9 +189,9 @@ def _compute(todo: dict[str, str], found: dict, origin: dict, cache_dir: str | P
             for ident, smi in todo.items():
                 done(ident, _simulate_smiles(smi, settings, conformer_seed))
             return
-        # spawn, not fork: a forked child of a process that ran tblite's OpenMP runtime can hang
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=limit_threads)
+        # spawn (a forked child of a process that ran tblite's OpenMP runtime can hang), with
+        # workers that ignore Ctrl-C: the parent stops the pool and keeps the cache
+        pool = spawn_pool(workers, limit_threads)
         futures: dict = {}
         try:
             futures = {pool.submit(_simulate_smiles, smi, settings, conformer_seed): ident
