@@ -121,3 +121,15 @@ def test_inputs_keep_a_molecules_query_whatever_the_set():
     assert both.min() >= 0 and both.max() == pytest.approx(1.0)
     low = model_grid()[masks[0]][0]
     assert low >= min(P.PseudoMeasuredSettings().low_edge_cm1)
+
+
+def test_datasheet_names_every_parameter_and_the_committed_one_is_current():
+    settings = P.PseudoMeasuredSettings()
+    rot = np.array([[0.5, 0.1, 0.09], [np.inf, 0.39, 0.39]])
+    text = P.datasheet_markdown(settings, rot, "two test molecules")
+    for name, value in settings.to_dict().items():
+        assert f"| `{name}` | {value} | {P.PARAMETER_SOURCES[name]} |" in text
+    assert "two test molecules; 2 molecules" in text
+    committed = P.DATASHEET.read_text()
+    head = text.split("## The molecules")[0]
+    assert committed.startswith(head), "data/pseudo_measured.md is stale: run calibrate-rerank"

@@ -141,7 +141,8 @@ class MeasuredLevers:
             feats = self.confidence[f"{key}|{part}"]
             none = self.reranker.none_fits(feats)
             right = correct if part == "present" else np.zeros_like(correct)
-            rows.append({"the query's molecule": f"{part} in the library",
+            rows.append({"the query's molecule": {"present": "in the library",
+                                                    "absent": "removed from it"}[part],
                          "queries": len(feats),
                          "'no candidate fits' %": (np.nan if none is None
                                                    else round(100 * float(none.mean()), 1)),
