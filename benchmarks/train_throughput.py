@@ -110,10 +110,14 @@ def shares(default: dict[str, float], retained: dict[str, float], auto: str) -> 
     """Each part's speed-up factor on the way from the exact step (default malloc) to the auto
     path's step as train() runs it: gathers, retained memory, bf16 autocast (1.0 when auto
     leaves it out); their product is the last entry."""
-    parts = {"float32 parts (index_select gathers)": default["off"] / default["float32"],
-             "retained memory (float32 path)": default["float32"] / retained["float32"],
-             "bf16 autocast (over float32, retained)": (retained["float32"] / retained["on"]
-                                                        if auto == "on" else 1.0)}
+    nan = float("nan")
+    parts = {"float32 parts (index_select gathers)": (default["off"] / default["float32"]
+                                                     if "float32" in default else nan),
+             "retained memory (float32 path)": (default["float32"] / retained["float32"]
+                                                if "float32" in default else nan),
+             "bf16 autocast (over float32, retained)": (
+                 retained["float32"] / retained["on"] if auto == "on" and "float32" in retained
+                 else 1.0 if auto != "on" else nan)}
     parts["auto path as train() runs it, over the exact path before this work"] = (
         default["off"] / retained[auto])
     return parts
@@ -124,6 +128,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--sizes", default="cpu,paper", help="comma list of profiles' model sizes")
+    p.add_argument("--paths", default=",".join(PATHS), help="fast_train values timed (comma "
+                   "list of off, float32, on; off and the one auto picks are always timed)")
     p.add_argument("--profile-ops", action="store_true", help="print a profile of each path")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     args = p.parse_args()
@@ -134,7 +140,9 @@ def main() -> None:
     print(f"machine: {machine.describe()}; batch: {args.batch} molecules")
     print(f"fast_train = auto picks the {auto.name} path here: {auto.reason}")
     sizes = tuple(args.sizes.split(","))
-    steps = {size: setup(size, args, build) for size in sizes}
+    paths = tuple(p for p in PATHS if p in args.paths.split(",") + ["off", auto.fast_train])
+    steps = {size: {p: s for p, s in setup(size, args, build).items() if p in paths}
+             for size in sizes}
     # glibc's default malloc, as every run trained before the fast path; then with freed memory
     # retained, as `train()` now runs every path (retain_freed_memory: process-wide, so second)
     print(f"timing {args.reps} steps of each path, default malloc, then retained memory ...",
@@ -144,7 +152,7 @@ def main() -> None:
     retained = {size: time_paths(steps[size], args.reps) for size in sizes} if kept else default
     rows = {}
     for size in sizes:
-        for path in PATHS:
+        for path in paths:
             rows[(size, PATH_NAMES[path] + (" (auto)" if path == auto.fast_train else ""))] = {
                 "default malloc, s/step": default[size][path],
                 "retained memory, s/step": retained[size][path] if kept else float("nan"),
