@@ -19,9 +19,13 @@ def _scores(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return model, match
 
 
-def test_open_set_removes_each_querys_own_molecule():
-    ok = RC.open_set(4)
-    assert not ok.diagonal().any() and ok.sum() == 12
+def test_library_draws_share_sizes_and_differ_only_by_the_truth():
+    closed, opened = RC.library_draws(200, seed=3)
+    assert closed.diagonal().all() and not opened.diagonal().any()
+    sizes = closed.sum(1)
+    assert np.array_equal(sizes, opened.sum(1))  # the count cannot tell open from closed
+    assert sizes.min() >= 2 and sizes.max() <= 199 and len(np.unique(sizes)) > 30
+    assert np.array_equal(closed, RC.library_draws(200, seed=3)[0])
 
 
 def test_weight_grid_compares_shortlist_and_all_candidates():
@@ -50,8 +54,8 @@ def test_open_set_cases_and_the_no_fit_threshold():
     none = r.none_fits(cases.features)
     assert none[cases.present].mean() <= 0.1 + 1 / n
     # the best match is absolute evidence: absent molecules are flagged far more often
-    assert none[~cases.present].mean() > 0.5
+    assert none[~cases.present].mean() > 3 * none[cases.present].mean()
     table = RC.open_set_table(cases, r)
     assert list(table.index) == ["a", "b"]
-    assert (table["'no candidate fits', molecule present %"] <= 10 + 100 / n).all()
+    assert (table["'no candidate fits', molecule present %"] <= 15).all()  # 10 % pooled
     assert (table["confidence ECE"] < 0.1).all()

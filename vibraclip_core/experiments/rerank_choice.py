@@ -193,9 +193,21 @@ def match_matrices(vs: ValidationSet, settings: MatchSettings,
             for name in names}
 
 
-def open_set(n: int) -> np.ndarray:
-    """(n, n) admissible mask of the open-set queries: query k's own molecule removed."""
-    return ~np.eye(n, dtype=bool)
+def library_draws(n: int, seed: int, min_size: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """((n, n) closed, (n, n) open) admissible masks: query k sees a random library of m_k
+    candidates (m_k log-uniform in [min_size, n - 1], seeded), holding its own molecule
+    (closed) or not (open), the same m_k both times. Filters and user libraries leave a few to
+    thousands of candidates; one library size for every query would let the candidate count
+    tell the open queries (one fewer) from the closed ones."""
+    rng = np.random.default_rng(seed)
+    sizes = np.exp(rng.uniform(np.log(min_size), np.log(n - 1), n)).round().astype(np.int64)
+    closed, opened = np.zeros((n, n), bool), np.zeros((n, n), bool)
+    for k in range(n):
+        others = rng.permutation(np.delete(np.arange(n), k))
+        opened[k, others[:sizes[k]]] = True
+        closed[k, others[:sizes[k] - 1]] = True
+        closed[k, k] = True
+    return closed, opened
 
 
 def weight_grid(model: dict[str, np.ndarray], match: dict[str, np.ndarray],
@@ -233,13 +245,15 @@ class OpenSetFit:
 
 
 def open_set_cases(model: dict[str, np.ndarray], match: dict[str, np.ndarray], weight: float,
-                   depth: int) -> OpenSetFit:
-    """`OpenSetFit` of every query set, closed then open."""
+                   depth: int, seed: int = 0) -> OpenSetFit:
+    """`OpenSetFit` of every query set, closed then open, each query against a library of a
+    random size (`library_draws`)."""
     feats, correct, present, names = [], [], [], []
-    for name in model:
+    for j, name in enumerate(model):
         n = len(model[name])
         truth = np.arange(n)
-        for is_present, ok in ((True, None), (False, open_set(n))):
+        closed, opened = library_draws(n, seed * 100 + j)
+        for is_present, ok in ((True, closed), (False, opened)):
             fr: FusedRanks = fused_ranks(model[name], match[name],
                                          truth if is_present else -np.ones(n, np.int64),
                                          weight, depth, ok)
@@ -301,7 +315,7 @@ def choose_reranker(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: s
     pick = wgrid.loc[wgrid["mean top1"].idxmax()]
     weight = float(pick["weight"])
     depth = next(d for d in depths if _depth_label(d) == pick["candidates fused"])
-    cases = open_set_cases(scores, match, weight, depth)
+    cases = open_set_cases(scores, match, weight, depth, seed)
     conf, pres, threshold = fit_confidence(cases)
     chosen = Reranker(settings, weight, depth, conf, {
         "chosen on": f"{len(vs)} validation molecules of the embedded set (seed {seed}), IR "
@@ -309,7 +323,8 @@ def choose_reranker(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: s
                      f" {', '.join(scores)}; library: the same molecules",
         "criterion": "mean top-1 over the query sets (match alone for the settings, fused for "
                      "the weight and the candidates fused); confidence and 'no candidate fits' "
-                     "fitted on each query with its molecule present and removed",
+                     "fitted on each query with its molecule present and removed, against a "
+                     f"library of 2 to {len(vs) - 1} candidates drawn log-uniformly",
         "match top-1 % (chosen settings)": {n: float(best[n]) for n in scores},
         "model top-1 %": {n: _top1(s) for n, s in scores.items()},
         "fused top-1 % (chosen weight)": {n: float(pick[f"{n} top1"]) for n in scores},
@@ -343,7 +358,7 @@ def validation_reliability(model: VibraCLIP, mass_stats: MassStats | None, reran
                      "fused": float((ranks == 1).mean() * 100)})
     pseudo = [n for n in scores if n in PSEUDO_MEASURED]
     cases = open_set_cases({n: scores[n] for n in pseudo}, {n: match[n] for n in pseudo},
-                           reranker.weight, reranker.depth)
+                           reranker.weight, reranker.depth, seed)
     rel = reliability(reranker.probability(cases.features), cases.correct, bins=10)
     return (pd.DataFrame(rows).set_index("queries").round(1), rel,
             open_set_table(cases, reranker))
