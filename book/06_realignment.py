@@ -268,6 +268,19 @@ display(Markdown(D.rerank_text(reranker)))
 # %%
 D.rerank_grid(reranker)
 
+# %% [markdown]
+# At those match settings, the fusion weight and which candidates take part (the model's top
+# 100, or every candidate), on the same pseudo-measured queries (fused top-1 / top-10 %); the
+# weight "inf" is the match alone. This table is recomputed by this run from the validation
+# queries; the choice was made on it before the run.
+
+# %%
+shipped_model, shipped_stats = load_shipped_model()
+validation = validation_reliability(
+    shipped_model, shipped_stats, reranker, f"{build_dir}/cache", seed=config.seed,
+    n_max=config.rerank_validation_molecules)
+validation.weights
+
 # %%
 levers.intervals()
 
@@ -306,21 +319,17 @@ levers.zero_shot()
 # out-of-sample test.
 
 # %%
-shipped_model, shipped_stats = load_shipped_model()
-val_table, val_reliability, val_open_set = validation_reliability(
-    shipped_model, shipped_stats, reranker, f"{build_dir}/cache", seed=config.seed,
-    n_max=config.rerank_validation_molecules)
-fig = plots.plot_reliability({"pseudo-measured validation (in-sample)": val_reliability,
+fig = plots.plot_reliability({"pseudo-measured validation (in-sample)": validation.reliability,
                               "measured IR, distractor library": levers.reliability()},
                              "confidence of the fused rank 1")
-val_table
+validation.table
 
 # %% [markdown]
 # "No candidate fits", with each query's molecule in the library and with it removed: on the
 # pseudo-measured validation queries it was fitted on, and on the measured queries.
 
 # %%
-val_open_set
+validation.open_set
 
 # %%
 levers.open_set()

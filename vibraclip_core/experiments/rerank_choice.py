@@ -336,14 +336,24 @@ def choose_reranker(model: VibraCLIP, mass_stats: MassStats | None, cache_dir: s
                     "open set": open_set_table(cases, chosen), "reliability": rel}
 
 
+@dataclass
+class ValidationReport:
+    """What the shipped re-ranking does on the validation queries (in-sample for the
+    pseudo-measured ones it was chosen on)."""
+
+    table: pd.DataFrame  # per query set: top-1 % of the model alone, the match alone, fused
+    reliability: pd.DataFrame  # the confidence per bin, pseudo-measured, present and open set
+    open_set: pd.DataFrame  # "no candidate fits" with the molecule present / removed, ECE
+    weights: pd.DataFrame  # fused top-1 / top-10 % per (candidates fused, weight)
+
+
 def validation_reliability(model: VibraCLIP, mass_stats: MassStats | None, reranker: Reranker,
                            cache_dir: str | Path, seed: int = 0,
                            fwhm_cm1: tuple[float, ...] = QUERY_FWHM_CM1, n_max: int | None = None
-                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(top-1 % per query set: model alone, match alone, fused; the confidence's reliability on
-    the pseudo-measured queries, present and open-set pooled; the open-set table) of `reranker`
-    on the validation queries: what the shipped choice does on the queries it was chosen on,
-    and on the fixed-width renderings it was not."""
+                           ) -> ValidationReport:
+    """`ValidationReport` of `reranker` on the validation queries: what the shipped choice does
+    on the pseudo-measured queries it was chosen on (with the weight x candidates-fused grid at
+    its match settings), and on the fixed-width renderings it was not."""
     vs = validation_set(model, mass_stats, cache_dir, seed, fwhm_cm1, n_max)
     scores = model_scores(model, vs, mass_stats)
     match = match_matrices(vs, reranker.settings)
@@ -357,8 +367,10 @@ def validation_reliability(model: VibraCLIP, mass_stats: MassStats | None, reran
                      "match alone": _top1(match[name]),
                      "fused": float((ranks == 1).mean() * 100)})
     pseudo = [n for n in scores if n in PSEUDO_MEASURED]
-    cases = open_set_cases({n: scores[n] for n in pseudo}, {n: match[n] for n in pseudo},
-                           reranker.weight, reranker.depth, seed)
+    pm_scores, pm_match = {n: scores[n] for n in pseudo}, {n: match[n] for n in pseudo}
+    cases = open_set_cases(pm_scores, pm_match, reranker.weight, reranker.depth, seed)
     rel = reliability(reranker.probability(cases.features), cases.correct, bins=10)
-    return (pd.DataFrame(rows).set_index("queries").round(1), rel,
-            open_set_table(cases, reranker))
+    return ValidationReport(pd.DataFrame(rows).set_index("queries").round(1), rel,
+                            open_set_table(cases, reranker),
+                            weight_grid(pm_scores, pm_match).set_index(
+                                ["candidates fused", "weight"]))
