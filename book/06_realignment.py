@@ -375,6 +375,6 @@ display(D.paired_section(main.model, paired_dir, main.checkpoint,
 # The tables are saved under `results/` in the build folder; [Chapter 7](07_gallery.ipynb)
 # draws retrievals of measured and simulated spectra. The augmented model of this chapter is the
 # one `vibraclip identify` uses when no `--checkpoint` is given: `make model` exports it to
-# `models/` with a model card of its measured numbers. `identify` also re-ranks the model's
-# shortlist by the candidates' simulated spectra as the re-ranking rows above do, and prints the
-# confidence whose reliability is drawn above.
+# `models/` with a model card of its measured numbers. `identify` also fuses the model with the
+# candidates' simulated spectra as the fused rows above do, and prints the confidence whose
+# reliability is drawn above, or that no candidate fits.

@@ -110,7 +110,7 @@ class MeasuredLevers:
 
     @property
     def ours(self) -> str:
-        """The row fixed before the run as ours: the augmented model's shortlist re-ranked."""
+        """The row fixed before the run as ours: the augmented model fused with the match."""
         return [k for k in self.ranks if k.startswith("augmented + spectrum match")][0]
 
     def intervals(self) -> pd.DataFrame:
@@ -287,7 +287,7 @@ def rerank_readings(levers: MeasuredLevers) -> str:
             f"({ours['top1 95 % CI']}), top-10 {ours['top10 %']:.1f} %, against "
             f"{alone['top1 %']:.1f} / {alone['top10 %']:.1f} % for the model alone and "
             f"{match['top1 %']:.1f} / {match['top10 %']:.1f} % for the match alone")
-    return (f"Re-ranked (ours, {levers.ours}): " + "; ".join(parts) + ". "
+    return (f"Fused with the match (ours, {levers.ours}): " + "; ".join(parts) + ". "
             f"{int(levers.seen.sum())} of {len(levers.seen)} measured spectra are of molecules "
             "in the pretraining data's training split; the table below separates them.")
 
