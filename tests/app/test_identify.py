@@ -507,3 +507,8 @@ def test_fusing_every_candidate_simulates_only_the_model_top(files, tmp_path, mo
     assert poor["match"].iloc[0] < 0.8
     assert poor.attrs["none_fits"] is True
     assert poor.attrs["confidence"] < df.attrs["confidence"]
+    # a shortlist asked for (--rerank N) is simulated whole
+    short = Reranker(MatchSettings(), 4.0, 3, (-1.0, 2.0))
+    ident.identify(model, library, query, None, mass_da=58.08, mass_tol_da=100, top=3,
+                   reranker=short, cache_dir=str(cache), workers=1, progress=False)
+    assert calls[-1][1] is None and len(calls[-1][0]) == 3

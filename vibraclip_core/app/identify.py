@@ -153,15 +153,18 @@ def rerank_shortlist(df: pd.DataFrame, spectra: dict[str, tuple[np.ndarray, np.n
 
     spectra: {"ir" | "raman": ((1750,) model-grid query, (1750,) coverage mask)}; each kind's
     match is the best cosine with the candidate's simulated sticks of that kind, and the match
-    is their mean. Sticks on disk are used for every row; of the rows without, the first
-    SIMULATE_TOP are simulated. Adds columns match and fused (NaN below the shortlist) and
+    is their mean. Sticks on disk are used for every row; of the rows without, all are
+    simulated for a shortlist (depth > 0), the first SIMULATE_TOP when every candidate is fused. Adds columns match and fused (NaN below the shortlist) and
     df.attrs confidence (probability that rank 1 is right), none_fits (True: no candidate fits;
     None: this re-ranking cannot say), n_reranked, n_simulated, not_simulated,
     simulation_failures, and the candidates' simulated sticks for drawing (attrs["spectra"]).
     """
     short = df.iloc[:depth]
+    # a shortlist asked for is simulated whole; fusing every candidate simulates the model's top
+    # SIMULATE_TOP of those without sticks on disk
     sims = candidate_spectra(list(short["smiles"]), cache_dir, workers, progress,
-                             conformer_seed, simulate=SIMULATE_TOP)
+                             conformer_seed, simulate=(SIMULATE_TOP if reranker.depth
+                                                       <= ALL_CANDIDATES else None))
     sticks = {"ir": sims.ir_km_mol, "raman": sims.raman_a4_amu}
     # only candidates with sticks get a row (a library of 100 k without a filter would need
     # gigabytes of zero rows); the others have no sticks, so the ragged arrays stay as they are
