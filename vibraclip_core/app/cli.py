@@ -191,7 +191,9 @@ def _calibrate_rerank(args: argparse.Namespace) -> None:
     config = get_config(DEFAULT_PROFILE)
     reranker, tables = choose_reranker(model, stats, args.cache_dir, seed=config.seed,
                                        n_max=args.n_max, datasheet=args.datasheet)
-    reranker.provenance.update(model=name, command="vibraclip calibrate-rerank")
+    # a committed file names the shipped model by its place in the repository, not this disk's
+    shown = "shipped model (models/)" if args.checkpoint is None else name
+    reranker.provenance.update(model=shown, command="vibraclip calibrate-rerank")
     folder = Path(args.checkpoint) if args.checkpoint else MODELS_DIR
     sha = weights_sha256(folder if folder.is_dir() else folder.parent)
     if sha:  # an exported model: its re-ranking names its weights (shipped_reranker checks)
