@@ -45,7 +45,8 @@ def step_cost(steps: pd.DataFrame, trained: RecordedPath | TrainResult, config: 
     step_s = steps[f"{path} path, s/step"]
     epoch_steps = n_train // config.batch_size
     exact = float(steps["exact path, s/step"]["this profile"])
-    return {"path": path, "asked": trained.asked, "reason": trained.reason, "machine": trained.machine,
+    return {"path": path, "asked": trained.asked, "reason": trained.reason,
+            "machine": trained.machine,
             "speedup": exact / float(step_s["this profile"]),
             "step_s": float(step_s["this profile"]),
             "paper_step_s": float(step_s["paper size"]),
@@ -61,7 +62,8 @@ def path_text(cost: dict[str, float | str], config: Config) -> str:
     machine = f" (it ran on {cost['machine']})" if cost["machine"] else ""
     return (
         f"The main run trained on the **{cost['path']}** path (`fast_train = "
-        f"{cost['asked']}`), as recorded in its run folder: {cost['reason']}{machine}. On that path a step on {config.batch_size} "
+        f"{cost['asked']}`), as recorded in its run folder: {cost['reason']}{machine}. On that "
+        f"path a step on {config.batch_size} "
         f"molecules takes {cost['step_s']:.2f} s here at this profile's size "
         f"({cost['speedup']:.2f}× the exact path's speed) and {cost['paper_step_s']:.2f} s at "
         f"the paper's ({cost['factor']:.1f}× longer): an epoch of {cost['epoch_steps']} steps "

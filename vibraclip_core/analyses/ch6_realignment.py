@@ -35,7 +35,7 @@ from vibraclip_core.retrieval.embedding import EmbeddingCache
 from vibraclip_core.retrieval.evaluate import Evaluation, evaluate, evaluate_ranks
 from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.retrieval.rerank import (ALL_CANDIDATES, CONFIDENCE_FEATURES, Reranker,
-                                             expected_calibration_error, reliability)
+                                             reliability)
 from vibraclip_core.training.train import load_model
 
 OOD_MODES = (IR_RAMAN, "ir")
@@ -124,31 +124,17 @@ class MeasuredLevers:
         """Ours minus the augmented model alone and minus the match alone, top-1 / top-10 points
         on the same queries with intervals over molecules, at each library (the isomer library
         with its formula filter)."""
-        keys = [(ML.LIB_DISTRACTORS, "none"), (ML.LIB_MEASURED, "none"),
-                (ML.LIB_ISOMERS, "formula")]
         return MR.paired_differences(self.ranks, self.ours,
-                                     ["augmented: zero-shot", MR.MATCH_ALONE], keys, self.groups,
-                                     self.seed)
+                                     ["augmented: zero-shot", MR.MATCH_ALONE], MR.PAIRED_KEYS,
+                                     self.groups, self.seed)
 
     def open_set(self) -> pd.DataFrame:
         """On the measured queries (distractor library, no filter), with each query's molecule in
         the library and removed from it: the share told "no candidate fits", and the
         confidence's expected calibration error (reported, never fitted)."""
-        key = f"{self.ours}|{ML.LIB_DISTRACTORS}|none"
         correct = self.ranks[self.ours][(ML.LIB_DISTRACTORS, "none")].numpy() == 0
-        rows = []
-        for part in ("present", "absent"):
-            feats = self.confidence[f"{key}|{part}"]
-            none = self.reranker.none_fits(feats)
-            right = correct if part == "present" else np.zeros_like(correct)
-            rows.append({"the query's molecule": {"present": "in the library",
-                                                    "absent": "removed from it"}[part],
-                         "queries": len(feats),
-                         "'no candidate fits' %": (np.nan if none is None
-                                                   else round(100 * float(none.mean()), 1)),
-                         "confidence ECE": round(expected_calibration_error(
-                             self.reranker.probability(feats), right), 3)})
-        return pd.DataFrame(rows).set_index("the query's molecule")
+        return MR.open_set_rates(self.reranker, self.confidence,
+                                 f"{self.ours}|{ML.LIB_DISTRACTORS}|none", correct)
 
     def zero_shot(self) -> pd.DataFrame:
         """The zero-shot and re-ranked rows over all queries and over the queries whose molecule

@@ -154,9 +154,10 @@ def rerank_shortlist(df: pd.DataFrame, spectra: dict[str, tuple[np.ndarray, np.n
     spectra: {"ir" | "raman": ((1750,) model-grid query, (1750,) coverage mask)}; each kind's
     match is the best cosine with the candidate's simulated sticks of that kind, and the match
     is their mean. Sticks on disk are used for every row; of the rows without, all are
-    simulated for a shortlist (depth > 0), the first SIMULATE_TOP when every candidate is fused. Adds columns match and fused (NaN below the shortlist) and
-    df.attrs confidence (probability that rank 1 is right), none_fits (True: no candidate fits;
-    None: this re-ranking cannot say), n_reranked, n_simulated, not_simulated,
+    simulated for a shortlist (depth > 0), the first SIMULATE_TOP when every candidate is
+    fused. Adds columns match and fused (NaN below the shortlist) and df.attrs confidence
+    (probability that rank 1 is right), none_fits (True: no candidate fits; None: this
+    re-ranking cannot say), n_reranked, n_simulated, not_simulated,
     simulation_failures, and the candidates' simulated sticks for drawing (attrs["spectra"]).
     """
     short = df.iloc[:depth]

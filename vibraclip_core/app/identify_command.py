@@ -13,8 +13,8 @@ from typing import Iterator
 from vibraclip_core.app import identify
 from vibraclip_core.app.identify_flags import (FlagError, check_identify_flags, print_notes,
                                                read_queries)
-from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, fusion_text, draw_grid, draw_overlay,
-                                       format_table, write_results)
+from vibraclip_core.app.report import (RESULT_SUFFIXES, confidence_text, draw_grid,
+                                       draw_overlay, format_table, fusion_text, write_results)
 from vibraclip_core.app.shipped import model_from, shipped_reranker
 from vibraclip_core.data.spectra import Spectrum, spectrum_to_model_input
 from vibraclip_core.retrieval import candidates

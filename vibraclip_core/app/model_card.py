@@ -22,10 +22,10 @@ from vibraclip_core.data.datasets import load_sticks, prepare
 from vibraclip_core.data.mass import MassStats
 from vibraclip_core.data.second_theory import GFN1_DIR
 from vibraclip_core.experiments import realign as RA
-from vibraclip_core.experiments.measured_libraries import (LIB_DISTRACTORS, LIB_ISOMERS,
-                                                           LIB_MEASURED, measured_libraries,
+from vibraclip_core.experiments.measured_libraries import (LIB_DISTRACTORS, measured_libraries,
                                                            measured_ranks)
-from vibraclip_core.experiments.measured_rerank import (MATCH_ALONE, chance_levels, library_matches,
+from vibraclip_core.experiments.measured_rerank import (MATCH_ALONE, PAIRED_KEYS, chance_levels,
+                                                        library_matches, open_set_rates,
                                                         paired_differences, reranked_levers,
                                                         seen_in_pretraining)
 from vibraclip_core.experiments.transfer import (cross_theory_table, lever_table, theory_display,
@@ -89,15 +89,15 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
                  FUSED: extra[fused]}
         st = reranker.settings
         provenance["re-ranking"] = (
-            f"{_fused_candidates(reranker)} ordered by z(model) + {reranker.weight:g} z(match with the candidate's GFN2-xTB "
-            f"spectrum; baseline {st.baseline}, FWHM {st.fwhm_cm1:g} cm⁻¹, {st.compression}, "
+            f"{_fused_candidates(reranker)} ordered by z(model) + {reranker.weight:g} z(match "
+            f"with the candidate's GFN2-xTB spectrum; baseline {st.baseline}, FWHM "
+            f"{st.fwhm_cm1:g} cm⁻¹, {st.compression}, "
             f"alignment {st.alignment}); chosen on pseudo-measured validation queries of other "
             "theories (`models/rerank.json`, `data/pseudo_measured.md`)")
         groups = np.asarray(measured.identity)
-        keys = [(LIB_DISTRACTORS, "none"), (LIB_MEASURED, "none"), (LIB_ISOMERS, "formula")]
         tables["Paired differences on the same measured queries (points; 95 % intervals by "
                "bootstrap over molecules)"] = paired_differences(
-            ranks, FUSED, ["model alone", MATCH_ALONE], keys, groups,
+            ranks, FUSED, ["model alone", MATCH_ALONE], PAIRED_KEYS, groups,
             config.seed).reset_index().to_markdown(index=False)
         key = f"{fused}|{LIB_DISTRACTORS}|none"
         correct = ranks[FUSED][(LIB_DISTRACTORS, "none")].numpy() == 0
@@ -105,12 +105,11 @@ def model_card(model: VibraCLIP, stats: MassStats | None, folder: str | Path, bu
         tables[f"Reliability of the confidence on measured queries ({LIB_DISTRACTORS}, no "
                f"filter; ECE {expected_calibration_error(confidence[key], correct):.3f}; "
                "reported, never fitted)"] = rel.round(3).to_markdown(index=False)
-        none = {part: reranker.none_fits(confidence[f"{key}|{part}"])
-                for part in ("present", "absent")}
-        if none["present"] is not None:
+        none = open_set_rates(reranker, confidence, key, correct)["'no candidate fits' %"]
+        if none.notna().all():
             provenance["'no candidate fits' on measured queries"] = (
-                f"{100 * none['present'].mean():.1f} % of queries whose molecule is in the "
-                f"library, {100 * none['absent'].mean():.1f} % with it removed ({LIB_DISTRACTORS})")
+                f"{none.iloc[0]:.1f} % of queries whose molecule is in the library, "
+                f"{none.iloc[1]:.1f} % with it removed ({LIB_DISTRACTORS})")
     seen = seen_in_pretraining(measured, data)
     provenance["measured molecules in the training data"] = (
         f"{int(seen.sum())} of {len(seen)} spectra (the rows below include them)")

@@ -36,8 +36,9 @@ def fusion_text(df: pd.DataFrame, weight: float, depth: int) -> str:
     who = (f"fused: all {n:,} admissible candidates" if depth <= ALL_CANDIDATES
            else f"re-ranked: the model's top {n:,}")
     simulated = a.get("n_simulated", 0)
-    parts = [f"{n - simulated - a.get('not_simulated', 0) - sum(a['simulation_failures'].values()):,}"
-             " on disk", f"{simulated:,} simulated now"]
+    on_disk = (n - simulated - a.get("not_simulated", 0)
+               - sum(a["simulation_failures"].values()))
+    parts = [f"{on_disk:,} on disk", f"{simulated:,} simulated now"]
     if a.get("not_simulated"):
         parts.append(f"{a['not_simulated']:,} without one (outside the model's top "
                      f"{SIMULATE_TOP}: match counted neutral)")

@@ -230,8 +230,9 @@ def pseudo_measured_inputs(offsets: np.ndarray, freqs_cm1: np.ndarray, ir_km_mol
     grid = model_grid()
     for m in range(n):
         s = slice(offsets[m], offsets[m + 1])
-        sp = render(freqs_cm1[s], ir_km_mol[s], rot_cm1[m], np.random.default_rng([seed, int(keys[m])]),
-                    settings, source=f"pseudo-measured molecule {m}")
+        rng = np.random.default_rng([seed, int(keys[m])])
+        sp = render(freqs_cm1[s], ir_km_mol[s], rot_cm1[m], rng, settings,
+                    source=f"pseudo-measured molecule {m}")
         x[m] = spectrum_to_model_input(sp)
         masks[m] = (grid >= sp.wavenumbers_cm1[0]) & (grid <= sp.wavenumbers_cm1[-1])
     return x, masks

@@ -194,7 +194,8 @@ def _compute_missing(shards: Sequence[int], cache_dir: Path, conformer_seed: int
     total = sum(min(SHARD_SIZE, n_qm9 - s * SHARD_SIZE) for s in todo)
     log.info("computing %d QM9 conformer shard(s), %d molecules", len(todo), total)
     groups = [todo[i:i + SOURCE_GROUP] for i in range(0, len(todo), SOURCE_GROUP)]
-    pool = spawn_pool(workers) if workers > 1 else None  # spawn: forking after torch's OpenMP can deadlock
+    # spawn: forking after torch's OpenMP can deadlock
+    pool = spawn_pool(workers) if workers > 1 else None
     try:
         with ThreadPoolExecutor(1) as reader, \
                 _bar(total, f"QM9 conformers ({len(todo)} shards)", progress) as bar:

@@ -20,7 +20,9 @@ import pandas as pd
 import torch
 
 from vibraclip_core.data.datasets import PreparedData
-from vibraclip_core.experiments.measured_libraries import LIBRARY_FILTERS, query_formulas
+from vibraclip_core.experiments.measured_libraries import (LIB_DISTRACTORS, LIB_ISOMERS,
+                                                           LIB_MEASURED, LIBRARY_FILTERS,
+                                                           query_formulas)
 from vibraclip_core.measured.experimental import MeasuredIR
 from vibraclip_core.model.vibraclip import VibraCLIP
 from vibraclip_core.retrieval import scores as R
@@ -29,10 +31,14 @@ from vibraclip_core.retrieval.embedding import embed_spectra
 from vibraclip_core.retrieval.evaluate import evaluate_ranks
 from vibraclip_core.retrieval.library import CandidateLibrary
 from vibraclip_core.retrieval.metrics import cluster_topk_ci, paired_topk_difference
-from vibraclip_core.retrieval.rerank import ALL_CANDIDATES, Reranker, fused_ranks, reranked_ranks
+from vibraclip_core.retrieval.rerank import (ALL_CANDIDATES, Reranker,
+                                             expected_calibration_error, fused_ranks,
+                                             reranked_ranks)
 from vibraclip_core.retrieval.spectral_match import candidate_matrix, coverage_mask, match_scores
 
 MATCH_ALONE = "simulated-spectrum match alone"
+# where ours is compared paired: each library without a filter, the isomers with theirs
+PAIRED_KEYS = ((LIB_DISTRACTORS, "none"), (LIB_MEASURED, "none"), (LIB_ISOMERS, "formula"))
 Ranks = dict[tuple[str, str], torch.Tensor]
 
 
@@ -106,8 +112,8 @@ def reranked_levers(models: dict[str, VibraCLIP], measured: PreparedData,
                                  ok)
                 out[label][(name, how)] = torch.from_numpy(fr.ranks - 1)
                 key = f"{label}|{name}|{how}"
-                confidence[key] = reranker.probability(fr.features())
                 confidence[f"{key}|present"] = fr.features()
+                confidence[key] = reranker.probability(confidence[f"{key}|present"])
                 gone = ok & (np.arange(len(lib))[None] != truth[:, None])
                 confidence[f"{key}|absent"] = fused_ranks(
                     scores, matches[name], -np.ones_like(truth), reranker.weight,
@@ -189,3 +195,22 @@ def paired_differences(ranks: dict[str, Ranks], ours: str, others: Sequence[str]
                 row[f"top{k} 95 % CI"] = f"{100 * lo:+.1f} to {100 * hi:+.1f}"
             rows.append(row)
     return pd.DataFrame(rows).set_index(["library", "filter", "ours minus"])
+
+
+def open_set_rates(reranker: Reranker, confidence: dict[str, np.ndarray], key: str,
+                   correct: np.ndarray) -> pd.DataFrame:
+    """With each query's molecule in the library and removed from it (`reranked_levers`'
+    "key|present" / "key|absent" features): the share told "no candidate fits" (NaN when the
+    re-ranking cannot say) and the confidence's expected calibration error; `correct` (q,):
+    rank 1 was right with the molecule present."""
+    rows = []
+    for part, label in (("present", "in the library"), ("absent", "removed from it")):
+        feats = confidence[f"{key}|{part}"]
+        none = reranker.none_fits(feats)
+        right = correct if part == "present" else np.zeros_like(correct)
+        rows.append({"the query's molecule": label, "queries": len(feats),
+                     "'no candidate fits' %": (np.nan if none is None
+                                               else round(100 * float(none.mean()), 1)),
+                     "confidence ECE": round(expected_calibration_error(
+                         reranker.probability(feats), right), 3)})
+    return pd.DataFrame(rows).set_index("the query's molecule")

@@ -139,7 +139,13 @@ def confidence_features(fused: np.ndarray, match_top: np.ndarray, n_candidates: 
                         ) -> np.ndarray:
     """(q, 3) CONFIDENCE_FEATURES: fused margin of each row of `fused` (q, n; NaN/-inf outside
     the candidates taking part), rank 1's match cosine (NaN: 0), log number of candidates."""
-    return np.stack([margin(fused), np.nan_to_num(np.asarray(match_top, dtype=np.float64)),
+    return _features(margin(fused), match_top, n_candidates)
+
+
+def _features(margins: np.ndarray, match_top: np.ndarray, n_candidates: np.ndarray
+              ) -> np.ndarray:
+    return np.stack([np.asarray(margins, dtype=np.float64),
+                     np.nan_to_num(np.asarray(match_top, dtype=np.float64)),
                      np.log(np.maximum(np.asarray(n_candidates, dtype=np.float64), 1.0))],
                     axis=1)
 
@@ -192,8 +198,7 @@ class FusedRanks:
 
     def features(self) -> np.ndarray:
         """(q, 3) CONFIDENCE_FEATURES."""
-        return np.stack([self.margin, np.nan_to_num(self.top_match),
-                         np.log(np.maximum(self.n_candidates, 1.0))], axis=1)
+        return _features(self.margin, self.top_match, self.n_candidates)
 
 
 def fused_ranks(model_scores: np.ndarray, match: np.ndarray, truth: np.ndarray, weight: float,
